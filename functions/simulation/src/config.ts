@@ -1,0 +1,58 @@
+// The simulation service's settings, read once at start-up from the environment (Knative's runtime
+// contract sets PORT, K_SERVICE and K_REVISION; the rest come from the Service manifest).
+import { EnvReader } from '../../runtime/src/env.js';
+import type { LogLevel } from '../../runtime/src/logger.js';
+
+export interface LatencyRange {
+  minMs: number;
+  maxMs: number;
+}
+
+export interface SimulationConfig {
+  port: number;
+  /** Range of the simulated work time of GET /simulate-requests. */
+  latency: LatencyRange;
+  logLevel: LogLevel;
+  shutdownGraceMs: number;
+  /** Knative's Service and Revision names, carried on every log line when set. */
+  service: string | undefined;
+  revision: string | undefined;
+}
+
+export const defaults = {
+  port: 8080,
+  // 1 ms to 1 s covers the histogram's buckets from the first to the last.
+  latencyMinMs: 1,
+  latencyMaxMs: 1_000,
+  // Below Kubernetes' default 30 s termination grace period, so the drain ends before SIGKILL does.
+  shutdownGraceMs: 25_000,
+} as const;
+
+const logLevels = ['debug', 'info', 'warn', 'error'] as const;
+
+/** Throws ConfigError naming every bad variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): SimulationConfig {
+  const read = new EnvReader(env);
+  const port = read.integer('PORT', defaults.port, { min: 1, max: 65_535 });
+  const minMs = read.integer('SIMULATION_LATENCY_MIN_MS', defaults.latencyMinMs, { min: 0, max: 60_000 });
+  const maxMs = read.integer('SIMULATION_LATENCY_MAX_MS', defaults.latencyMaxMs, { min: 0, max: 60_000 });
+  const logLevel = read.oneOf('LOG_LEVEL', logLevels, 'info');
+  const shutdownGraceMs = read.integer('SHUTDOWN_GRACE_MS', defaults.shutdownGraceMs, { min: 0, max: 600_000 });
+  if (minMs > maxMs) {
+    read.problem(`SIMULATION_LATENCY_MIN_MS (${minMs}) must not exceed SIMULATION_LATENCY_MAX_MS (${maxMs})`);
+  }
+  // A simulated request longer than the grace would be cut off by every shutdown.
+  if (maxMs >= shutdownGraceMs) {
+    read.problem(
+      `SIMULATION_LATENCY_MAX_MS (${maxMs}) must be below SHUTDOWN_GRACE_MS (${shutdownGraceMs}) so in-flight requests finish during a shutdown`,
+    );
+  }
+  return read.done({
+    port,
+    latency: { minMs, maxMs },
+    logLevel,
+    shutdownGraceMs,
+    service: read.string('K_SERVICE'),
+    revision: read.string('K_REVISION'),
+  });
+}
