@@ -1,0 +1,127 @@
+// The Trigger's delivery policy, checked against what Knative Eventing v0.50.0 does
+// (pkg/kncloudevents/retries.go and a run of Knative's own dispatcher: retry 3, exponential,
+// PT0.2S gave gaps of 0.2, 0.4 and 0.8 s).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  backoffMs,
+  deadLetterExtensions,
+  deliverWithRetries,
+  deliveryPolicyFrom,
+  isRetryable,
+  nextStep,
+  parseIsoDuration,
+  type AttemptOutcome,
+} from '../delivery.js';
+
+const resolve = (destination: unknown) => `resolved:${JSON.stringify(destination)}`;
+
+test('ISO-8601 durations read as Knative reads backoffDelay', () => {
+  assert.equal(parseIsoDuration('PT0.2S'), 200);
+  assert.equal(parseIsoDuration('PT2S'), 2_000);
+  assert.equal(parseIsoDuration('PT1M30S'), 90_000);
+  assert.equal(parseIsoDuration('PT1H'), 3_600_000);
+  assert.equal(parseIsoDuration('P1D'), 86_400_000);
+  assert.equal(parseIsoDuration('P1W'), 7 * 86_400_000);
+  assert.equal(parseIsoDuration('PT0,5S'), 500);
+  for (const bad of ['', 'P', 'PT', '2s', 'PT2', 'P1DT', '1S', 'PTS', '-PT1S']) {
+    assert.throws(() => parseIsoDuration(bad), /duration|negative/, bad);
+  }
+});
+
+test('exponential backoff doubles from backoffDelay: 0.2, 0.4, 0.8 s', () => {
+  const policy = deliveryPolicyFrom({ retry: 3, backoffPolicy: 'exponential', backoffDelay: 'PT0.2S' }, resolve);
+  assert.deepEqual([0, 1, 2].map((attempt) => backoffMs(policy, attempt)), [200, 400, 800]);
+});
+
+test('linear backoff is backoffDelay times the attempt index, so the first retry is immediate', () => {
+  const policy = deliveryPolicyFrom({ retry: 3, backoffPolicy: 'linear', backoffDelay: 'PT1S' }, resolve);
+  assert.deepEqual([0, 1, 2].map((attempt) => backoffMs(policy, attempt)), [0, 1_000, 2_000]);
+});
+
+test('without both backoffPolicy and backoffDelay, retries do not wait', () => {
+  assert.equal(backoffMs(deliveryPolicyFrom({ retry: 2, backoffDelay: 'PT1S' }, resolve), 1), 0);
+  assert.equal(backoffMs(deliveryPolicyFrom({ retry: 2, backoffPolicy: 'exponential' }, resolve), 1), 0);
+});
+
+test('Retry-After is honoured on 429/503 only when retryAfterMax is set, and capped by it', () => {
+  const now = Date.parse('2026-01-01T00:00:00Z');
+  const withMax = deliveryPolicyFrom({ retry: 3, backoffPolicy: 'exponential', backoffDelay: 'PT0.1S', retryAfterMax: 'PT5S' }, resolve);
+  const withoutMax = deliveryPolicyFrom({ retry: 3, backoffPolicy: 'exponential', backoffDelay: 'PT0.1S' }, resolve);
+  const busy: AttemptOutcome = { status: 503, headers: { 'retry-after': '3' } };
+  assert.equal(backoffMs(withMax, 0, busy, now), 3_000);
+  assert.equal(backoffMs(withMax, 0, { status: 429, headers: { 'retry-after': '60' } }, now), 5_000);
+  assert.equal(backoffMs(withMax, 0, { status: 500, headers: { 'retry-after': '3' } }, now), 100);
+  assert.equal(backoffMs(withoutMax, 0, busy, now), 100);
+  assert.equal(backoffMs(withMax, 0, { status: 503, headers: { 'retry-after': 'Thu, 01 Jan 2026 00:00:02 GMT' } }, now), 2_000);
+});
+
+test('Knative retries no response, 5xx, 404, 408, 409 and 429, and nothing else', () => {
+  const retried = [500, 502, 503, 504, 404, 408, 409, 429];
+  const final = [200, 202, 204, 301, 400, 401, 403, 410, 413, 415, 422];
+  for (const status of retried) assert.equal(isRetryable({ status }), true, String(status));
+  for (const status of final) assert.equal(isRetryable({ status }), false, String(status));
+  assert.equal(isRetryable({ error: new Error('connect ECONNREFUSED') }), true);
+});
+
+test('the snapshot function\'s own codes: 400 and 422 are not retried, 502/503/504 are', () => {
+  const policy = deliveryPolicyFrom({ retry: 3, backoffPolicy: 'exponential', backoffDelay: 'PT0.2S' }, resolve);
+  assert.deepEqual(nextStep(policy, 0, { status: 400 }), { kind: 'failed' });
+  assert.deepEqual(nextStep(policy, 0, { status: 422 }), { kind: 'failed' });
+  for (const status of [502, 503, 504]) assert.deepEqual(nextStep(policy, 1, { status }), { kind: 'retry', waitMs: 400 });
+  assert.deepEqual(nextStep(policy, 3, { status: 503 }), { kind: 'failed' }, 'retries exhausted after 1 + retry attempts');
+  assert.deepEqual(nextStep(policy, 0, { status: 202 }), { kind: 'delivered' });
+});
+
+test('the dead-letter sink is resolved from the Trigger and the policy validated', () => {
+  const policy = deliveryPolicyFrom(
+    { retry: 2, backoffPolicy: 'exponential', backoffDelay: 'PT1S', timeout: 'PT30S', deadLetterSink: { ref: { name: 'snapshot' }, uri: '/dead-letters' } },
+    resolve,
+  );
+  assert.equal(policy.deadLetterSink, 'resolved:{"ref":{"name":"snapshot"},"uri":"/dead-letters"}');
+  assert.equal(policy.timeoutMs, 30_000);
+  assert.deepEqual(deliveryPolicyFrom(undefined, resolve), { retry: 0 });
+  assert.throws(() => deliveryPolicyFrom({ retry: -1 }, resolve), /retry/);
+  assert.throws(() => deliveryPolicyFrom({ backoffPolicy: 'random' as 'linear' }, resolve), /backoffPolicy/);
+  assert.throws(() => deliveryPolicyFrom({ backoffDelay: '2s' }, resolve), /ISO-8601/);
+});
+
+test('dead-letter extensions carry the failed destination, last code and base64 body cut to 1024', () => {
+  const ext = deadLetterExtensions('http://127.0.0.1:1/', { status: 503, body: '{"error":"prometheus unreachable"}' });
+  assert.equal(ext['knativeerrordest'], 'http://127.0.0.1:1/');
+  assert.equal(ext['knativeerrorcode'], 503);
+  assert.equal(Buffer.from(String(ext['knativeerrordata']), 'base64').toString(), '{"error":"prometheus unreachable"}');
+  const long = deadLetterExtensions('http://x/', { status: 500, body: 'x'.repeat(5_000) });
+  assert.equal(String(long['knativeerrordata']).length, 1024);
+  const refused = deadLetterExtensions('http://x/', { error: new Error('connect ECONNREFUSED 127.0.0.1:1') });
+  assert.equal(refused['knativeerrorcode'], 500);
+  assert.match(Buffer.from(String(refused['knativeerrordata']), 'base64').toString(), /^dispatch error: connect ECONNREFUSED/);
+});
+
+test('deliverWithRetries tries 1 + retry times with the policy\'s waits, then reports the last failure', async () => {
+  const policy = deliveryPolicyFrom({ retry: 3, backoffPolicy: 'exponential', backoffDelay: 'PT0.2S' }, resolve);
+  const answers = [500, 503, 500, 500];
+  const slept: number[] = [];
+  const result = await deliverWithRetries(
+    policy,
+    async () => ({ status: answers.shift() ?? 200 }),
+    async (wait) => (slept.push(wait), true),
+  );
+  assert.equal(result.delivered, false);
+  assert.equal(result.attempts.length, 4);
+  assert.deepEqual(slept, [200, 400, 800]);
+  assert.deepEqual(result.last, { status: 500 });
+});
+
+test('deliverWithRetries stops retrying once a retry succeeds, or at once on a non-retryable code', async () => {
+  const policy = deliveryPolicyFrom({ retry: 3, backoffPolicy: 'linear', backoffDelay: 'PT0.1S' }, resolve);
+  const answers = [503, 503, 202];
+  const ok = await deliverWithRetries(policy, async () => ({ status: answers.shift()! }), async () => true);
+  assert.equal(ok.delivered, true);
+  assert.deepEqual(ok.waits, [0, 100]);
+  const rejected = await deliverWithRetries(policy, async () => ({ status: 400 }), async () => true);
+  assert.equal(rejected.attempts.length, 1);
+  assert.equal(rejected.delivered, false);
+  const stopped = await deliverWithRetries(policy, async () => ({ status: 503 }), async () => false);
+  assert.equal(stopped.attempts.length, 1, 'a stop during the wait ends the delivery');
+});
