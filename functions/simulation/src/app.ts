@@ -40,6 +40,7 @@ export function createApp(deps: AppDeps): Express {
 
   app.get('/simulate-requests', async (_req, res) => {
     const latencyMs = drawLatencyMs(deps.latency, deps.random);
+    log.debug('simulating work', { latencyMs });
     await sleep(latencyMs);
     res.json({ latencyMs });
   });
