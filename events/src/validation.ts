@@ -1,0 +1,40 @@
+// Validation against the JSON Schemas this folder publishes. The schema is the one source of truth:
+// the same object is exported for other tools and compiled here, and every problem is reported at
+// once (allErrors) so a sender fixes its event in one round trip, not one field at a time.
+import { Ajv, type ErrorObject, type SchemaObject } from 'ajv';
+
+export type Validated<T> = { ok: true; value: T } | { ok: false; problems: string[] };
+
+/** Thrown by builders (createPingEvent, ...) given input that would produce an invalid event. */
+export class EventValidationError extends Error {
+  constructor(
+    what: string,
+    readonly problems: string[],
+  ) {
+    super(`invalid ${what}:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'EventValidationError';
+  }
+}
+
+const ajv = new Ajv({ allErrors: true, strict: true });
+
+/** Compiles a schema once; the returned check names each problem by its path under `root`. */
+export function schemaChecker(schema: SchemaObject, root: string): (value: unknown) => string[] {
+  const validate = ajv.compile(schema);
+  return (value) => (validate(value) ? [] : (validate.errors ?? []).map((error) => describe(error, root)));
+}
+
+function describe(error: ErrorObject, root: string): string {
+  const where = root + error.instancePath.replace(/\/([^/]*)/g, (_, part: string) => (/^\d+$/.test(part) ? `[${part}]` : `.${part}`));
+  const params = error.params as Record<string, unknown>;
+  switch (error.keyword) {
+    case 'required':
+      return `${where}.${String(params['missingProperty'])} is required`;
+    case 'additionalProperties':
+      return `${where} has unknown property ${JSON.stringify(params['additionalProperty'])}`;
+    case 'type':
+      return `${where} must be of type ${String(params['type'])}`;
+    default:
+      return `${where} ${error.message ?? 'is invalid'}`;
+  }
+}
