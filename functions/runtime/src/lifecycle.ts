@@ -33,6 +33,13 @@ export async function serve(handler: RequestListener, options: ServeOptions): Pr
   // Knative's queue-proxy keeps connections alive; idle sockets must not outlive shutdown.
   server.keepAliveTimeout = 65_000;
   let accepting = true;
+  // A client that keeps its connection alive (Knative's queue-proxy does) would hold server.close()
+  // open until the grace runs out: once shutdown has begun, close each connection as its response ends.
+  server.on('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
+    res.once('close', () => {
+      if (!accepting) setImmediate(() => server.closeIdleConnections());
+    });
+  });
   let resolveStopped!: () => void;
   const stopped = new Promise<void>((resolve) => (resolveStopped = resolve));
   let shutdownPromise: Promise<void> | undefined;
