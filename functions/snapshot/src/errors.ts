@@ -1,0 +1,98 @@
+// The two kinds of failure a delivery can meet, and the one place that turns them into HTTP answers.
+// The status decides what Knative does next (knative.dev/eventing pkg/kncloudevents/retries.go,
+// SelectiveRetry): 5xx, 404, 408, 409 and 429 are retried with the Trigger's backoff and then
+// dead-lettered; every other 4xx goes to the dead-letter sink at once. So a failure that a later
+// attempt can fix is a 5xx, and one that no retry can fix is a 4xx other than those four.
+import type { ErrorRequestHandler } from 'express';
+import type { Logger } from '../../runtime/src/logger.js';
+
+/** Why a snapshot failed: the `reason` label of snapshot_failures_total. */
+export const failureReasons = [
+  'invalid_event',
+  'query_rejected',
+  'key_conflict',
+  'prometheus_unavailable',
+  'prometheus_timeout',
+  'prometheus_error',
+  'storage_unavailable',
+  'internal',
+] as const;
+export type FailureReason = (typeof failureReasons)[number];
+
+/** A dependency failed in a way a later attempt can fix: answered with a 5xx so Knative retries. */
+export class RetryableError extends Error {
+  constructor(
+    readonly reason: FailureReason,
+    /** 502 (bad answer upstream), 503 (unreachable) or 504 (timed out). */
+    readonly status: 502 | 503 | 504,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'RetryableError';
+  }
+}
+
+/** The event itself cannot succeed, however often it is retried: a 4xx that says what is wrong. */
+export class RejectedEventError extends Error {
+  constructor(
+    readonly reason: FailureReason,
+    /** 400 (not an acceptable event), 412 (key holds another event), 422 (query refused). */
+    readonly status: 400 | 412 | 422,
+    message: string,
+    /** Each problem found, for the response body. */
+    readonly problems: string[] = [message],
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'RejectedEventError';
+  }
+}
+
+export function failureReason(err: unknown): FailureReason {
+  return err instanceof RetryableError || err instanceof RejectedEventError ? err.reason : 'internal';
+}
+
+/** The one error handler: 4xx bodies say what is wrong, 5xx bodies hide internals (logs keep them). */
+export function errorHandler(log: Logger): ErrorRequestHandler {
+  return (err: unknown, req, res, next) => {
+    if (res.headersSent) {
+      // Too late for a status: cutting the connection is the only honest answer left.
+      log.error('failed after the response started', { err, path: req.path });
+      next(err);
+      return;
+    }
+    if (err instanceof RejectedEventError) {
+      log.warn('request rejected', { status: err.status, reason: err.reason, problems: err.problems, path: req.path });
+      res.status(err.status).json({ error: err.message, reason: err.reason, problems: err.problems, retryable: false });
+      return;
+    }
+    if (err instanceof RetryableError) {
+      log.error('dependency failure', { status: err.status, reason: err.reason, err, path: req.path });
+      res.status(err.status).json({ error: publicMessage[err.reason], reason: err.reason, retryable: true });
+      return;
+    }
+    // Express's own body parsers fail with a status (413 too large, 400 bad encoding).
+    const status = (err as { status?: unknown }).status;
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      const message = err instanceof Error ? err.message : 'bad request';
+      log.warn('request refused', { status, err, path: req.path });
+      res.status(status).json({ error: message, reason: 'invalid_event', problems: [message], retryable: false });
+      return;
+    }
+    log.error('unexpected error', { err, path: req.path });
+    res.status(500).json({ error: publicMessage.internal, reason: 'internal', retryable: true });
+  };
+}
+
+// What a 5xx body may say: the kind of failure, never hosts, keys or stack traces.
+const publicMessage: Record<FailureReason, string> = {
+  invalid_event: 'the event was refused',
+  query_rejected: 'Prometheus refused the query',
+  key_conflict: 'the snapshot key holds another event',
+  prometheus_unavailable: 'Prometheus is unreachable; the delivery can be retried',
+  prometheus_timeout: 'Prometheus did not answer in time; the delivery can be retried',
+  prometheus_error: 'Prometheus answered with an error; the delivery can be retried',
+  storage_unavailable: 'the object store is unavailable; the delivery can be retried',
+  internal: 'internal error; the delivery can be retried',
+};
