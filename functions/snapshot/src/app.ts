@@ -1,0 +1,163 @@
+// The snapshot function's HTTP surface. createApp only builds the Express app; server.ts listens.
+//   POST /              ping events in (binary or structured mode), stored-snapshot event out
+//   POST /dead-letters  Knative's dead-letter sink: keeps each event under dead-letters/
+//   GET  /lastdata      the newest snapshot, streamed from the bucket
+//   GET  /snapshots     snapshots in time order, paginated (?limit=&after=<key>)
+//   GET  /metrics, /healthz, /readyz
+import express, { type Express, type Request, type Response } from 'express';
+import { HTTP, type Headers } from 'cloudevents';
+import { receiveEvent } from '../../../events/src/index.js';
+import type { Logger } from '../../runtime/src/logger.js';
+import { storeDeadLetter } from './dead-letters.js';
+import { RejectedEventError, errorHandler, failureReason } from './errors.js';
+import { takeSnapshot } from './handler.js';
+import { InFlight } from './in-flight.js';
+import type { SnapshotMetrics } from './metrics.js';
+import type { PrometheusClient } from './prometheus.js';
+import type { SnapshotStore } from './store.js';
+
+export interface AppDeps {
+  prometheus: PrometheusClient;
+  store: SnapshotStore;
+  metrics: SnapshotMetrics;
+  log: Logger;
+  queries: string[];
+  gzip: boolean;
+  /** CloudEvents source of the replies. */
+  source: string;
+  /** False once shutdown has begun (lifecycle.accepting), so /readyz sends traffic elsewhere. */
+  ready: () => boolean;
+  /** Snapshots in progress; server.ts waits on it during shutdown. */
+  inFlight?: InFlight;
+}
+
+export const maxEventBytes = '1mb';
+const maxPageSize = 1000;
+const defaultPageSize = 100;
+
+export function createApp(deps: AppDeps): Express {
+  const { metrics, log, store } = deps;
+  const inFlight = deps.inFlight ?? new InFlight();
+  const app = express();
+  app.disable('x-powered-by');
+  // Events arrive with any content type (binary mode carries the data's own); the SDK reads the text.
+  const eventBody = express.text({ type: () => true, limit: maxEventBytes });
+
+  app.post('/', eventBody, async (req, res) => {
+    const startedAt = Date.now();
+    try {
+      const received = receiveEvent(messageOf(req));
+      if (!received.ok) throw new RejectedEventError('invalid_event', 400, 'the request is not a valid CloudEvent', received.problems);
+      const result = await inFlight.run(() => takeSnapshot(deps, received.value.event, startedAt));
+      metrics.duration.observe((Date.now() - startedAt) / 1000);
+      const data = result.reply.data!;
+      metrics.requests.inc({ outcome: result.created ? 'stored' : 'duplicate' });
+      metrics.lastBytes.set(data.bytes);
+      metrics.lastSeries.set(data.series);
+      metrics.lastSuccess.set(Date.now() / 1000);
+      const message = HTTP.binary(result.reply);
+      res.status(200).set(message.headers as Record<string, string>).send(message.body);
+    } catch (err) {
+      metrics.failures.inc({ reason: failureReason(err) });
+      metrics.requests.inc({ outcome: err instanceof RejectedEventError ? 'rejected' : 'failed' });
+      throw err;
+    }
+  });
+
+  app.post('/dead-letters', eventBody, async (req, res) => {
+    const received = receiveEvent(messageOf(req));
+    if (!received.ok) throw new RejectedEventError('invalid_event', 400, 'the request is not a valid CloudEvent', received.problems);
+    const stored = await inFlight.run(() => storeDeadLetter(store, received.value.event, new Date()));
+    if (stored.created) metrics.deadLetters.inc();
+    log.error('dead letter received', {
+      key: stored.key,
+      created: stored.created,
+      eventId: received.value.event.id,
+      eventType: received.value.event.type,
+      eventSource: received.value.event.source,
+      error: stored.record.error,
+    });
+    res.status(202).json({ bucket: store.bucket, key: stored.key, created: stored.created });
+  });
+
+  app.get('/lastdata', async (_req, res) => {
+    const newest = await store.newestSnapshot();
+    const opened = newest && (await store.open(newest.key));
+    if (!opened) {
+      res.status(404).json({ error: `no snapshot stored in bucket ${store.bucket} yet` });
+      return;
+    }
+    res.status(200).set({
+      'Content-Type': opened.info.contentType ?? 'application/json',
+      'Content-Length': String(opened.info.bytes),
+      'Last-Modified': opened.info.lastModified.toUTCString(),
+      'X-Snapshot-Key': opened.info.key,
+      'X-Snapshot-Time': newest.time,
+    });
+    await streamTo(opened.body, res, log);
+  });
+
+  app.get('/snapshots', async (req, res) => {
+    const limitText = typeof req.query['limit'] === 'string' ? req.query['limit'] : undefined;
+    const after = typeof req.query['after'] === 'string' ? req.query['after'] : undefined;
+    const limit = limitText === undefined ? defaultPageSize : Number(limitText);
+    if (!Number.isInteger(limit) || limit < 1 || limit > maxPageSize) {
+      res.status(400).json({ error: `limit must be a whole number from 1 to ${maxPageSize}` });
+      return;
+    }
+    if (after !== undefined && (after.length === 0 || after.length > 1024)) {
+      res.status(400).json({ error: 'after must be a key from a previous page (1 to 1024 characters)' });
+      return;
+    }
+    const page = await store.listSnapshots({ limit, ...(after !== undefined ? { after } : {}) });
+    res.json({ bucket: store.bucket, items: page.items, next: page.next });
+  });
+
+  app.get('/metrics', async (_req, res) => {
+    try {
+      const body = await metrics.registry.metrics();
+      // Prometheus 3 refuses a bare text/plain; the registry's type names the exposition version.
+      res.set('Content-Type', metrics.registry.contentType).send(body);
+    } catch (err) {
+      log.error('metrics collection failed', { err });
+      res.status(500).send('metrics collection failed');
+    }
+  });
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+
+  // Ready means "send me events": false while draining. Dependencies are not checked here: a pod
+  // taken out of rotation because MinIO blinked would only turn retryable 503s into routing errors.
+  app.get('/readyz', (_req, res) => {
+    const ready = deps.ready();
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'shutting down', inFlight: inFlight.size });
+  });
+
+  app.use((req: Request, res: Response) => {
+    res.status(404).json({ error: `no route for ${req.method} ${req.path}` });
+  });
+  app.use(errorHandler(log));
+  return app;
+}
+
+function messageOf(req: Request): { headers: Headers; body: string } {
+  return { headers: req.headers as Headers, body: typeof req.body === 'string' ? req.body : '' };
+}
+
+/** Streams body into res; a failure half-way can only cut the response (its status is already sent). */
+async function streamTo(body: NodeJS.ReadableStream & { destroy(err?: Error): void }, res: Response, log: Logger): Promise<void> {
+  await new Promise<void>((resolve) => {
+    body.on('error', (err: Error) => {
+      log.error('streaming an object failed', { err });
+      res.destroy(err);
+      resolve();
+    });
+    res.on('close', () => {
+      body.destroy();
+      resolve();
+    });
+    body.pipe(res);
+  });
+}

@@ -1,0 +1,101 @@
+// The snapshot function's settings, read once at start-up from the environment: the same names
+// locally and in the Knative Service manifest. Knative sets PORT, K_SERVICE and K_REVISION.
+import { EnvReader } from '../../runtime/src/env.js';
+import type { LogLevel } from '../../runtime/src/logger.js';
+
+export interface SnapshotConfig {
+  port: number;
+  prometheus: {
+    url: string;
+    /** Deadline for one query, answer body included; also sent to Prometheus as its own timeout. */
+    timeoutMs: number;
+  };
+  s3: {
+    endpoint: string;
+    bucket: string;
+    region: string;
+    accessKeyId: string;
+    secretAccessKey: string;
+  };
+  /** Queries captured when a ping's data names none. */
+  queries: string[];
+  gzip: boolean;
+  logLevel: LogLevel;
+  shutdownGraceMs: number;
+  /** Knative's Service and Revision names, carried on every log line when set. */
+  service: string | undefined;
+  revision: string | undefined;
+}
+
+export const defaults = {
+  port: 8080,
+  bucket: 'snapshots',
+  region: 'us-east-1',
+  // The reference's query: every series Prometheus holds.
+  queries: ['{__name__!=""}'],
+  prometheusTimeoutMs: 30_000,
+  // An in-flight snapshot must be able to finish: a query at its deadline plus the upload of the
+  // rest. Knative gives a revision's pods terminationGracePeriodSeconds = timeoutSeconds (300 s).
+  shutdownGraceMs: 60_000,
+} as const;
+
+const logLevels = ['debug', 'info', 'warn', 'error'] as const;
+
+// S3 bucket naming rules (3 to 63 characters, lower case, digits, dots and hyphens).
+const bucketName = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+
+/** Throws ConfigError naming every bad variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): SnapshotConfig {
+  const read = new EnvReader(env);
+  const port = read.integer('PORT', defaults.port, { min: 1, max: 65_535 });
+  const prometheusUrl = read.url('PROMETHEUS_URL');
+  const timeoutMs = read.integer('PROMETHEUS_TIMEOUT_MS', defaults.prometheusTimeoutMs, { min: 100, max: 600_000 });
+  const endpoint = read.url('S3_ENDPOINT');
+  const bucket = read.string('S3_BUCKET', defaults.bucket);
+  if (!bucketName.test(bucket)) {
+    read.problem(`S3_BUCKET=${JSON.stringify(bucket)} is not a valid bucket name (3-63 lower-case letters, digits, dots and hyphens)`);
+  }
+  const region = read.string('S3_REGION', defaults.region);
+  const accessKeyId = read.required('AWS_ACCESS_KEY_ID', 'the access key of the S3 user that writes snapshots');
+  const secretAccessKey = read.required('AWS_SECRET_ACCESS_KEY', 'the secret key of the S3 user that writes snapshots');
+  const queries = readQueries(read, env['SNAPSHOT_QUERIES']);
+  const gzip = read.boolean('SNAPSHOT_GZIP', false);
+  const logLevel = read.oneOf('LOG_LEVEL', logLevels, 'info');
+  const shutdownGraceMs = read.integer('SHUTDOWN_GRACE_MS', defaults.shutdownGraceMs, { min: 0, max: 3_600_000 });
+  if (shutdownGraceMs <= timeoutMs) {
+    read.problem(
+      `SHUTDOWN_GRACE_MS (${shutdownGraceMs}) must be above PROMETHEUS_TIMEOUT_MS (${timeoutMs}) so an in-flight snapshot can finish during a shutdown`,
+    );
+  }
+  return read.done({
+    port,
+    prometheus: { url: prometheusUrl, timeoutMs },
+    s3: { endpoint, bucket, region, accessKeyId, secretAccessKey },
+    queries,
+    gzip,
+    logLevel,
+    shutdownGraceMs,
+    service: read.string('K_SERVICE'),
+    revision: read.string('K_REVISION'),
+  });
+}
+
+// One query as it is, or several as a JSON array of strings: PromQL itself contains commas and
+// newlines, so no delimiter could split a list safely.
+function readQueries(read: EnvReader, raw: string | undefined): string[] {
+  const text = raw?.trim();
+  if (!text) return [...defaults.queries];
+  if (!text.startsWith('[')) return [text];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    read.problem(`SNAPSHOT_QUERIES looks like a JSON array but does not parse: ${(err as Error).message}`);
+    return [...defaults.queries];
+  }
+  if (!Array.isArray(parsed) || parsed.length === 0 || !parsed.every((q) => typeof q === 'string' && q.trim() !== '')) {
+    read.problem('SNAPSHOT_QUERIES must be one PromQL query, or a JSON array of one or more non-empty query strings');
+    return [...defaults.queries];
+  }
+  return parsed as string[];
+}

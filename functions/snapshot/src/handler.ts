@@ -1,0 +1,142 @@
+// What one ping delivery does, apart from HTTP: validate the event, name the object after it, and
+// either find the snapshot already stored (a redelivery) or query Prometheus at the event's time and
+// stream the answer into the bucket. Returns the stored-snapshot event to reply with; throws
+// RejectedEventError (4xx) or RetryableError (5xx) otherwise.
+import { pipeline } from 'node:stream';
+import { createGzip } from 'node:zlib';
+import type { CloudEvent, CloudEventV1 } from 'cloudevents';
+import { createSnapshotStoredEvent, validatePingEvent, type PingEvent, type SnapshotStoredData } from '../../../events/src/index.js';
+import type { Logger } from '../../runtime/src/logger.js';
+import { createEnvelope, seriesFromTail } from './envelope.js';
+import { RejectedEventError } from './errors.js';
+import { snapshotKey } from './key.js';
+import type { PrometheusClient } from './prometheus.js';
+import type { ObjectInfo, SnapshotStore } from './store.js';
+
+export interface SnapshotDeps {
+  prometheus: PrometheusClient;
+  store: SnapshotStore;
+  /** Queries captured when the ping's data names none. */
+  queries: string[];
+  gzip: boolean;
+  /** CloudEvents source of the replies, e.g. /promsnap/snapshot. */
+  source: string;
+  log: Logger;
+}
+
+export interface SnapshotResult {
+  reply: CloudEvent<SnapshotStoredData>;
+  /** False when a previous delivery of the same ping had already stored it. */
+  created: boolean;
+}
+
+// Metadata naming the event an object was written for: a key that holds another event is a conflict.
+const META_ID = 'event-id';
+const META_SOURCE = 'event-source';
+const META_TIME = 'event-time';
+
+/** Bytes read from an object's end to find its series total on a redelivery. */
+const tailBytes = 256;
+
+export async function takeSnapshot(deps: SnapshotDeps, event: CloudEventV1<unknown>, startedAt: number): Promise<SnapshotResult> {
+  const checked = validatePingEvent(event);
+  if (!checked.ok) {
+    throw new RejectedEventError('invalid_event', 400, 'the event is not an acceptable ping', checked.problems);
+  }
+  const ping = checked.value;
+  const key = snapshotKey(ping.time, ping.id, deps.gzip);
+  const queries = ping.data.queries ?? deps.queries;
+  const log = deps.log.child({ eventId: ping.id, key });
+
+  // A redelivery usually finds its snapshot: answer from the store without asking Prometheus again.
+  const existing = await deps.store.head(key);
+  if (existing) return alreadyStored(deps, ping, existing, queries, startedAt, log);
+
+  // The first answer is awaited before anything is written, so an unreachable Prometheus or a refused
+  // query fails the delivery without a single request to the store.
+  const first = await deps.prometheus.query(queries[0]!, ping.time);
+  const envelope = createEnvelope({
+    id: ping.id,
+    source: ping.source,
+    time: ping.time,
+    prometheusUrl: deps.prometheus.url,
+    queries,
+    answer: (index) => (index === 0 ? Promise.resolve(first) : deps.prometheus.query(queries[index]!, ping.time)),
+  });
+  const body = deps.gzip ? pipeline(envelope.stream, createGzip(), () => {}) : envelope.stream;
+  let result;
+  try {
+    result = await deps.store.writeOnce(key, body, {
+      contentType: deps.gzip ? 'application/gzip' : 'application/json',
+      metadata: { [META_ID]: encodeURIComponent(ping.id), [META_SOURCE]: encodeURIComponent(ping.source), [META_TIME]: ping.time },
+    });
+  } finally {
+    first.destroy();
+  }
+  if (!result.created) return alreadyStored(deps, ping, result.object, queries, startedAt, log);
+
+  const series = envelope.series();
+  log.info('snapshot stored', { bytes: result.object.bytes, series, queries: queries.length, time: ping.time });
+  return {
+    created: true,
+    reply: reply(deps, ping, result.object, { series, queries, durationMs: Date.now() - startedAt }),
+  };
+}
+
+async function alreadyStored(
+  deps: SnapshotDeps,
+  ping: PingEvent,
+  object: ObjectInfo,
+  queries: string[],
+  startedAt: number,
+  log: Logger,
+): Promise<SnapshotResult> {
+  const id = decode(object.metadata[META_ID]);
+  const source = decode(object.metadata[META_SOURCE]);
+  if (id !== ping.id || source !== ping.source) {
+    // Not this event's snapshot: leave it alone and refuse, since no retry can change which object the key names.
+    throw new RejectedEventError(
+      'key_conflict',
+      412,
+      `object ${object.key} already holds a snapshot of another event (id ${JSON.stringify(id)}, source ${JSON.stringify(source)})`,
+    );
+  }
+  const series = seriesFromTail(await deps.store.tail(object.key, tailBytes, deps.gzip));
+  if (series === undefined) log.warn('stored snapshot does not end with its series count', { key: object.key });
+  log.info('snapshot already stored', { bytes: object.bytes });
+  return {
+    created: false,
+    reply: reply(deps, ping, object, { series: series ?? 0, queries, durationMs: Date.now() - startedAt }),
+  };
+}
+
+function reply(
+  deps: SnapshotDeps,
+  ping: PingEvent,
+  object: ObjectInfo,
+  found: { series: number; queries: string[]; durationMs: number },
+): CloudEvent<SnapshotStoredData> {
+  return createSnapshotStoredEvent({
+    source: deps.source,
+    id: ping.id,
+    time: object.lastModified,
+    data: {
+      bucket: deps.store.bucket,
+      key: object.key,
+      bytes: object.bytes,
+      series: found.series,
+      durationMs: found.durationMs,
+      queries: found.queries,
+      time: ping.time,
+    },
+  });
+}
+
+function decode(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
+}

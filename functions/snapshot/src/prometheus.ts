@@ -1,0 +1,136 @@
+// Prometheus's instant-query API (POST /api/v1/query, form-encoded so long queries fit), evaluated at
+// a given time and answered as a stream: the body is handed on as it arrives, never held whole. Each
+// failure becomes a RetryableError (unreachable, timed out, 5xx, an answer that breaks off) or a
+// RejectedEventError (400/422: Prometheus refuses the query itself, which no retry will change).
+import { PassThrough, type Readable } from 'node:stream';
+import axios, { AxiosError } from 'axios';
+import { RejectedEventError, RetryableError } from './errors.js';
+
+export interface PrometheusOptions {
+  /** Base URL, e.g. http://prometheus.monitoring.svc.cluster.local:9090 */
+  url: string;
+  /** Deadline for the whole query, answer body included. */
+  timeoutMs: number;
+}
+
+export interface PrometheusClient {
+  readonly url: string;
+  /**
+   * Resolves once Prometheus has answered 200 with the body still streaming; the stream fails with
+   * a RetryableError if the answer breaks off or the deadline passes. Destroying it cancels the query.
+   */
+  query(query: string, time: string): Promise<Readable>;
+}
+
+/** Largest error body read to report what Prometheus said. */
+const maxErrorBodyBytes = 64 * 1024;
+
+export function createPrometheusClient(options: PrometheusOptions): PrometheusClient {
+  const http = axios.create({
+    baseURL: options.url,
+    responseType: 'stream',
+    // Every status is looked at here, not thrown by axios.
+    validateStatus: () => true,
+    maxRedirects: 0,
+    // The deadline below covers the body too; axios's own timeout would stop at the headers.
+    timeout: 0,
+  });
+
+  return {
+    url: options.url,
+    async query(query, time) {
+      const controller = new AbortController();
+      let timedOut = false;
+      const deadline = setTimeout(() => {
+        timedOut = true;
+        controller.abort();
+      }, options.timeoutMs);
+      const timeoutError = () =>
+        new RetryableError('prometheus_timeout', 504, `Prometheus did not answer query ${JSON.stringify(query)} within ${options.timeoutMs} ms`);
+
+      let body: Readable;
+      let status: number;
+      try {
+        const res = await http.post<Readable>(
+          '/api/v1/query',
+          // Prometheus's own timeout makes it stop evaluating when this side gives up.
+          new URLSearchParams({ query, time, timeout: `${options.timeoutMs / 1000}s` }).toString(),
+          { signal: controller.signal, headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' } },
+        );
+        body = res.data;
+        status = res.status;
+      } catch (err) {
+        clearTimeout(deadline);
+        if (timedOut) throw timeoutError();
+        throw requestFailure(err, options.url);
+      }
+
+      if (status !== 200) {
+        clearTimeout(deadline);
+        const text = await readSome(body, maxErrorBodyBytes).catch(() => '');
+        throw statusFailure(status, text, query);
+      }
+
+      // The caller reads `out`; `body` feeds it, and either side ending tears down the other.
+      const out = new PassThrough();
+      body.on('error', (err) => out.destroy(timedOut ? timeoutError() : brokenAnswer(err)));
+      controller.signal.addEventListener('abort', () => out.destroy(timeoutError()), { once: true });
+      out.on('close', () => {
+        clearTimeout(deadline);
+        if (!body.destroyed) body.destroy();
+      });
+      body.pipe(out);
+      return out;
+    },
+  };
+}
+
+function requestFailure(err: unknown, url: string): RetryableError {
+  const code = err instanceof AxiosError ? err.code : (err as { code?: string }).code;
+  const detail = err instanceof Error ? err.message : String(err);
+  if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH') {
+    return new RetryableError('prometheus_unavailable', 503, `Prometheus at ${url} is unreachable (${code}): ${detail}`, { cause: err });
+  }
+  if (code === 'ETIMEDOUT' || code === 'ECONNABORTED') {
+    return new RetryableError('prometheus_timeout', 504, `Prometheus at ${url} timed out (${code}): ${detail}`, { cause: err });
+  }
+  return new RetryableError('prometheus_error', 502, `query to Prometheus at ${url} failed (${code ?? 'no code'}): ${detail}`, { cause: err });
+}
+
+function statusFailure(status: number, text: string, query: string): RejectedEventError | RetryableError {
+  let said = text.trim().slice(0, 500);
+  try {
+    const parsed = JSON.parse(text) as { errorType?: string; error?: string };
+    if (parsed.error) said = parsed.errorType ? `${parsed.errorType}: ${parsed.error}` : parsed.error;
+  } catch {
+    // not JSON: keep the text
+  }
+  // 400 bad_data (the query does not parse) and 422 execution (it cannot be evaluated) are about the
+  // query: the same event would fail the same way on every retry.
+  if (status === 400 || status === 422) {
+    return new RejectedEventError('query_rejected', 422, `Prometheus rejected query ${JSON.stringify(query)}: ${said}`);
+  }
+  if (status === 503) {
+    return new RetryableError('prometheus_unavailable', 503, `Prometheus is unavailable (503): ${said}`);
+  }
+  // 5xx and anything else (404 from a wrong PROMETHEUS_URL, a proxy's 4xx) is not the event's fault.
+  return new RetryableError('prometheus_error', 502, `Prometheus answered ${status}: ${said}`);
+}
+
+function brokenAnswer(err: unknown): RetryableError {
+  const detail = err instanceof Error ? err.message : String(err);
+  return new RetryableError('prometheus_error', 502, `Prometheus's answer broke off: ${detail}`, { cause: err });
+}
+
+async function readSome(stream: Readable, limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string);
+    chunks.push(buffer);
+    size += buffer.length;
+    if (size >= limit) break;
+  }
+  stream.destroy();
+  return Buffer.concat(chunks).subarray(0, limit).toString('utf8');
+}
