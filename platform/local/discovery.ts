@@ -12,7 +12,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import type { LocalNetwork } from './addresses.js';
-import type { KubeObject, LocalPod } from './workloads.js';
+import { localPortOf, type KubeObject, type LocalPod } from './workloads.js';
 
 export type Role = 'pod' | 'endpoints' | 'endpointslice' | 'service' | 'node' | 'ingress';
 export type Labels = Record<string, string>;
@@ -114,11 +114,23 @@ export function podTargetGroups(pods: LocalPod[]): TargetGroup[] {
   }).flat();
 }
 
-/** serviceLabels(): namespace and the Service's name, labels and annotations. */
-function serviceLabels(service: KubeObject): Labels {
+/**
+ * serviceLabels(): namespace and the Service's name, labels and annotations. An annotation naming one
+ * of the Service's ports (prometheus.io/port: "9000") is announced as the local port that Service port
+ * reaches on `pod`, as pod annotations are.
+ */
+function serviceLabels(service: KubeObject, pod?: LocalPod): Labels {
+  const ports = (service.spec?.ports ?? []) as Array<{ port: number; targetPort?: number | string }>;
+  const annotations = Object.fromEntries(
+    Object.entries(service.metadata.annotations ?? {}).map(([key, value]) => {
+      const servicePort = /port/i.test(key) ? ports.find((p) => String(p.port) === value) : undefined;
+      const local = servicePort && pod ? localPortOf(pod, servicePort.targetPort ?? servicePort.port) : undefined;
+      return [key, local === undefined ? value : String(local)];
+    }),
+  );
   return {
     [`${meta}namespace`]: service.metadata.namespace ?? 'default',
-    ...objectMetaLabels('service', service.metadata.name, service.metadata.labels, service.metadata.annotations),
+    ...objectMetaLabels('service', service.metadata.name, service.metadata.labels, annotations),
   };
 }
 
@@ -184,14 +196,14 @@ export function endpointsTargetGroups(network: LocalNetwork, pods: LocalPod[]): 
           [`${meta}endpoint_node_name`]: os.hostname(),
           ...podLabels(pod),
           ...(container && cport ? { ...containerLabels(container, cport), [`${meta}pod_container_port_protocol`]: port.protocol } : {}),
+          ...serviceLabels(service, pod),
         });
       }
-      targets.push(...uncoveredPortTargets(pod, covered));
+      targets.push(...uncoveredPortTargets(pod, covered).map((t) => ({ ...t, ...serviceLabels(service, pod) })));
     }
     groups.push(
       ...group(targets, {
         [`${meta}namespace`]: namespace,
-        ...serviceLabels(service),
         // The Endpoints object carries the Service's labels (the endpoints controller copies them).
         ...objectMetaLabels('endpoints', service.metadata.name, service.metadata.labels, {}),
       }),
@@ -232,16 +244,16 @@ export function endpointSliceTargetGroups(network: LocalNetwork, pods: LocalPod[
           [`${meta}endpointslice_endpoint_node_name`]: os.hostname(),
           ...podLabels(pod),
           ...(container && cport ? containerLabels(container, cport) : {}),
+          ...serviceLabels(service, pod),
         });
       }
-      targets.push(...uncoveredPortTargets(pod, covered));
+      targets.push(...uncoveredPortTargets(pod, covered).map((t) => ({ ...t, ...serviceLabels(service, pod) })));
     }
     groups.push(
       ...group(targets, {
         [`${meta}namespace`]: service.metadata.namespace ?? 'default',
         [`${meta}endpointslice_address_type`]: 'IPv4',
         ...objectMetaLabels('endpointslice', `${name}-local`, sliceLabels, {}),
-        ...serviceLabels(service),
       }),
     );
   }
@@ -270,7 +282,7 @@ export function serviceTargetGroups(network: LocalNetwork): TargetGroup[] {
         [`${meta}service_cluster_ip`]: local.host,
       });
     }
-    groups.push(...group(targets, serviceLabels(service)));
+    groups.push(...group(targets, serviceLabels(service, network.podsBehind(service)[0])));
   }
   return groups;
 }

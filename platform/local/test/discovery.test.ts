@@ -149,6 +149,8 @@ test('role endpointslice: a Service\'s named targetPort resolves to the selected
   const api = targets.get('127.0.0.1:24000')!;
   assert.equal(api['__meta_kubernetes_service_name'], 'minio');
   assert.equal(api['__meta_kubernetes_service_annotation_prometheus_io_path'], '/minio/v2/metrics/cluster');
+  assert.equal(api['__meta_kubernetes_service_annotation_prometheus_io_port'], '24000', 'Service port 9000 reaches the pod on local port 24000');
+  assert.equal(targets.get('127.0.0.1:24001')!['__meta_kubernetes_service_annotation_prometheus_io_port'], '24000');
   assert.equal(api['__meta_kubernetes_endpointslice_port_name'], 'api');
   assert.equal(api['__meta_kubernetes_endpointslice_label_kubernetes_io_service_name'], 'minio');
   assert.equal(api['__meta_kubernetes_endpointslice_endpoint_conditions_ready'], 'true');
