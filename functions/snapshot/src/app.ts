@@ -87,13 +87,13 @@ export function createApp(deps: AppDeps): Express {
       res.status(404).json({ error: `no snapshot stored in bucket ${store.bucket} yet` });
       return;
     }
-    res.status(200).set({
-      'Content-Type': opened.info.contentType ?? 'application/json',
-      'Content-Length': String(opened.info.bytes),
-      'Last-Modified': opened.info.lastModified.toUTCString(),
-      'X-Snapshot-Key': opened.info.key,
-      'X-Snapshot-Time': newest.time,
-    });
+    // setHeader, not res.set: the stored type goes out as stored (Express would append a charset).
+    res.status(200);
+    res.setHeader('Content-Type', opened.info.contentType ?? 'application/json');
+    res.setHeader('Content-Length', String(opened.info.bytes));
+    res.setHeader('Last-Modified', opened.info.lastModified.toUTCString());
+    res.setHeader('X-Snapshot-Key', opened.info.key);
+    res.setHeader('X-Snapshot-Time', newest.time);
     await streamTo(opened.body, res, log);
   });
 

@@ -1,6 +1,9 @@
 // Object keys. A snapshot's key is derived from its ping alone (time and id), so every delivery of the
 // same ping names the same object: a redelivery finds it instead of writing a second one. Keys sort by
 // the instant they capture, which is what GET /lastdata relies on.
+import { createHash } from 'node:crypto';
+import { MAX_EVENT_ID_LENGTH } from '../../../events/src/index.js';
+
 export const DEAD_LETTER_PREFIX = 'dead-letters/';
 
 export function snapshotKey(time: string, id: string, gzip: boolean): string {
@@ -8,7 +11,9 @@ export function snapshotKey(time: string, id: string, gzip: boolean): string {
 }
 
 export function deadLetterKey(time: string, id: string): string {
-  return `${DEAD_LETTER_PREFIX}${instantPath(time)}-${encodeId(id)}.json`;
+  // Dead letters are kept whatever their id; one too long for a key is named by its digest instead.
+  const name = id.length > MAX_EVENT_ID_LENGTH ? `sha256-${createHash('sha256').update(id).digest('hex')}` : encodeId(id);
+  return `${DEAD_LETTER_PREFIX}${instantPath(time)}-${name}.json`;
 }
 
 const snapshotKeyPattern = /^(\d{4})\/(\d{2})\/(\d{2})\/(\d{2})(\d{2})(\d{2})Z-(.+)\.json(\.gz)?$/;

@@ -55,7 +55,16 @@ export function createPrometheusClient(options: PrometheusOptions): PrometheusCl
           '/api/v1/query',
           // Prometheus's own timeout makes it stop evaluating when this side gives up.
           new URLSearchParams({ query, time, timeout: `${options.timeoutMs / 1000}s` }).toString(),
-          { signal: controller.signal, headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' } },
+          {
+            signal: controller.signal,
+            headers: {
+              'Content-Type': 'application/x-www-form-urlencoded',
+              Accept: 'application/json',
+              // Uncompressed: gzip of a 140 MB answer costs Prometheus seconds of CPU, the resource
+              // it is shortest of, to save bytes on a cluster network that carries them faster.
+              'Accept-Encoding': 'identity',
+            },
+          },
         );
         body = res.data;
         status = res.status;

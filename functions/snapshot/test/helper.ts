@@ -5,8 +5,20 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { CreateBucketCommand, ListMultipartUploadsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Gauge, Registry } from 'prom-client';
 import { startMinio, type RunningMinio } from '../../../platform/local/minio.js';
-import { createS3Client } from '../src/store.js';
+import { freePort, waitFor } from '../../../platform/local/processes.js';
+import { queryPrometheus, startPrometheus, type RunningPrometheus } from '../../../platform/local/prometheus.js';
+import { parseExposition } from '../../../platform/testing/exposition.js';
+import { serve, type Lifecycle } from '../../runtime/src/lifecycle.js';
+import { createLogger } from '../../runtime/src/logger.js';
+import { createApp } from '../src/app.js';
+import { InFlight } from '../src/in-flight.js';
+import { createMetrics, type SnapshotMetrics } from '../src/metrics.js';
+import { createPrometheusClient } from '../src/prometheus.js';
+import { createS3Client, createStore } from '../src/store.js';
 
 export const credentials = { accessKeyId: 'promsnap-test', secretAccessKey: 'promsnap-test-secret' };
 
@@ -59,5 +71,192 @@ export async function startTestMinio(): Promise<TestMinio & { stop(): Promise<vo
   };
 }
 
-/** A test's context, for hooks that clean up what the test made. */
-export type { TestContext };
+// ---------------------------------------------------------------------------------------------
+// A real exporter for Prometheus to scrape: a prom-client registry served over HTTP.
+
+export interface Exporter {
+  port: number;
+  target: string;
+  close(): Promise<void>;
+}
+
+/** Serves `series` gauge series (with a label `pad` of `padding` characters to make answers big). */
+export async function startExporter(options: { series: number; padding?: number; name?: string }): Promise<Exporter> {
+  const registry = new Registry();
+  const gauge = new Gauge({
+    name: options.name ?? 'promsnap_test_value',
+    help: 'A value per series, for snapshot tests',
+    labelNames: ['i', 'pad'] as const,
+    registers: [registry],
+  });
+  const pad = 'p'.repeat(options.padding ?? 0);
+  for (let i = 0; i < options.series; i++) gauge.set({ i: String(i), pad }, i);
+  const server = http.createServer((req, res) => {
+    void registry.metrics().then((body) => {
+      res.writeHead(200, { 'Content-Type': registry.contentType });
+      res.end(body);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    port,
+    target: `127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// A real Prometheus scraping exporters, restartable on the same port and data.
+
+export interface TestPrometheus {
+  url: string;
+  port: number;
+  running: RunningPrometheus | undefined;
+  stop(): Promise<void>;
+  restart(): Promise<void>;
+  /** Waits until every job has been scraped successfully at a time after `instant`. */
+  scrapedAfter(instant: Date, jobs: string[]): Promise<void>;
+  /** The raw JSON answer of an instant query at a time, as Prometheus gives it. */
+  query(query: string, time: string): Promise<PrometheusAnswer>;
+  dispose(): Promise<void>;
+}
+
+export interface PrometheusAnswer {
+  status: string;
+  data: { resultType: string; result: Array<{ metric: Record<string, string>; value: [number, string] }> };
+}
+
+export async function startTestPrometheus(jobs: Record<string, { target: string; intervalSeconds: number }>): Promise<TestPrometheus> {
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'promsnap-snapshot-prometheus-'));
+  const config = [
+    'global:',
+    '  scrape_interval: 1s',
+    '  scrape_timeout: 1s',
+    'scrape_configs:',
+    ...Object.entries(jobs).flatMap(([job, { target, intervalSeconds }]) => [
+      `  - job_name: ${job}`,
+      `    scrape_interval: ${intervalSeconds}s`,
+      `    scrape_timeout: ${intervalSeconds}s`,
+      '    static_configs:',
+      `      - targets: ['${target}']`,
+    ]),
+    '',
+  ].join('\n');
+  const port = await freePort();
+  const start = () => startPrometheus({ dataDir, config, port });
+  const tp: TestPrometheus = {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    running: await start(),
+    async stop() {
+      await tp.running?.stop();
+      tp.running = undefined;
+    },
+    async restart() {
+      await tp.stop();
+      tp.running = await start();
+    },
+    async scrapedAfter(instant, names) {
+      await waitFor(
+        async () => {
+          const result = await queryPrometheus<{ metric: { job: string }; value: [number, string] }>(tp.url, 'timestamp(up == 1)');
+          const seen = new Map(result.map((s) => [s.metric.job, Number(s.value[1]) * 1000]));
+          return names.every((job) => (seen.get(job) ?? 0) > instant.getTime());
+        },
+        { what: `a scrape of ${names.join(', ')} after ${instant.toISOString()}`, timeoutMs: 60_000, intervalMs: 200 },
+      );
+    },
+    async query(query, time) {
+      const res = await fetch(`${tp.url}/api/v1/query`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ query, time }),
+      });
+      return (await res.json()) as PrometheusAnswer;
+    },
+    async dispose() {
+      await tp.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+  return tp;
+}
+
+/** Series of an answer in a stable order, to compare two answers regardless of ordering. */
+export function sortedResult(answer: PrometheusAnswer): PrometheusAnswer['data']['result'] {
+  return [...answer.data.result].sort((a, b) => JSON.stringify(a.metric).localeCompare(JSON.stringify(b.metric)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The snapshot app in this process, on the real serve() lifecycle.
+
+export interface RunningApp {
+  url: string;
+  metrics: SnapshotMetrics;
+  inFlight: InFlight;
+  lifecycle: Lifecycle;
+  logs: Array<Record<string, unknown>>;
+  /** A sample value from /metrics, e.g. metric('snapshot_failures_total', { reason: 'x' }). */
+  metric(name: string, labels?: Record<string, string>): Promise<number | undefined>;
+}
+
+export async function startApp(
+  t: TestContext,
+  deps: { prometheusUrl: string; s3Client: S3Client; bucket: string; queries?: string[]; gzip?: boolean; timeoutMs?: number },
+): Promise<RunningApp> {
+  const logs: Array<Record<string, unknown>> = [];
+  const log = createLogger({ level: 'debug', write: (line) => logs.push(JSON.parse(line) as Record<string, unknown>) });
+  const metrics = createMetrics();
+  const inFlight = new InFlight();
+  let lifecycle: Lifecycle | undefined;
+  const app = createApp({
+    prometheus: createPrometheusClient({ url: deps.prometheusUrl, timeoutMs: deps.timeoutMs ?? 10_000 }),
+    store: createStore({ client: deps.s3Client, bucket: deps.bucket }),
+    metrics,
+    log,
+    queries: deps.queries ?? ['{__name__!=""}'],
+    gzip: deps.gzip ?? false,
+    source: '/promsnap/snapshot',
+    ready: () => lifecycle?.accepting ?? false,
+    inFlight,
+  });
+  lifecycle = await serve(app, { port: 0, host: '127.0.0.1', log, shutdownGraceMs: 10_000, exitOnSignal: false, drain: () => inFlight.idle() });
+  const running = lifecycle;
+  t.after(() => running.shutdown('test finished'));
+  const url = `http://127.0.0.1:${running.port}`;
+  return {
+    url,
+    metrics,
+    inFlight,
+    lifecycle: running,
+    logs,
+    async metric(name, labels = {}) {
+      const res = await fetch(`${url}/metrics`);
+      const samples = parseExposition(await res.text());
+      const found = samples.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
+      return found?.value;
+    },
+  };
+}
+
+/** POSTs a CloudEvent message and returns status, headers and the parsed JSON body. */
+export async function post(url: string, message: { headers: Record<string, unknown>; body: unknown }) {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: Object.fromEntries(Object.entries(message.headers).map(([k, v]) => [k, String(v)])),
+    body: message.body === undefined ? '' : String(message.body),
+  });
+  const text = await res.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, headers: Object.fromEntries(res.headers), text, json: json as Record<string, unknown> | undefined };
+}

@@ -1,0 +1,77 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { Writable } from 'node:stream';
+import { AnswerScanner } from '../src/answer-scanner.js';
+
+const vector = JSON.stringify({
+  status: 'success',
+  data: {
+    resultType: 'vector',
+    result: [
+      { metric: { __name__: 'up', job: 'a "quoted" job', instance: 'x\\y' }, value: [1764064800.123, '1'] },
+      { metric: { __name__: 'data', result: '[{,}]', status: 'error' }, value: [1764064800.123, '-1.5e-3'] },
+      { metric: {}, value: [1764064800.123, 'NaN'] },
+    ],
+  },
+  warnings: ['status: nothing'],
+});
+
+/** Runs text through a scanner cut into chunks of `size` bytes; returns the summary and the bytes out. */
+async function scan(text: string, size: number) {
+  const input = Buffer.from(text);
+  const chunks: Buffer[] = [];
+  for (let i = 0; i < input.length; i += size) chunks.push(input.subarray(i, i + size));
+  const scanner = new AnswerScanner();
+  const out: Buffer[] = [];
+  await pipeline(
+    Readable.from(chunks),
+    scanner,
+    new Writable({
+      write(chunk: Buffer, _e, cb) {
+        out.push(chunk);
+        cb();
+      },
+    }),
+  );
+  return { summary: scanner.summary, out: Buffer.concat(out).toString() };
+}
+
+test('series are counted and bytes pass through unchanged, however the answer is cut', async () => {
+  for (const size of [1, 2, 3, 7, 64, 100_000]) {
+    const { summary, out } = await scan(vector, size);
+    assert.equal(out, vector, `chunk size ${size}`);
+    assert.deepEqual(summary, { status: 'success', resultType: 'vector', series: 3, bytes: Buffer.byteLength(vector) }, `chunk size ${size}`);
+  }
+});
+
+test('matrix answers count series; scalar and empty answers count none', async () => {
+  const matrix = JSON.stringify({
+    status: 'success',
+    data: { resultType: 'matrix', result: [{ metric: { a: '1' }, values: [[1, '1'], [2, '2']] }, { metric: { a: '2' }, values: [] }] },
+  });
+  assert.equal((await scan(matrix, 5)).summary.series, 2);
+  const scalar = JSON.stringify({ status: 'success', data: { resultType: 'scalar', result: [1764064800, '2'] } });
+  assert.equal((await scan(scalar, 5)).summary.series, 0);
+  const empty = '{ "status" : "success" , "data" : { "result" : [ ] , "resultType" : "vector" } }\n';
+  assert.deepEqual((await scan(empty, 4)).summary.series, 0);
+});
+
+test('keys at other depths named like the ones counted do not count', async () => {
+  const decoy = JSON.stringify({
+    status: 'success',
+    data: { resultType: 'vector', result: [{ metric: { data: '1' }, value: [1, '1'] }] },
+    infos: [{ data: { result: [1, 2, 3] } }],
+  });
+  assert.equal((await scan(decoy, 3)).summary.series, 1);
+});
+
+test('a truncated answer, trailing garbage or an error status fails the stream', async () => {
+  await assert.rejects(scan(vector.slice(0, vector.length - 10), 50), /incomplete JSON/);
+  await assert.rejects(scan(vector.slice(0, 20), 50), /incomplete JSON/);
+  await assert.rejects(scan('', 50), /incomplete JSON/);
+  await assert.rejects(scan(vector + '{}', 50), /data after its JSON value/);
+  await assert.rejects(scan('{"status":"success","data":{"result":[}}', 50), /not valid JSON/);
+  await assert.rejects(scan('{"status":"error","errorType":"bad_data","error":"x"}', 50), /status is "error"/);
+});

@@ -1,0 +1,352 @@
+// The function over HTTP against a real Prometheus (scraping a real exporter) and a real MinIO.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { gunzipSync } from 'node:zlib';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { HTTP } from 'cloudevents';
+import {
+  SNAPSHOT_STORED_TYPE,
+  createPingEvent,
+  receiveEvent,
+  validateSnapshotStoredEvent,
+  type SnapshotStoredData,
+} from '../../../events/src/index.js';
+import { snapshotKey } from '../src/key.js';
+import {
+  post,
+  sortedResult,
+  startApp,
+  startExporter,
+  startTestMinio,
+  startTestPrometheus,
+  type Exporter,
+  type PrometheusAnswer,
+  type TestMinio,
+  type TestPrometheus,
+} from './helper.js';
+
+let s3: Awaited<ReturnType<typeof startTestMinio>>;
+let exporter: Exporter;
+let prometheus: TestPrometheus;
+
+before(async () => {
+  [s3, exporter] = await Promise.all([startTestMinio(), startExporter({ series: 50 })]);
+  prometheus = await startTestPrometheus({ exporter: { target: exporter.target, intervalSeconds: 1 } });
+});
+after(async () => {
+  await prometheus?.dispose();
+  await exporter?.close();
+  await s3?.stop();
+});
+
+interface StoredSnapshot {
+  kind: string;
+  id: string;
+  source: string;
+  time: string;
+  queries: string[];
+  results: Array<{ query: string; response: PrometheusAnswer; series: number }>;
+  series: number;
+}
+
+/** An instant Prometheus has complete data for: every scrape up to it has been stored. */
+async function settledInstant(): Promise<Date> {
+  // After the first scrape, or the instant would predate every sample.
+  await prometheus.scrapedAfter(new Date(0), ['exporter']);
+  const instant = new Date();
+  await prometheus.scrapedAfter(instant, ['exporter']);
+  return instant;
+}
+
+function storedData(res: { headers: Record<string, string>; text: string }): SnapshotStoredData {
+  const received = receiveEvent({ headers: res.headers, body: res.text });
+  assert.ok(received.ok, JSON.stringify(received));
+  assert.equal(received.value.event.type, SNAPSHOT_STORED_TYPE);
+  const checked = validateSnapshotStoredEvent(received.value.event);
+  assert.ok(checked.ok, JSON.stringify(checked));
+  return checked.value.data!;
+}
+
+async function readObject(s3: TestMinio, bucket: string, key: string): Promise<Buffer> {
+  const res = await s3.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  return Buffer.from(await res.Body!.transformToByteArray());
+}
+
+for (const mode of ['binary', 'structured'] as const) {
+  test(`a ${mode}-mode ping stores one object holding what Prometheus answers for that instant`, async (t) => {
+    const bucket = await s3.bucket();
+    const app = await startApp(t, { prometheusUrl: prometheus.url, s3Client: s3.client, bucket });
+    const instant = await settledInstant();
+    const ping = createPingEvent({ namespace: 'promsnap', name: 'snapshot-schedule', time: instant });
+
+    const res = await post(app.url, mode === 'binary' ? HTTP.binary(ping) : HTTP.structured(ping));
+    assert.equal(res.status, 200, res.text);
+    const data = storedData(res);
+    const key = snapshotKey(instant.toISOString(), ping.id, false);
+    assert.deepEqual({ ...data, durationMs: 0 }, {
+      bucket,
+      key,
+      bytes: data.bytes,
+      series: data.series,
+      durationMs: 0,
+      queries: ['{__name__!=""}'],
+      time: instant.toISOString(),
+    });
+    assert.equal(res.headers['ce-id'], ping.id, 'the reply carries the ping id, so repeated replies are recognisable');
+
+    // mc sees exactly one object, of the reported size, and reads the same content.
+    const listing = await s3.minio.mc('ls', '--recursive', '--json', `local/${bucket}`);
+    const listed = listing.trim().split('\n').map((line) => JSON.parse(line) as { key: string; size: number });
+    assert.deepEqual(listed.map((o) => [o.key, o.size]), [[key, data.bytes]]);
+    const catted = await s3.minio.mc('cat', `local/${bucket}/${key}`);
+    const stored = JSON.parse(catted) as StoredSnapshot;
+    assert.equal(Buffer.byteLength(catted), data.bytes);
+
+    // The answer stored is Prometheus's answer for that instant, compared with a direct query now.
+    const direct = await prometheus.query('{__name__!=""}', instant.toISOString());
+    assert.equal(direct.status, 'success');
+    assert.ok(direct.data.result.length >= 50, `the exporter's series are in the answer (${direct.data.result.length})`);
+    assert.equal(stored.results[0]!.response.status, 'success');
+    assert.deepEqual(sortedResult(stored.results[0]!.response), sortedResult(direct));
+    assert.deepEqual(
+      { kind: stored.kind, id: stored.id, source: stored.source, time: stored.time, queries: stored.queries, series: stored.series },
+      { kind: 'promsnap.snapshot.v1', id: ping.id, source: ping.source, time: instant.toISOString(), queries: ['{__name__!=""}'], series: direct.data.result.length },
+    );
+    assert.equal(data.series, direct.data.result.length);
+    assert.equal(await app.metric('snapshot_requests_total', { outcome: 'stored' }), 1);
+    assert.equal(await app.metric('snapshot_last_series'), data.series);
+    assert.equal(await app.metric('snapshot_last_bytes'), data.bytes);
+    assert.ok((await app.metric('snapshot_last_success_timestamp_seconds'))! * 1000 >= instant.getTime());
+    assert.equal(await app.metric('snapshot_duration_seconds_count'), 1);
+  });
+}
+
+test('the same event delivered twice, in turn or at once, leaves exactly one object and the same reply', async (t) => {
+  const bucket = await s3.bucket();
+  const app = await startApp(t, { prometheusUrl: prometheus.url, s3Client: s3.client, bucket });
+  const instant = await settledInstant();
+  const ping = createPingEvent({ namespace: 'promsnap', name: 'snapshot-schedule', time: instant, data: { queries: ['up', 'promsnap_test_value'] } });
+  const first = await post(app.url, HTTP.binary(ping));
+  const second = await post(app.url, HTTP.binary(ping));
+  assert.equal(first.status, 200, first.text);
+  assert.equal(second.status, 200, second.text);
+  const a = storedData(first);
+  const b = storedData(second);
+  assert.deepEqual({ ...b, durationMs: 0 }, { ...a, durationMs: 0 });
+  assert.equal(a.series, 51, 'one up series and the exporter\'s 50');
+  assert.equal(second.headers['ce-time'], first.headers['ce-time'], 'both replies carry the time the object was written');
+  assert.deepEqual(await s3.keys(bucket), [a.key]);
+
+  const concurrent = createPingEvent({ namespace: 'promsnap', name: 'snapshot-schedule', time: instant });
+  const replies = await Promise.all([1, 2, 3].map(() => post(app.url, HTTP.binary(concurrent))));
+  assert.deepEqual(replies.map((r) => r.status), [200, 200, 200], replies.map((r) => r.text).join('\n'));
+  assert.equal(new Set(replies.map((r) => storedData(r).key)).size, 1);
+  assert.equal((await s3.keys(bucket)).length, 2);
+  assert.equal(await app.metric('snapshot_requests_total', { outcome: 'stored' }), 2);
+  assert.equal(await app.metric('snapshot_requests_total', { outcome: 'duplicate' }), 3);
+});
+
+test('Prometheus down: 503, nothing written, failure counted; back up: the redelivery stores the same instant', async (t) => {
+  const bucket = await s3.bucket();
+  const app = await startApp(t, { prometheusUrl: prometheus.url, s3Client: s3.client, bucket });
+  const instant = await settledInstant();
+  const ping = createPingEvent({ namespace: 'promsnap', name: 'snapshot-schedule', time: instant, data: { queries: ['promsnap_test_value'] } });
+  const before = await prometheus.query('promsnap_test_value', instant.toISOString());
+
+  await prometheus.stop();
+  const failed = await post(app.url, HTTP.binary(ping));
+  assert.equal(failed.status, 503);
+  assert.deepEqual(failed.json, { error: 'Prometheus is unreachable; the delivery can be retried', reason: 'prometheus_unavailable', retryable: true });
+  assert.doesNotMatch(failed.text, /127\.0\.0\.1|ECONNREFUSED/, '5xx bodies hide internals');
+  assert.deepEqual(await s3.keys(bucket), []);
+  assert.equal(await app.metric('snapshot_failures_total', { reason: 'prometheus_unavailable' }), 1);
+  assert.equal(await app.metric('snapshot_requests_total', { outcome: 'failed' }), 1);
+  assert.ok(app.logs.some((l) => l['msg'] === 'dependency failure' && JSON.stringify(l).includes('ECONNREFUSED')), 'the log keeps the detail');
+
+  await prometheus.restart();
+  const retried = await post(app.url, HTTP.binary(ping));
+  assert.equal(retried.status, 200, retried.text);
+  const data = storedData(retried);
+  assert.deepEqual(await s3.keys(bucket), [data.key]);
+  const stored = JSON.parse((await readObject(s3, bucket, data.key)).toString()) as StoredSnapshot;
+  assert.deepEqual(sortedResult(stored.results[0]!.response), sortedResult(before));
+  assert.equal(data.series, 50);
+});
+
+test('malformed, incomplete and wrong-type events get 400 saying what is wrong, and nothing is written', async (t) => {
+  const bucket = await s3.bucket();
+  const app = await startApp(t, { prometheusUrl: prometheus.url, s3Client: s3.client, bucket });
+  const ping = createPingEvent({ namespace: 'promsnap', name: 'snapshot-schedule' });
+  const binary = HTTP.binary(ping).headers as Record<string, string>;
+  const cases: Array<{ what: string; headers: Record<string, string>; body: string; problems: RegExp[] }> = [
+    { what: 'plain JSON', headers: { 'content-type': 'application/json' }, body: '{"queries":["up"]}', problems: [/^not a CloudEvent/] },
+    { what: 'broken structured JSON', headers: { 'content-type': 'application/cloudevents+json' }, body: '{"specversion":"1.0",', problems: [/not valid JSON/] },
+    {
+      what: 'incomplete binary event',
+      headers: { 'ce-specversion': '1.0', 'ce-id': 'x', 'content-type': 'application/json' },
+      body: '{}',
+      problems: [/^source is required$/, /^type is required$/],
+    },
+    {
+      what: 'structured event without time',
+      headers: { 'content-type': 'application/cloudevents+json' },
+      body: JSON.stringify({ specversion: '1.0', id: 'x', type: 'dev.knative.sources.ping', source: ping.source }),
+      problems: [/^time is required/],
+    },
+    {
+      what: 'wrong type and source',
+      headers: { ...binary, 'ce-type': 'com.example.order.created', 'ce-source': 'https://shop.example.com' },
+      body: '{}',
+      problems: [/^type "com.example.order.created" is not accepted here: expected dev.knative.sources.ping$/, /^source "https:\/\/shop.example.com" is not a PingSource/],
+    },
+    { what: 'bad ping data', headers: binary, body: '{"queries":"up","limit":3}', problems: [/^data has unknown property "limit"$/, /^data.queries must be of type array$/] },
+    { what: 'data that is not JSON', headers: { ...binary, 'content-type': 'text/plain' }, body: 'take a snapshot', problems: [/must be application\/json/] },
+  ];
+  for (const c of cases) {
+    const res = await post(app.url, { headers: c.headers, body: c.body });
+    assert.equal(res.status, 400, `${c.what}: ${res.text}`);
+    const body = res.json as { error: string; problems: string[]; retryable: boolean };
+    assert.equal(body.retryable, false);
+    assert.equal(body.problems.length, c.problems.length, `${c.what}: ${res.text}`);
+    for (const [i, pattern] of c.problems.entries()) assert.match(body.problems[i]!, pattern, c.what);
+  }
+  assert.deepEqual(await s3.keys(bucket), []);
+  assert.equal(await app.metric('snapshot_failures_total', { reason: 'invalid_event' }), cases.length);
+  assert.equal(await app.metric('snapshot_requests_total', { outcome: 'rejected' }), cases.length);
+});
+
+test('a query Prometheus refuses gets 422 with its reason, and nothing is written', async (t) => {
+  const bucket = await s3.bucket();
+  const app = await startApp(t, { prometheusUrl: prometheus.url, s3Client: s3.client, bucket });
+  const ping = createPingEvent({ namespace: 'promsnap', name: 'snapshot-schedule', data: { queries: ['sum(up'] } });
+  const res = await post(app.url, HTTP.binary(ping));
+  assert.equal(res.status, 422, res.text);
+  const body = res.json as { error: string; reason: string; retryable: boolean };
+  assert.match(body.error, /^Prometheus rejected query "sum\(up": bad_data: /);
+  assert.equal(body.reason, 'query_rejected');
+  assert.equal(body.retryable, false);
+  assert.deepEqual(await s3.keys(bucket), []);
+  assert.equal(await app.metric('snapshot_failures_total', { reason: 'query_rejected' }), 1);
+});
+
+test('MinIO stopped: 503, counted, body without internals', async (t) => {
+  const own = await startTestMinio();
+  t.after(() => own.stop());
+  const bucket = await own.bucket();
+  const app = await startApp(t, { prometheusUrl: prometheus.url, s3Client: own.client, bucket });
+  await own.minio.stop();
+  const res = await post(app.url, HTTP.binary(createPingEvent({ namespace: 'promsnap', name: 'snapshot-schedule' })));
+  assert.equal(res.status, 503, res.text);
+  assert.deepEqual(res.json, { error: 'the object store is unavailable; the delivery can be retried', reason: 'storage_unavailable', retryable: true });
+  assert.equal(await app.metric('snapshot_failures_total', { reason: 'storage_unavailable' }), 1);
+  assert.equal(await app.metric('snapshot_requests_total', { outcome: 'failed' }), 1);
+});
+
+test('/lastdata streams the newest snapshot and /snapshots pages through them in time order', async (t) => {
+  const bucket = await s3.bucket();
+  const app = await startApp(t, { prometheusUrl: prometheus.url, s3Client: s3.client, bucket, queries: ['up'] });
+  assert.equal((await fetch(`${app.url}/lastdata`)).status, 404);
+  const later = await settledInstant();
+  const earlier = new Date(later.getTime() - 60_000);
+  const keys: string[] = [];
+  // Stored newest first: "newest" is the latest instant captured, not the last object written.
+  for (const time of [later, earlier]) {
+    const res = await post(app.url, HTTP.binary(createPingEvent({ namespace: 'promsnap', name: 'snapshot-schedule', time })));
+    assert.equal(res.status, 200, res.text);
+    keys.push(storedData(res).key);
+  }
+  const last = await fetch(`${app.url}/lastdata`);
+  assert.equal(last.status, 200);
+  assert.equal(last.headers.get('x-snapshot-key'), keys[0]);
+  assert.equal(last.headers.get('content-type'), 'application/json');
+  const body = Buffer.from(await last.arrayBuffer());
+  assert.deepEqual(body, await readObject(s3, bucket, keys[0]!));
+  assert.equal((JSON.parse(body.toString()) as StoredSnapshot).time, later.toISOString());
+
+  const page1 = (await (await fetch(`${app.url}/snapshots?limit=1`)).json()) as { items: Array<{ key: string; size: number; time: string }>; next: string | null };
+  assert.deepEqual(page1.items.map((i) => i.key), [keys[1]]);
+  assert.equal(page1.items[0]!.time, `${earlier.toISOString().slice(0, 19)}Z`);
+  assert.ok(page1.items[0]!.size > 0);
+  assert.equal(page1.next, keys[1]);
+  const page2 = (await (await fetch(`${app.url}/snapshots?limit=1&after=${encodeURIComponent(page1.next!)}`)).json()) as typeof page1;
+  assert.deepEqual(page2.items.map((i) => i.key), [keys[0]]);
+  assert.equal(page2.next, null);
+  const bad = await fetch(`${app.url}/snapshots?limit=0`);
+  assert.equal(bad.status, 400);
+  assert.match(((await bad.json()) as { error: string }).error, /limit must be a whole number from 1 to 1000/);
+});
+
+test('gzip: the object is .json.gz, decompresses to the snapshot, and a redelivery reads its series back', async (t) => {
+  const bucket = await s3.bucket();
+  const app = await startApp(t, { prometheusUrl: prometheus.url, s3Client: s3.client, bucket, gzip: true, queries: ['promsnap_test_value'] });
+  const instant = await settledInstant();
+  const ping = createPingEvent({ namespace: 'promsnap', name: 'snapshot-schedule', time: instant });
+  const first = storedData(await post(app.url, HTTP.binary(ping)));
+  assert.equal(first.key, snapshotKey(instant.toISOString(), ping.id, true));
+  const stored = JSON.parse(gunzipSync(await readObject(s3, bucket, first.key)).toString()) as StoredSnapshot;
+  assert.equal(stored.series, 50);
+  assert.equal(first.series, 50);
+  const again = storedData(await post(app.url, HTTP.binary(ping)));
+  assert.equal(again.series, 50);
+  assert.deepEqual(await s3.keys(bucket), [first.key]);
+});
+
+test('the dead-letter sink keeps each event once with its Knative error attributes', async (t) => {
+  const bucket = await s3.bucket();
+  const app = await startApp(t, { prometheusUrl: prometheus.url, s3Client: s3.client, bucket });
+  const ping = createPingEvent({ namespace: 'promsnap', name: 'snapshot-schedule', data: { queries: ['up'] } });
+  const failure = JSON.stringify({ error: 'Prometheus is unreachable; the delivery can be retried', reason: 'prometheus_unavailable', retryable: true });
+  const message = HTTP.binary(ping.cloneWith({
+    knativeerrorcode: '503',
+    knativeerrordest: 'http://snapshot.promsnap.svc.cluster.local',
+    knativeerrordata: Buffer.from(failure).toString('base64'),
+  }));
+  const res = await post(`${app.url}/dead-letters`, message);
+  assert.equal(res.status, 202, res.text);
+  const key = (res.json as { key: string }).key;
+  assert.match(key, /^dead-letters\/\d{4}\/\d{2}\/\d{2}\/\d{6}Z-[0-9a-f-]{36}\.json$/);
+  const record = JSON.parse((await readObject(s3, bucket, key)).toString()) as {
+    error: { code: number; destination: string; body: string };
+    event: Record<string, unknown>;
+  };
+  assert.deepEqual({ code: record.error.code, destination: record.error.destination, body: record.error.body }, {
+    code: 503,
+    destination: 'http://snapshot.promsnap.svc.cluster.local',
+    body: failure,
+  });
+  assert.equal(record.event['id'], ping.id);
+  assert.equal(record.event['knativeerrorcode'], '503');
+  assert.deepEqual(record.event['data'], { queries: ['up'] });
+  assert.equal(await app.metric('snapshot_dead_letters_total'), 1);
+
+  const again = await post(`${app.url}/dead-letters`, message);
+  assert.equal(again.status, 202);
+  assert.equal((again.json as { created: boolean }).created, false);
+  assert.deepEqual(await s3.keys(bucket), [key]);
+  assert.equal(await app.metric('snapshot_dead_letters_total'), 1, 'a redelivered dead letter is counted once');
+  const junk = await post(`${app.url}/dead-letters`, { headers: { 'content-type': 'application/json' }, body: '{}' });
+  assert.equal(junk.status, 400);
+});
+
+test('health, readiness and metrics', async (t) => {
+  const bucket = await s3.bucket();
+  const app = await startApp(t, { prometheusUrl: prometheus.url, s3Client: s3.client, bucket });
+  assert.equal((await fetch(`${app.url}/healthz`)).status, 200);
+  assert.equal((await fetch(`${app.url}/readyz`)).status, 200);
+  const res = await fetch(`${app.url}/metrics`);
+  assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+  const text = await res.text();
+  for (const name of [
+    'snapshot_duration_seconds_bucket',
+    'snapshot_last_bytes',
+    'snapshot_last_series',
+    'snapshot_last_success_timestamp_seconds',
+    'snapshot_failures_total{reason="prometheus_unavailable"',
+    'snapshot_requests_total{outcome="stored"',
+    'snapshot_dead_letters_total',
+  ]) {
+    assert.ok(text.includes(name), `${name} is exposed`);
+  }
+  void app.lifecycle.shutdown('test');
+  await app.lifecycle.stopped;
+});

@@ -1,0 +1,88 @@
+// A TCP proxy on loopback that misbehaves on purpose, so tests can meet real network faults: an
+// answer that starts late (a slow dependency) or a connection cut half-way through a response.
+import net, { type AddressInfo, type Socket } from 'node:net';
+
+export interface ProxyFaults {
+  /** Hold the first byte of each response this long. */
+  delayResponseMs?: number;
+  /** Reset the connection once this many response bytes have gone through. */
+  cutAfterBytes?: number;
+}
+
+export interface TcpProxy {
+  port: number;
+  url: string;
+  /** Connections accepted so far. */
+  readonly connections: number;
+  /** Response bytes passed to clients so far. */
+  readonly bytesForwarded: number;
+  faults: ProxyFaults;
+  close(): Promise<void>;
+}
+
+export async function startTcpProxy(target: { host?: string; port: number }, faults: ProxyFaults = {}): Promise<TcpProxy> {
+  const sockets = new Set<Socket>();
+  let connections = 0;
+  let bytesForwarded = 0;
+  const proxy: TcpProxy = {
+    port: 0,
+    url: '',
+    get connections() {
+      return connections;
+    },
+    get bytesForwarded() {
+      return bytesForwarded;
+    },
+    faults,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+
+  const server = net.createServer((client) => {
+    connections++;
+    const upstream = net.connect(target.port, target.host ?? '127.0.0.1');
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+      socket.on('error', () => {
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.pipe(upstream);
+    client.on('end', () => upstream.end());
+
+    let sent = 0;
+    let started: Promise<void> | undefined;
+    upstream.on('data', (chunk: Buffer) => {
+      upstream.pause();
+      started ??= new Promise((resolve) => setTimeout(resolve, proxy.faults.delayResponseMs ?? 0));
+      void started.then(() => {
+        const cut = proxy.faults.cutAfterBytes;
+        if (cut !== undefined && sent + chunk.length >= cut) {
+          const part = chunk.subarray(0, Math.max(0, cut - sent));
+          sent += part.length;
+          bytesForwarded += part.length;
+          client.write(part, () => {
+            client.resetAndDestroy();
+            upstream.destroy();
+          });
+          return;
+        }
+        sent += chunk.length;
+        bytesForwarded += chunk.length;
+        if (client.write(chunk)) upstream.resume();
+        else client.once('drain', () => upstream.resume());
+      });
+    });
+    upstream.on('end', () => void (started ?? Promise.resolve()).then(() => client.end()));
+  });
+
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  proxy.port = (server.address() as AddressInfo).port;
+  proxy.url = `http://127.0.0.1:${proxy.port}`;
+  return proxy;
+}
