@@ -189,7 +189,8 @@ export async function startTestPrometheus(jobs: Record<string, { target: string;
 
 /** Series of an answer in a stable order, to compare two answers regardless of ordering. */
 export function sortedResult(answer: PrometheusAnswer): PrometheusAnswer['data']['result'] {
-  return [...answer.data.result].sort((a, b) => JSON.stringify(a.metric).localeCompare(JSON.stringify(b.metric)));
+  const keyed = answer.data.result.map((series) => ({ key: JSON.stringify(Object.entries(series.metric).sort()), series }));
+  return keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)).map((k) => k.series);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,0 +1,89 @@
+// Large answers: streamed through in parts, and a failure half-way leaves nothing behind.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { HTTP } from 'cloudevents';
+import { createPingEvent, receiveEvent, validateSnapshotStoredEvent } from '../../../events/src/index.js';
+import { startTcpProxy, type TcpProxy } from '../../../platform/testing/tcp-proxy.js';
+import { defaultPartSize } from '../src/store.js';
+import { post, sortedResult, startApp, startExporter, startTestMinio, startTestPrometheus, type Exporter, type TestPrometheus } from './helper.js';
+
+const SERIES = 20_000;
+const query = 'promsnap_bulk_value';
+
+let s3: Awaited<ReturnType<typeof startTestMinio>>;
+let exporter: Exporter;
+let prometheus: TestPrometheus;
+let proxy: TcpProxy;
+let instant: Date;
+
+before(async () => {
+  // About 15 MB of answer: three multipart parts of 5 MiB.
+  [s3, exporter] = await Promise.all([startTestMinio(), startExporter({ series: SERIES, padding: 600, name: query })]);
+  prometheus = await startTestPrometheus({ bulk: { target: exporter.target, intervalSeconds: 10 } });
+  proxy = await startTcpProxy({ port: prometheus.port });
+  await prometheus.scrapedAfter(new Date(0), ['bulk']);
+  instant = new Date();
+  // With a 10 s interval the next scrape is well after this instant: the first one is the data, and it is complete.
+  assert.equal((await prometheus.query(`count(${query})`, instant.toISOString())).data.result[0]?.value[1], String(SERIES));
+});
+after(async () => {
+  await proxy?.close();
+  await prometheus?.dispose();
+  await exporter?.close();
+  await s3?.stop();
+});
+
+test('a large answer goes to the bucket in parts and arrives whole', async (t) => {
+  const bucket = await s3.bucket();
+  const app = await startApp(t, { prometheusUrl: prometheus.url, s3Client: s3.client, bucket, queries: [query] });
+  const ping = createPingEvent({ namespace: 'promsnap', name: 'snapshot-schedule', time: instant });
+  const started = Date.now();
+  const res = await post(app.url, HTTP.binary(ping));
+  const tookMs = Date.now() - started;
+  assert.equal(res.status, 200, res.text);
+  const received = receiveEvent({ headers: res.headers, body: res.text });
+  assert.ok(received.ok);
+  const checked = validateSnapshotStoredEvent(received.value.event);
+  assert.ok(checked.ok);
+  const data = checked.value.data!;
+  assert.equal(data.series, SERIES);
+  assert.ok(data.bytes > 2 * defaultPartSize, `${data.bytes} bytes is more than two parts`);
+  const object = await s3.client.send(new GetObjectCommand({ Bucket: bucket, Key: data.key }));
+  assert.match(object.ETag ?? '', /-\d+"$/, 'a multipart object');
+  const stored = JSON.parse(await object.Body!.transformToString()) as { results: Array<{ response: Parameters<typeof sortedResult>[0] }> };
+  const direct = await prometheus.query(query, instant.toISOString());
+  assert.deepEqual(sortedResult(stored.results[0]!.response), sortedResult(direct));
+  t.diagnostic(`${SERIES} series, ${data.bytes} bytes stored in ${tookMs} ms`);
+});
+
+test('an answer cut half-way: 502, no object, no pending multipart upload, failure counted', async (t) => {
+  const bucket = await s3.bucket();
+  const app = await startApp(t, { prometheusUrl: proxy.url, s3Client: s3.client, bucket, queries: [query] });
+  proxy.faults = { cutAfterBytes: Math.round(2.5 * defaultPartSize) };
+  t.after(() => (proxy.faults = {}));
+  const before = proxy.bytesForwarded;
+  const res = await post(app.url, HTTP.binary(createPingEvent({ namespace: 'promsnap', name: 'snapshot-schedule', time: instant })));
+  assert.equal(res.status, 502, res.text);
+  assert.deepEqual(res.json, { error: 'Prometheus answered with an error; the delivery can be retried', reason: 'prometheus_error', retryable: true });
+  assert.ok(proxy.bytesForwarded - before >= 2 * defaultPartSize, 'two parts were read before the cut, so the multipart upload had begun');
+  assert.deepEqual(await s3.keys(bucket), []);
+  assert.deepEqual(await s3.pendingUploads(bucket), []);
+  assert.equal((await s3.minio.mc('ls', '--incomplete', '--recursive', `local/${bucket}`)).trim(), '');
+  assert.equal(await app.metric('snapshot_failures_total', { reason: 'prometheus_error' }), 1);
+  // The cut is on the log with its cause.
+  assert.ok(app.logs.some((l) => l['msg'] === 'dependency failure' && /broke off/.test(JSON.stringify(l))), JSON.stringify(app.logs.at(-1)));
+});
+
+test('a Prometheus slower than the deadline: 504 and nothing written', async (t) => {
+  const bucket = await s3.bucket();
+  const app = await startApp(t, { prometheusUrl: proxy.url, s3Client: s3.client, bucket, queries: [query], timeoutMs: 300 });
+  proxy.faults = { delayResponseMs: 2_000 };
+  t.after(() => (proxy.faults = {}));
+  const res = await post(app.url, HTTP.binary(createPingEvent({ namespace: 'promsnap', name: 'snapshot-schedule', time: instant })));
+  assert.equal(res.status, 504, res.text);
+  assert.equal((res.json as { reason: string }).reason, 'prometheus_timeout');
+  assert.deepEqual(await s3.keys(bucket), []);
+  assert.deepEqual(await s3.pendingUploads(bucket), []);
+  assert.equal(await app.metric('snapshot_failures_total', { reason: 'prometheus_timeout' }), 1);
+});
