@@ -17,6 +17,8 @@ export interface MinioOptions {
   credentials: MinioCredentials;
   port?: number;
   consolePort?: number;
+  /** Further environment for the server (for example MINIO_PROMETHEUS_AUTH_TYPE from a manifest). */
+  env?: Record<string, string>;
   onLine?: (line: string) => void;
 }
 
@@ -44,6 +46,7 @@ export async function startMinio(options: MinioOptions): Promise<RunningMinio> {
     args: ['server', dataDir, '--address', `127.0.0.1:${port}`, '--console-address', `127.0.0.1:${consolePort}`, '--quiet'],
     env: {
       ...globalThis.process.env,
+      ...options.env,
       MINIO_ROOT_USER: options.credentials.accessKeyId,
       MINIO_ROOT_PASSWORD: options.credentials.secretAccessKey,
       MINIO_BROWSER: 'on',
