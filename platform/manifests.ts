@@ -115,6 +115,18 @@ export function findObject(objects: readonly KubeObject[], kind: string, name: s
   return found;
 }
 
+/**
+ * A ConfigMap or Secret from a kustomize generator, by the name it was given there: the rendered name
+ * carries a content hash (`minio-root` renders as `minio-root-<10 characters>`).
+ */
+export function findGenerated(objects: readonly KubeObject[], kind: 'ConfigMap' | 'Secret', name: string, namespace: string): KubeObject {
+  const found = objectsOfKind(objects, kind).filter(
+    (o) => o.metadata.namespace === namespace && new RegExp(`^${name.replace(/[.]/g, '\\.')}-[a-z0-9]{10}$`).test(o.metadata.name),
+  );
+  if (found.length !== 1) throw new Error(`expected one generated ${kind} ${namespace}/${name}-<hash>, found ${found.length}`);
+  return found[0]!;
+}
+
 function field(value: unknown, ...keys: Array<string | number>): unknown {
   let current = value;
   for (const key of keys) {
