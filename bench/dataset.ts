@@ -1,0 +1,111 @@
+// A real Prometheus holding exactly N synthetic series at one instant. The series are written as an
+// OpenMetrics file and backfilled with `promtool tsdb create-blocks-from openmetrics` into the TSDB
+// folder before Prometheus starts, so the query `{__name__!=""}` at that instant returns N series and
+// nothing else (no scrape jobs: not even Prometheus's own metrics).
+//
+// Shape: 100 metric families, labels like a node exporter's (job, instance, pod, series), about 140
+// bytes of answer JSON per series: the size per series measured on real clusters' answers.
+import { execFile } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { once } from 'node:events';
+import { findTool } from '../platform/local/processes.js';
+import { startPrometheus, type RunningPrometheus } from '../platform/local/prometheus.js';
+
+export const SNAPSHOT_QUERY = '{__name__!=""}';
+const families = 100;
+
+export interface Dataset {
+  series: number;
+  /** The instant every sample is at (ISO, whole seconds): the ping's time and the floor's query time. */
+  time: string;
+  prometheus: RunningPrometheus;
+  /** Bytes of the OpenMetrics file and seconds promtool took, for the report. */
+  openMetricsBytes: number;
+  backfillSeconds: number;
+  stop(): Promise<void>;
+}
+
+/** Writes the OpenMetrics text for `series` series at unix second `at`, streaming. */
+export async function writeOpenMetrics(file: string, series: number, at: number): Promise<number> {
+  const out = createWriteStream(file);
+  const perFamily = Math.ceil(series / families);
+  let written = 0;
+  let buffer = '';
+  const flush = async () => {
+    if (!out.write(buffer)) await once(out, 'drain');
+    buffer = '';
+  };
+  for (let f = 0; f < families && written < series; f++) {
+    const name = `bench_metric_${f}`;
+    buffer += `# HELP ${name} Synthetic series for the promsnap benchmark.\n# TYPE ${name} gauge\n`;
+    for (let j = 0; j < perFamily && written < series; j++, written++) {
+      const i = written;
+      const instance = `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:9100`;
+      buffer += `${name}{job="bench",instance="${instance}",pod="app-${i}",series="${i}"} ${(i % 997) / 7} ${at}\n`;
+      if (buffer.length > 1 << 20) await flush();
+    }
+  }
+  buffer += '# EOF\n';
+  await flush();
+  out.end();
+  await once(out, 'finish');
+  return (await stat(file)).size;
+}
+
+function run(command: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile(command, args, { maxBuffer: 64 * 1024 * 1024 }, (err, _stdout, stderr) => {
+      if (err) reject(new Error(`${path.basename(command)} ${args.join(' ')} failed: ${stderr || err.message}`));
+      else resolve();
+    });
+  });
+}
+
+/** Count of series Prometheus answers for the snapshot query at `time`. */
+export async function countSeries(url: string, time: string): Promise<number> {
+  const res = await fetch(`${url}/api/v1/query?${new URLSearchParams({ query: `count(${SNAPSHOT_QUERY})`, time })}`);
+  const body = (await res.json()) as { status: string; data?: { result: Array<{ value: [number, string] }> }; error?: string };
+  if (body.status !== 'success' || !body.data) throw new Error(`count query failed: ${body.error ?? res.status}`);
+  return Number(body.data.result[0]?.value[1] ?? 0);
+}
+
+export async function startDataset(series: number): Promise<Dataset> {
+  const promtool = findTool('promtool');
+  const dir = await mkdtemp(path.join(tmpdir(), `promsnap-bench-${series}-`));
+  try {
+    // A recent instant, so the blocks sit well inside Prometheus's retention.
+    const at = Math.floor(Date.now() / 1000) - 600;
+    const file = path.join(dir, 'series.om.txt');
+    const openMetricsBytes = await writeOpenMetrics(file, series, at);
+    const tsdb = path.join(dir, 'tsdb');
+    await mkdir(tsdb, { recursive: true });
+    const started = Date.now();
+    await run(promtool, ['tsdb', 'create-blocks-from', 'openmetrics', '--quiet', file, tsdb]);
+    const backfillSeconds = (Date.now() - started) / 1000;
+    await rm(file);
+    const prometheus = await startPrometheus({ config: 'global:\n  scrape_interval: 1m\n', dataDir: dir, retention: '30d' });
+    const time = new Date(at * 1000).toISOString().replace('.000Z', 'Z');
+    const held = await countSeries(prometheus.url, time);
+    if (held !== series) {
+      await prometheus.stop();
+      throw new Error(`Prometheus holds ${held} series at ${time}, expected ${series}`);
+    }
+    return {
+      series,
+      time,
+      prometheus,
+      openMetricsBytes,
+      backfillSeconds,
+      async stop() {
+        await prometheus.stop();
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+}

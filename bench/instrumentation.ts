@@ -1,0 +1,122 @@
+// Part 2, instrumentation overhead. The simulation service (compiled server.js, prom-client and its
+// request-counting middleware) and the same Express app without them (bare-server.js) run side by
+// side; hey loads `/` on each in turn, alternating which goes first, and the figure is the median of
+// the per-pair ratios, so that load from elsewhere drifting during the run cancels out. Then the
+// time prom-client takes to render /metrics for 1k and 10k label combinations.
+import { freePort, startProcess, type ManagedProcess } from '../platform/local/processes.js';
+import { runHey, type HeySummary } from '../platform/local/hey.js';
+import { createMetrics } from '../functions/simulation/src/metrics.js';
+import { median } from './stats.js';
+
+export interface InstrumentationOptions {
+  node: string;
+  simulationJs: string;
+  bareJs: string;
+  runs: number;
+  /** hey -z for each measured load. */
+  duration: string;
+  concurrency: number;
+  renderRepeats: number;
+  log: (line: string) => void;
+}
+
+export interface LoadFigures {
+  rps: number;
+  p99Ms: number;
+}
+
+export interface RenderFigures {
+  combinations: number;
+  ms: number;
+  bytes: number;
+}
+
+export interface InstrumentationFigures {
+  instrumented: LoadFigures;
+  bare: LoadFigures;
+  /** Median over pairs of instrumented rps / bare rps. */
+  rpsRatio: number;
+  p99Ratio: number;
+  renders: RenderFigures[];
+}
+
+async function startServer(name: string, node: string, js: string): Promise<{ url: string; process: ManagedProcess }> {
+  const port = await freePort();
+  const process_ = await startProcess({
+    name,
+    command: node,
+    args: [js],
+    env: { ...process.env, PORT: String(port), LOG_LEVEL: 'info' },
+    readyUrl: `http://127.0.0.1:${port}/readyz`,
+  });
+  return { url: `http://127.0.0.1:${port}/`, process: process_ };
+}
+
+async function load(url: string, duration: string, concurrency: number): Promise<HeySummary> {
+  const hey = await runHey({ url, duration, concurrency });
+  const summary = await hey.done;
+  const failed = Object.values(summary.errors).reduce((a, b) => a + b, 0);
+  const ok = summary.statusCodes['200'] ?? 0;
+  if (failed > 0 || ok === 0) throw new Error(`hey against ${url}: ${ok} OK, errors ${JSON.stringify(summary.errors)}`);
+  return summary;
+}
+
+export async function benchInstrumentation(options: InstrumentationOptions): Promise<InstrumentationFigures> {
+  const instrumented = await startServer('simulation', options.node, options.simulationJs);
+  const bare = await startServer('bare', options.node, options.bareJs);
+  try {
+    // JIT warm-up for both, not measured.
+    await load(instrumented.url, '1s', options.concurrency);
+    await load(bare.url, '1s', options.concurrency);
+    const pairs: Array<{ instrumented: HeySummary; bare: HeySummary }> = [];
+    for (let run = 0; run < options.runs; run++) {
+      const pair: Partial<{ instrumented: HeySummary; bare: HeySummary }> = {};
+      const order = run % 2 === 0 ? (['instrumented', 'bare'] as const) : (['bare', 'instrumented'] as const);
+      for (const side of order) {
+        pair[side] = await load(side === 'instrumented' ? instrumented.url : bare.url, options.duration, options.concurrency);
+      }
+      pairs.push(pair as { instrumented: HeySummary; bare: HeySummary });
+      options.log(
+        `  run ${run + 1} simulation ${pair.instrumented!.requestsPerSecond.toFixed(0)} rps, bare ${pair.bare!.requestsPerSecond.toFixed(0)} rps`,
+      );
+    }
+    const p99 = (s: HeySummary) => (s.percentiles['99'] ?? Number.NaN) * 1000;
+    const figures = (side: 'instrumented' | 'bare'): LoadFigures => ({
+      rps: median(pairs.map((p) => p[side].requestsPerSecond)),
+      p99Ms: median(pairs.map((p) => p99(p[side]))),
+    });
+    return {
+      instrumented: figures('instrumented'),
+      bare: figures('bare'),
+      rpsRatio: median(pairs.map((p) => p.instrumented.requestsPerSecond / p.bare.requestsPerSecond)),
+      p99Ratio: median(pairs.map((p) => p99(p.instrumented) / p99(p.bare))),
+      renders: [await render(1_000, options.renderRepeats), await render(10_000, options.renderRepeats)],
+    };
+  } finally {
+    await Promise.all([instrumented.process.stop(), bare.process.stop()]);
+  }
+}
+
+/**
+ * Time for the simulation's registry (default metrics included) to render, with `combinations`
+ * distinct label sets on each of its two request metrics: the histogram's 12 buckets make that
+ * 15 lines per combination.
+ */
+export async function render(combinations: number, repeats: number): Promise<RenderFigures> {
+  const metrics = createMetrics();
+  for (let i = 0; i < combinations; i++) {
+    const route = `/route-${i}`;
+    metrics.requests.inc({ method: 'GET', route, statusCode: '200' });
+    metrics.duration.observe({ method: 'GET', route, code: '200' }, i % 1000);
+  }
+  let bytes = 0;
+  for (let i = 0; i < 3; i++) bytes = (await metrics.registry.metrics()).length;
+  const times: number[] = [];
+  for (let i = 0; i < repeats; i++) {
+    const start = performance.now();
+    await metrics.registry.metrics();
+    times.push(performance.now() - start);
+  }
+  metrics.registry.clear();
+  return { combinations, ms: median(times), bytes };
+}

@@ -1,0 +1,34 @@
+// What the figures were measured on: they mean little without the machine and its load.
+import { execFile } from 'node:child_process';
+import os from 'node:os';
+import { versions } from '../platform/tools/versions.js';
+
+export interface Machine {
+  cpu: string;
+  cores: number;
+  memoryGiB: number;
+  node: string;
+  kernel: string;
+  /** 1-minute load average when the run started: other work on the machine skews every figure. */
+  loadAverage: number;
+  tools: string;
+}
+
+function firstLine(command: string, args: string[]): Promise<string> {
+  return new Promise((resolve) => {
+    execFile(command, args, (err, stdout) => resolve(err ? 'unknown' : (stdout.split('\n')[0] ?? '').trim()));
+  });
+}
+
+export async function describeMachine(): Promise<Machine> {
+  const curl = (await firstLine('curl', ['--version'])).split(' ').slice(0, 2).join(' ');
+  return {
+    cpu: os.cpus()[0]?.model ?? 'unknown',
+    cores: os.availableParallelism(),
+    memoryGiB: os.totalmem() / 2 ** 30,
+    node: process.version,
+    kernel: `${os.type()} ${os.release()}`,
+    loadAverage: os.loadavg()[0]!,
+    tools: `Prometheus ${versions.prometheus}, MinIO ${versions.minio}, mc ${versions.mc}, ${curl}`,
+  };
+}

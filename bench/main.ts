@@ -1,0 +1,197 @@
+// npm run bench [-- --quick] [--runs K] [--out FILE] [--sizes 10k,100k] [--parts snapshot,instrumentation,startup]
+//
+// Measures, in one run: snapshot cost against the floor and the naive approach (real Prometheus,
+// MinIO, curl, mc), instrumentation overhead (hey), and start-up. Prints a Markdown report whose last
+// lines are `name value` figures, and writes it to bench/results/<date>.md (and latest.md); a --quick
+// run writes bench/results/<date>-quick.md only, so it never replaces the committed full results.
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os, { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { startMinio, type RunningMinio } from '../platform/local/minio.js';
+import { findTool } from '../platform/local/processes.js';
+import { compileFunctions, repoRoot, type Build } from './build.js';
+import { startDataset } from './dataset.js';
+import { benchInstrumentation } from './instrumentation.js';
+import { describeMachine } from './machine.js';
+import { gnuTime } from './memory.js';
+import { renderReport, seriesLabel, type BenchResults } from './report.js';
+import { benchSnapshot, type SnapshotFigures } from './snapshot.js';
+import { benchStartup } from './startup.js';
+
+const usage = `usage: npm run bench -- [--quick] [--runs K] [--out FILE] [--sizes 10k,100k,1m] [--parts snapshot,instrumentation,startup]
+  --quick   N = 10k and 100k, fewer and shorter runs (a few minutes)
+  --runs K  repeats per measurement (default 5, quick 3); figures are medians
+  --out     report file (default bench/results/<date>.md and latest.md; quick: <date>-quick.md)
+  --sizes   series counts to snapshot (default 10k,100k,1m; quick 10k,100k)
+  --parts   which parts to run (default all)`;
+
+const allParts = ['snapshot', 'instrumentation', 'startup'] as const;
+type Part = (typeof allParts)[number];
+
+function parseSize(text: string): number {
+  const match = /^(\d+)(k|m)?$/i.exec(text.trim());
+  if (!match) throw new Error(`--sizes: ${JSON.stringify(text)} is not like 10k, 100k or 1m`);
+  return Number(match[1]) * (match[2] ? { k: 1_000, m: 1_000_000 }[match[2].toLowerCase() as 'k' | 'm'] : 1);
+}
+
+function options() {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      runs: { type: 'string' },
+      out: { type: 'string' },
+      sizes: { type: 'string' },
+      parts: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(`${usage}\n`);
+    process.exit(0);
+  }
+  const quick = values.quick;
+  const runs = values.runs === undefined ? (quick ? 3 : 5) : Number(values.runs);
+  if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs must be a whole number of 1 or more, got ${values.runs}`);
+  const sizes = (values.sizes ?? (quick ? '10k,100k' : '10k,100k,1m')).split(',').map(parseSize);
+  const parts = (values.parts ?? allParts.join(',')).split(',').map((p) => p.trim());
+  for (const p of parts) if (!allParts.includes(p as Part)) throw new Error(`--parts: unknown part ${p} (known: ${allParts.join(', ')})`);
+  return { quick, runs, sizes, parts: new Set(parts as Part[]), out: values.out };
+}
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+// Everything started is stopped on the way out, Ctrl-C included: the servers run in process groups
+// of their own and would otherwise outlive the bench.
+const cleanups: Array<() => Promise<unknown>> = [];
+async function cleanUp(): Promise<void> {
+  for (const fn of cleanups.splice(0).reverse()) await fn().catch((err: unknown) => log(`cleanup: ${(err as Error).message}`));
+}
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    log(`${signal}: stopping servers`);
+    void cleanUp().finally(() => process.exit(130));
+  });
+}
+
+async function main(): Promise<void> {
+  const opts = options();
+  const started = Date.now();
+  const date = new Date();
+  const machine = await describeMachine();
+  log(`promsnap bench (${opts.quick ? 'quick' : 'full'}): ${machine.cpu}, ${machine.cores} cores, load ${machine.loadAverage.toFixed(2)}`);
+  const node = process.execPath;
+
+  log('compiling the functions (tsc -p tsconfig.build.json into a temporary outDir) ...');
+  const build: Build = await compileFunctions();
+  cleanups.push(() => build.dispose());
+  if (build.diagnostics) log(`tsc reported (emitted anyway):\n${build.diagnostics}`);
+
+  const results: BenchResults = {
+    date,
+    mode: opts.quick ? 'quick' : 'full',
+    runs: opts.runs,
+    machine,
+    loadAverageAtEnd: Number.NaN,
+    durationSeconds: Number.NaN,
+    buildNote: `compiled JS (tsc -p tsconfig.build.json into a temporary outDir), run by ${node} ${process.version}`,
+    snapshot: [],
+    instrumentation: undefined,
+    startup: [],
+  };
+
+  // The light parts first, before a Prometheus holding a million series takes the memory and cores.
+  if (opts.parts.has('startup')) {
+    log('start-up (spawn to /readyz) ...');
+    results.startup = await benchStartup({ node, build, runs: opts.quick ? 5 : 10, log });
+  }
+  if (opts.parts.has('instrumentation')) {
+    log('instrumentation overhead (hey) ...');
+    results.instrumentation = await benchInstrumentation({
+      node,
+      simulationJs: build.js('functions/simulation/src/server.ts'),
+      bareJs: build.js('bench/bare-server.ts'),
+      runs: opts.runs,
+      duration: opts.quick ? '3s' : '10s',
+      concurrency: 16,
+      renderRepeats: opts.quick ? 10 : 30,
+      log,
+    });
+  }
+  if (opts.parts.has('snapshot')) {
+    results.snapshot = await snapshotPart(opts.sizes, opts.runs, node, build);
+  }
+
+  results.loadAverageAtEnd = os.loadavg()[0]!;
+  results.durationSeconds = (Date.now() - started) / 1000;
+  const report = renderReport(results);
+  process.stdout.write(`\n${report}`);
+  const day = date.toISOString().slice(0, 10);
+  const resultsDir = path.join(repoRoot, 'bench/results');
+  const files = opts.out ? [path.resolve(opts.out)] : opts.quick ? [path.join(resultsDir, `${day}-quick.md`)] : [path.join(resultsDir, `${day}.md`), path.join(resultsDir, 'latest.md')];
+  for (const file of files) {
+    await mkdir(path.dirname(file), { recursive: true });
+    await writeFile(file, report);
+  }
+  log(`written: ${files.map((f) => path.relative(process.cwd(), f)).join(', ')}`);
+}
+
+async function snapshotPart(sizes: number[], runs: number, node: string, build: Build): Promise<SnapshotFigures[]> {
+  const credentials = { accessKeyId: 'promsnap-bench', secretAccessKey: 'promsnap-bench-secret' };
+  const minioDir = await mkdtemp(path.join(tmpdir(), 'promsnap-bench-minio-'));
+  cleanups.push(() => rm(minioDir, { recursive: true, force: true }));
+  log('starting MinIO ...');
+  const minio: RunningMinio = await startMinio({ dataDir: minioDir, credentials });
+  cleanups.push(() => minio.stop());
+  const bucket = 'snapshots';
+  const s3 = new S3Client({ endpoint: minio.endpoint, region: 'us-east-1', credentials, forcePathStyle: true });
+  cleanups.push(async () => s3.destroy());
+  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  const mcHost = new URL(minio.endpoint);
+  mcHost.username = credentials.accessKeyId;
+  mcHost.password = credentials.secretAccessKey;
+  const floor = {
+    curl: findTool('curl'),
+    mc: findTool('mc'),
+    time: await gnuTime(),
+    mcConfigDir: path.join(minioDir, 'mc-bench'),
+    mcHost: mcHost.toString().replace(/\/$/, ''),
+  };
+  if (!floor.time) log('GNU time (/usr/bin/time) not found: no peak RSS for curl and mc');
+  const figures: SnapshotFigures[] = [];
+  for (const series of sizes) {
+    log(`snapshot, ${seriesLabel(series)} series: generating and backfilling ...`);
+    const dataset = await startDataset(series);
+    const stop = () => dataset.stop();
+    cleanups.push(stop);
+    log(`  backfilled in ${dataset.backfillSeconds.toFixed(1)} s; Prometheus ready at ${dataset.prometheus.url}, instant ${dataset.time}`);
+    figures.push(
+      await benchSnapshot(dataset, {
+        node,
+        serverJs: build.js('functions/snapshot/src/server.ts'),
+        naiveJs: build.js('bench/naive.ts'),
+        store: { endpoint: minio.endpoint, bucket, ...credentials },
+        s3,
+        floor,
+        runs,
+        log,
+      }),
+    );
+    cleanups.splice(cleanups.indexOf(stop), 1);
+    await stop();
+  }
+  return figures;
+}
+
+try {
+  await main();
+  await cleanUp();
+  // prom-client's default metrics (render part) keep handles open: the bench is done.
+  process.exit(0);
+} catch (err) {
+  log(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  await cleanUp();
+  process.exit(1);
+}

@@ -1,0 +1,37 @@
+// Peak resident memory of a process, as the kernel counts it: VmHWM in /proc/<pid>/status is the
+// high-water mark of its RSS, exact whatever happens between two looks (polling VmRSS would miss
+// short peaks). Writing 5 to /proc/<pid>/clear_refs (Linux 4.0+) lowers the mark to the current RSS,
+// so a peak can be taken over one piece of work in a process that did other work before.
+import { execFile } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+
+async function statusField(pid: number, field: 'VmHWM' | 'VmRSS'): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
+  if (!match) throw new Error(`/proc/${pid}/status has no ${field} line`);
+  return Number(match[1]) * 1024;
+}
+
+/** Highest RSS (bytes) of a live process since it started or since resetPeakRss. */
+export function peakRssBytes(pid: number): Promise<number> {
+  return statusField(pid, 'VmHWM');
+}
+
+export function rssBytes(pid: number): Promise<number> {
+  return statusField(pid, 'VmRSS');
+}
+
+export async function resetPeakRss(pid: number): Promise<void> {
+  await writeFile(`/proc/${pid}/clear_refs`, '5');
+}
+
+/**
+ * GNU time, which reports a command's peak RSS from wait4's rusage once it has exited: the way to
+ * measure short-lived commands (curl, mc) whose /proc entry is gone by then. Undefined when absent.
+ */
+export async function gnuTime(): Promise<string | undefined> {
+  const candidate = '/usr/bin/time';
+  return new Promise((resolve) => {
+    execFile(candidate, ['-f', '%M', 'true'], (err) => resolve(err ? undefined : candidate));
+  });
+}

@@ -1,0 +1,223 @@
+// The results as a Markdown report: tables, the goals with met/missed and why, and last the figures
+// one per line as `name value`, so runs can be compared with grep, awk or a diff.
+import type { InstrumentationFigures } from './instrumentation.js';
+import type { Machine } from './machine.js';
+import type { SnapshotFigures } from './snapshot.js';
+import type { StartupFigures } from './startup.js';
+import { MB, round } from './stats.js';
+
+export interface BenchResults {
+  date: Date;
+  mode: 'quick' | 'full';
+  runs: number;
+  machine: Machine;
+  loadAverageAtEnd: number;
+  durationSeconds: number;
+  buildNote: string;
+  snapshot: SnapshotFigures[];
+  instrumentation: InstrumentationFigures | undefined;
+  startup: StartupFigures[];
+}
+
+export interface Goal {
+  name: string;
+  goal: string;
+  measured: string;
+  met: boolean | undefined;
+}
+
+/** 10000 -> 10k, 1000000 -> 1m: the N in figure names. */
+export function seriesLabel(n: number): string {
+  if (n >= 1_000_000 && n % 1_000_000 === 0) return `${n / 1_000_000}m`;
+  if (n >= 1_000 && n % 1_000 === 0) return `${n / 1_000}k`;
+  return String(n);
+}
+
+const mb = (bytes: number | undefined) => (bytes === undefined ? Number.NaN : round(bytes / MB, 1));
+const s = (ms: number) => round(ms / 1000, 2);
+const ratio = (a: number, b: number) => round(a / b, 2);
+const show = (value: number | undefined, unit = '') => (value === undefined || Number.isNaN(value) ? 'n/a' : `${value}${unit}`);
+
+export function figures(r: BenchResults): Array<[string, number]> {
+  const out: Array<[string, number]> = [];
+  for (const f of r.snapshot) {
+    const n = seriesLabel(f.series);
+    out.push(
+      [`answer_${n}_mb`, mb(f.answerBytes)],
+      [`floor_curl_${n}_s`, s(f.curlMs)],
+      [`floor_curl_mc_${n}_s`, s(f.curlMcMs)],
+      [`floor_mc_${n}_peak_rss_mb`, mb(f.mcPeakRss)],
+      [`snapshot_${n}_time_s`, s(f.promsnap.ms)],
+      [`snapshot_${n}_time_vs_floor`, ratio(f.promsnap.ms, f.curlMcMs)],
+      [`snapshot_${n}_time_vs_curl`, ratio(f.promsnap.ms, f.curlMs)],
+      [`snapshot_${n}_peak_rss_mb`, mb(f.promsnap.peakRss)],
+      [`snapshot_${n}_idle_rss_mb`, mb(f.promsnap.idleRss)],
+      [`snapshot_${n}_stored_mb`, mb(f.promsnap.bytes)],
+      [`naive_${n}_time_s`, s(f.naive.ms)],
+      [`naive_${n}_time_vs_floor`, ratio(f.naive.ms, f.curlMcMs)],
+      [`naive_${n}_peak_rss_mb`, mb(f.naive.peakRss)],
+      [`naive_${n}_idle_rss_mb`, mb(f.naive.idleRss)],
+      [`naive_${n}_stored_mb`, mb(f.naive.bytes)],
+    );
+  }
+  const i = r.instrumentation;
+  if (i) {
+    out.push(
+      ['simulation_rps', round(i.instrumented.rps, 0)],
+      ['bare_rps', round(i.bare.rps, 0)],
+      ['simulation_rps_ratio', round(i.rpsRatio, 3)],
+      ['simulation_p99_ms', round(i.instrumented.p99Ms, 1)],
+      ['bare_p99_ms', round(i.bare.p99Ms, 1)],
+      ['simulation_p99_ratio', round(i.p99Ratio, 2)],
+    );
+    for (const render of i.renders) {
+      out.push([`metrics_render_${seriesLabel(render.combinations)}_ms`, round(render.ms, 2)]);
+      out.push([`metrics_render_${seriesLabel(render.combinations)}_kb`, round(render.bytes / 1024, 0)]);
+    }
+  }
+  for (const st of r.startup) out.push([st.name, round(st.ms, 0)]);
+  for (const g of goals(r)) if (g.met !== undefined) out.push([`goal_${g.name}`, g.met ? 1 : 0]);
+  return out;
+}
+
+export function goals(r: BenchResults): Goal[] {
+  const list: Goal[] = [];
+  const sizes = [...r.snapshot].sort((a, b) => a.series - b.series);
+  const small = sizes[0];
+  const large = sizes.at(-1);
+  const at1m = r.snapshot.find((f) => f.series === 1_000_000);
+  if (small && large && large !== small) {
+    const growth = large.promsnap.peakRss / small.promsnap.peakRss;
+    const naiveGrowth = large.naive.peakRss / small.naive.peakRss;
+    const flat = large.promsnap.peakRss < 200 * MB && growth < 1.5;
+    list.push({
+      name: 'snapshot_rss_flat',
+      goal: 'snapshot peak RSS does not grow with N: under 200 MB at 1M, while the naive approach grows',
+      measured:
+        `promsnap ${mb(small.promsnap.peakRss)} MB at ${seriesLabel(small.series)} -> ${mb(large.promsnap.peakRss)} MB at ${seriesLabel(large.series)} ` +
+        `(x${round(growth, 2)}); naive ${mb(small.naive.peakRss)} -> ${mb(large.naive.peakRss)} MB (x${round(naiveGrowth, 2)})` +
+        (at1m ? '' : ' [1M not measured]'),
+      met: flat && naiveGrowth > 1.5,
+    });
+  }
+  if (large) {
+    const vsFloor = large.promsnap.ms / large.curlMcMs;
+    list.push({
+      name: 'snapshot_time_vs_floor',
+      goal: 'snapshot time at 1M series within 1.3x of `curl | mc pipe`',
+      measured: `${round(vsFloor, 2)}x at ${seriesLabel(large.series)} (${s(large.promsnap.ms)} s vs ${s(large.curlMcMs)} s)${at1m ? '' : ' [1M not measured]'}`,
+      met: vsFloor <= 1.3,
+    });
+  }
+  if (r.instrumentation) {
+    list.push({
+      name: 'simulation_rps_ratio',
+      goal: 'instrumented throughput at least 0.9x bare Express',
+      measured: `${round(r.instrumentation.rpsRatio, 3)}x (${round(r.instrumentation.instrumented.rps, 0)} vs ${round(r.instrumentation.bare.rps, 0)} rps)`,
+      met: r.instrumentation.rpsRatio >= 0.9,
+    });
+  }
+  const compiled = r.startup.filter((st) => st.runtime === 'compiled');
+  if (compiled.length > 0) {
+    list.push({
+      name: 'compiled_startup',
+      goal: 'compiled start-up to ready under 300 ms',
+      measured: compiled.map((st) => `${st.fn} ${round(st.ms, 0)} ms`).join(', '),
+      met: compiled.every((st) => st.ms < 300),
+    });
+  }
+  return list;
+}
+
+function table(header: string[], rows: Array<Array<string | number>>): string {
+  const lines = [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`];
+  for (const row of rows) lines.push(`| ${row.map(String).join(' | ')} |`);
+  return lines.join('\n');
+}
+
+export function renderReport(r: BenchResults): string {
+  const m = r.machine;
+  const parts: string[] = [];
+  parts.push(`# promsnap benchmark, ${r.date.toISOString().slice(0, 16).replace('T', ' ')} UTC (${r.mode})`);
+  parts.push(
+    [
+      `- Machine: ${m.cpu}, ${m.cores} cores, ${round(m.memoryGiB, 1)} GiB memory, ${m.kernel}, Node ${m.node}`,
+      `- Tools: ${m.tools}`,
+      `- Load average (1 min): ${round(m.loadAverage, 2)} at start, ${round(r.loadAverageAtEnd, 2)} at end (the machine is shared; figures are medians of ${r.runs} interleaved runs)`,
+      `- Functions: ${r.buildNote}`,
+      `- Whole run: ${round(r.durationSeconds / 60, 1)} min`,
+    ].join('\n'),
+  );
+  if (r.snapshot.length > 0) {
+    parts.push('## Snapshot: time (ping in to object stored), against the floor');
+    parts.push(
+      table(
+        ['series', 'answer', 'curl >/dev/null', 'curl \\| mc pipe (floor)', 'promsnap', 'promsnap / floor', 'naive', 'naive / floor'],
+        r.snapshot.map((f) => [
+          seriesLabel(f.series),
+          `${mb(f.answerBytes)} MB`,
+          `${s(f.curlMs)} s`,
+          `${s(f.curlMcMs)} s`,
+          `${s(f.promsnap.ms)} s`,
+          `${ratio(f.promsnap.ms, f.curlMcMs)}x`,
+          `${s(f.naive.ms)} s`,
+          `${ratio(f.naive.ms, f.curlMcMs)}x`,
+        ]),
+      ),
+    );
+    parts.push('## Snapshot: peak RSS of each process, and bytes stored');
+    parts.push(
+      table(
+        ['series', 'promsnap peak RSS (idle before)', 'naive peak RSS (idle before)', 'mc peak RSS', 'curl peak RSS', 'promsnap stored', 'naive stored'],
+        r.snapshot.map((f) => [
+          seriesLabel(f.series),
+          `${mb(f.promsnap.peakRss)} MB (${mb(f.promsnap.idleRss)})`,
+          `${mb(f.naive.peakRss)} MB (${mb(f.naive.idleRss)})`,
+          show(mb(f.mcPeakRss), ' MB'),
+          show(mb(f.curlPeakRss), ' MB'),
+          `${mb(f.promsnap.bytes)} MB`,
+          `${mb(f.naive.bytes)} MB`,
+        ]),
+      ),
+    );
+    parts.push(
+      'promsnap: the snapshot function (compiled server.js) pinged with a `dev.knative.sources.ping` event for `{__name__!=""}`; ' +
+        'time from the POST to its 200 reply (object stored and checked). naive: axios GET of the whole answer, ' +
+        '`JSON.stringify(data, null, 2)`, one PutObject. Both are separate processes warmed with a one-series snapshot; ' +
+        'peak RSS is the kernel\'s VmHWM over the measured snapshot only. curl and mc peaks from GNU time.',
+    );
+  }
+  const i = r.instrumentation;
+  if (i) {
+    parts.push('## Instrumentation overhead (hey against `/`)');
+    parts.push(
+      table(
+        ['app', 'requests/s', 'p99'],
+        [
+          ['simulation (prom-client + middleware)', round(i.instrumented.rps, 0), `${round(i.instrumented.p99Ms, 1)} ms`],
+          ['same Express app, bare', round(i.bare.rps, 0), `${round(i.bare.p99Ms, 1)} ms`],
+          ['ratio instrumented / bare (median of pairs)', `${round(i.rpsRatio, 3)}x`, `${round(i.p99Ratio, 2)}x`],
+        ],
+      ),
+    );
+    parts.push('## /metrics render time (simulation registry, default metrics included)');
+    parts.push(
+      table(
+        ['label combinations per request metric', 'render', 'size'],
+        i.renders.map((x) => [seriesLabel(x.combinations), `${round(x.ms, 2)} ms`, `${round(x.bytes / 1024, 0)} KiB`]),
+      ),
+    );
+  }
+  if (r.startup.length > 0) {
+    parts.push('## Start-up: spawn to first 200 from /readyz');
+    parts.push(table(['function', 'runtime', 'median'], r.startup.map((st) => [st.fn, st.runtime === 'tsx' ? 'node --import tsx' : 'compiled JS', `${round(st.ms, 0)} ms`])));
+  }
+  const g = goals(r);
+  if (g.length > 0) {
+    parts.push('## Goals');
+    parts.push(table(['goal', 'measured', 'met'], g.map((x) => [x.goal, x.measured, x.met === undefined ? 'n/a' : x.met ? 'yes' : '**no**'])));
+  }
+  parts.push('## Figures (`name value`)');
+  parts.push(figures(r).map(([name, value]) => `${name} ${Number.isNaN(value) ? 'NaN' : value}`).join('\n'));
+  return `${parts.join('\n\n')}\n`;
+}
