@@ -3,6 +3,13 @@
 // each subscriber and dead-letter sink is served locally. Pure: the ping emitter (ping.ts) acts on it.
 import type { LocalNetwork } from './addresses.js';
 import { deliveryPolicyFrom, type DeliveryPolicy, type DeliverySpec } from './delivery.js';
+import {
+  findObject,
+  objectsOfKind,
+  pingSource as readPingSource,
+  trigger as readTrigger,
+  type KubeObject as ManifestObject,
+} from '../manifests.js';
 import type { KubeObject } from './workloads.js';
 
 export interface PingSourceSpec {
@@ -53,28 +60,6 @@ export function resolveDestination(destination: unknown, namespace: string, netw
   throw new Error(`destination ${JSON.stringify(destination)} has neither ref nor uri`);
 }
 
-function pingSourceSpec(object: KubeObject): PingSourceSpec {
-  const spec = object.spec ?? {};
-  if (typeof spec.schedule !== 'string' || spec.schedule.trim() === '') {
-    throw new Error(`PingSource ${object.metadata.name} has no spec.schedule`);
-  }
-  const data =
-    typeof spec.dataBase64 === 'string' && spec.dataBase64 !== ''
-      ? Buffer.from(spec.dataBase64, 'base64').toString('utf8')
-      : typeof spec.data === 'string' && spec.data !== ''
-        ? spec.data
-        : undefined;
-  return {
-    namespace: object.metadata.namespace ?? 'default',
-    name: object.metadata.name,
-    schedule: spec.schedule.trim(),
-    ...(spec.timezone ? { timezone: String(spec.timezone) } : {}),
-    ...(data !== undefined ? { data } : {}),
-    ...(spec.contentType ? { contentType: String(spec.contentType) } : {}),
-    extensions: { ...(spec.ceOverrides?.extensions ?? {}) },
-  };
-}
-
 function isBrokerRef(ref: Destination['ref']): boolean {
   return ref?.kind === 'Broker' && (ref.apiVersion ?? 'eventing.knative.dev/v1').startsWith('eventing.knative.dev/');
 }
@@ -82,38 +67,45 @@ function isBrokerRef(ref: Destination['ref']): boolean {
 /**
  * Every PingSource with the subscriptions its events reach: through a Broker, one per Trigger on it
  * (the Trigger's delivery, or the Broker's as default); straight to a sink, one without retries.
+ * The objects are read with platform/manifests.ts; the delivery policy is delivery.ts's.
  */
 export function pingRoutes(objects: KubeObject[], network: LocalNetwork): PingRoute[] {
-  const find = (kind: string, group: string) => objects.filter((o) => o.kind === kind && o.apiVersion.startsWith(`${group}/`));
-  return find('PingSource', 'sources.knative.dev').map((object) => {
-    const source = pingSourceSpec(object);
-    const sink = object.spec?.sink as Destination | undefined;
-    if (!sink) throw new Error(`PingSource ${source.namespace}/${source.name} has no spec.sink`);
-    if (!isBrokerRef(sink.ref)) {
+  const rendered = objects as unknown as ManifestObject[];
+  return objectsOfKind(rendered, 'PingSource.sources.knative.dev').map((object) => {
+    const namespace = object.metadata.namespace ?? 'default';
+    const spec = readPingSource(rendered, object.metadata.name, namespace);
+    const overrides = ((object as unknown as KubeObject).spec?.ceOverrides?.extensions ?? {}) as Record<string, unknown>;
+    const source: PingSourceSpec = {
+      namespace,
+      name: spec.name,
+      schedule: spec.schedule,
+      ...(spec.timezone ? { timezone: spec.timezone } : {}),
+      ...(spec.data !== undefined ? { data: spec.data } : {}),
+      ...(spec.contentType ? { contentType: spec.contentType } : {}),
+      extensions: Object.fromEntries(Object.entries(overrides).map(([k, v]) => [k, String(v)])),
+    };
+    if (!isBrokerRef(spec.sink.ref)) {
       return {
         source,
-        subscriptions: [{ via: `PingSource ${source.name} sink`, filter: {}, subscriber: resolveDestination(sink, source.namespace, network), policy: { retry: 0 } }],
+        subscriptions: [{ via: `PingSource ${source.name} sink`, filter: {}, subscriber: resolveDestination(spec.sink, namespace, network), policy: { retry: 0 } }],
       };
     }
-    const brokerNamespace = sink.ref!.namespace ?? source.namespace;
-    const brokerName = String(sink.ref!.name);
-    const broker = find('Broker', 'eventing.knative.dev').find(
-      (b) => b.metadata.name === brokerName && (b.metadata.namespace ?? 'default') === brokerNamespace,
-    );
-    if (!broker) throw new Error(`PingSource ${source.name} sends to Broker ${brokerNamespace}/${brokerName}, which the manifests do not define`);
-    const triggers = find('Trigger', 'eventing.knative.dev').filter(
-      (t) => t.spec?.broker === brokerName && (t.metadata.namespace ?? 'default') === brokerNamespace,
+    const brokerNamespace = spec.sink.ref!.namespace ?? namespace;
+    const broker = findObject(rendered, 'Broker.eventing.knative.dev', spec.sink.ref!.name, brokerNamespace) as unknown as KubeObject;
+    const triggers = objectsOfKind(rendered, 'Trigger.eventing.knative.dev').filter(
+      (t) => (t as unknown as KubeObject).spec?.broker === broker.metadata.name && (t.metadata.namespace ?? 'default') === brokerNamespace,
     );
     return {
       source,
-      subscriptions: triggers.map((trigger) => {
-        const namespace = trigger.metadata.namespace ?? 'default';
-        const delivery = (trigger.spec?.delivery ?? broker.spec?.delivery) as DeliverySpec | undefined;
+      subscriptions: triggers.map((object) => {
+        const trigger = readTrigger(rendered, object.metadata.name, brokerNamespace);
+        // The raw spec, so every DeliverySpec field (timeout, retryAfterMax too) reaches delivery.ts.
+        const delivery = ((object as unknown as KubeObject).spec?.delivery ?? broker.spec?.delivery) as DeliverySpec | undefined;
         return {
-          via: `Trigger ${namespace}/${trigger.metadata.name}`,
-          filter: Object.fromEntries(Object.entries(trigger.spec?.filter?.attributes ?? {}).map(([k, v]) => [k, String(v)])),
-          subscriber: resolveDestination(trigger.spec?.subscriber, namespace, network),
-          policy: deliveryPolicyFrom(delivery, (dls) => resolveDestination(dls, namespace, network)),
+          via: `Trigger ${trigger.namespace}/${trigger.name}`,
+          filter: trigger.filter,
+          subscriber: resolveDestination(trigger.subscriber, trigger.namespace, network),
+          policy: deliveryPolicyFrom(delivery, (dls) => resolveDestination(dls, trigger.namespace, network)),
         };
       }),
     };

@@ -8,7 +8,8 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { LocalNetwork } from './addresses.js';
-import { containerEnv, expandReferences, findData } from './pod-env.js';
+import { configMapData, expandReferences, secretData, type KubeObject as ManifestObject } from '../manifests.js';
+import { containerEnv } from './pod-env.js';
 import { findTool } from './processes.js';
 import type { KubeObject } from './workloads.js';
 
@@ -58,8 +59,13 @@ export async function runJob(job: KubeObject, options: JobRunOptions): Promise<J
     await mkdir(local, { recursive: true });
     const source = volume['configMap'] ? { kind: 'ConfigMap' as const, name: volume['configMap'].name } : volume['secret'] ? { kind: 'Secret' as const, name: volume['secret'].secretName } : undefined;
     if (source) {
-      const data = findData(options.objects, source.kind, namespace, source.name);
-      if (!data) throw new Error(`Job ${job.metadata.name}: volume ${volume['name']} needs ${source.kind} ${namespace}/${source.name}, which is not in the manifests`);
+      const objects = options.objects as unknown as ManifestObject[];
+      let data: Record<string, string>;
+      try {
+        data = source.kind === 'Secret' ? secretData(objects, source.name, namespace) : configMapData(objects, source.name, namespace);
+      } catch {
+        throw new Error(`Job ${job.metadata.name}: volume ${volume['name']} needs ${source.kind} ${namespace}/${source.name}, which is not in the manifests`);
+      }
       for (const [key, value] of Object.entries(data)) await writeFile(path.join(local, key), value, { mode: 0o600 });
     } else if (!volume['emptyDir']) {
       throw new Error(`Job ${job.metadata.name}: volume ${volume['name']} is neither emptyDir, configMap nor secret; it has no local stand-in`);

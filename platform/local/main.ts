@@ -3,11 +3,11 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ensureCredentials } from '../credentials.js';
+import { renderPlatform } from '../manifests.js';
 import { parseEvery } from './ping.js';
-import { renderPlatform } from './render.js';
 import { checkTools, MissingToolsError, PortTakenError, startPipeline, type RunningPipeline } from './runner.js';
 import { MissingToolError } from './processes.js';
+import type { KubeObject } from './workloads.js';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -101,12 +101,12 @@ process.on('SIGTERM', onSignal);
 
 print(`promsnap: local pipeline from ${path.join(repoRoot, 'platform')}, state in ${opts.dataDir}`);
 try {
-  await ensureCredentials({ log: (line) => print(`  ${line}`) });
-  const objects = await renderPlatform(repoRoot);
+  // Missing *.env credentials are created (random values) before rendering, as on a fresh clone.
+  const { objects } = await renderPlatform({ log: (line) => print(`  ${line}`) });
   print(`  rendered ${objects.length} objects (kubectl kustomize platform)`);
   pipeline = await startPipeline({
     repoRoot,
-    objects,
+    objects: objects as unknown as KubeObject[],
     dataDir: opts.dataDir,
     print,
     signal: abort.signal,

@@ -12,7 +12,8 @@ import { pingRoutes, type PingRoute } from './eventing.js';
 import { runJob } from './jobs.js';
 import { startMinio, type RunningMinio } from './minio.js';
 import { startPingEmitter, type DeliveryReport, type PingEmitter } from './ping.js';
-import { containerEnv, findData } from './pod-env.js';
+import { prometheusSetup, type KubeObject as ManifestObject } from '../manifests.js';
+import { containerEnv } from './pod-env.js';
 import { findTool, freePort, MissingToolError, portInUse, startProcess, type ManagedProcess } from './processes.js';
 import { startPrometheus, type RunningPrometheus } from './prometheus.js';
 import { localScrapeConfig, type LeftOut } from './scrape-config.js';
@@ -35,8 +36,8 @@ export interface RunnerOptions {
   signal?: AbortSignal;
 }
 
-/** Tools the local pipeline runs, checked before anything starts. */
-export const requiredTools = ['prometheus', 'minio', 'mc', 'hey'] as const;
+/** Tools the local pipeline runs (kubectl renders the manifests), checked before anything starts. */
+export const requiredTools = ['kubectl', 'prometheus', 'minio', 'mc', 'hey'] as const;
 
 /** Every missing tool, each with its install command, in one error. */
 export class MissingToolsError extends Error {
@@ -283,7 +284,7 @@ export async function startPipeline(options: RunnerOptions): Promise<RunningPipe
     watch('prometheus', prometheus.process);
     mark(prometheusWorkload, promPod, 'ready');
     checkAborted();
-    print(`  prometheus  ready in ${seconds(Date.now() - t0)}  API ${prometheus.url}/api/v1/query  rules: ${Object.keys(ruleFiles).filter((f) => f !== 'prometheus.yml').join(', ') || 'none'}`);
+    print(`  prometheus  ready in ${seconds(Date.now() - t0)}  API ${prometheus.url}/api/v1/query  rules: ${Object.keys(ruleFiles).join(', ') || 'none'}`);
     print(`              scrape jobs: ${scrape.kept.map((k) => `${k.job} (${k.via.replace(/ -> .*/, '')})`).join(', ')}`);
     if (scrape.leftOut.length > 0) print(`              left out: ${scrape.leftOut.map((l) => `${l.job} (${l.reason})`).join('; ')}`);
 
@@ -407,30 +408,17 @@ function readinessPath(objects: KubeObject[], template: PodTemplate): string {
 }
 
 /**
- * prometheus.yml and the rule files from the ConfigMap mounted where the Deployment's --config.file
- * points, and the retention from its flags.
+ * prometheus.yml and its rule files as the Deployment loads them (platform/manifests.ts prometheusSetup:
+ * --config.file through the volume mounts to the ConfigMap), laid out beside each other as startPrometheus
+ * writes them, and the retention from the container's flags.
  */
 export function prometheusSettings(template: PodTemplate, objects: KubeObject[]): { config: Record<string, any>; files: Record<string, string>; retention?: string } {
-  const container = template.containers.find((c) => !c.init)!;
-  const flag = (name: string) => container.args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
-  const configFile = flag('config.file') ?? '/etc/prometheus/prometheus.yml';
-  const source = objects.find((o) => o.metadata.name === template.source.name && o.kind === template.source.kind && (o.metadata.namespace ?? 'default') === template.namespace);
-  const podSpec = source?.spec?.template?.spec ?? {};
-  const mounts = ((podSpec.containers ?? []) as Array<Record<string, any>>).find((c) => c['name'] === container.name)?.['volumeMounts'] ?? [];
-  const mount = (mounts as Array<{ name: string; mountPath: string }>).find((m) => configFile.startsWith(m.mountPath.replace(/\/?$/, '/')));
-  const volume = ((podSpec.volumes ?? []) as Array<Record<string, any>>).find((v) => v['name'] === mount?.name);
-  const configMapName = volume?.['configMap']?.name as string | undefined;
-  if (!mount || !configMapName) throw new Error(`Prometheus's --config.file ${configFile} is not in a mounted ConfigMap`);
-  const data = findData(objects, 'ConfigMap', template.namespace, configMapName);
-  if (!data) throw new Error(`ConfigMap ${template.namespace}/${configMapName} (Prometheus's configuration) is not in the manifests`);
-  const key = path.posix.relative(mount.mountPath, configFile);
-  const text = data[key];
-  if (text === undefined) throw new Error(`ConfigMap ${configMapName} has no ${key} for --config.file`);
-  const config = parse(text) as Record<string, any>;
-  // Rule files named by their path in the pod are read beside prometheus.yml here.
-  config['rule_files'] = ((config['rule_files'] ?? []) as string[]).map((f) => (f.startsWith(mount.mountPath) ? path.posix.relative(mount.mountPath, f) : f));
-  const files = Object.fromEntries(Object.entries(data).filter(([k]) => k !== key));
-  const retention = flag('storage.tsdb.retention.time');
+  const setup = prometheusSetup(objects as unknown as ManifestObject[], template.source.name, template.namespace);
+  const config = structuredClone(setup.config) as Record<string, any>;
+  // Rule files are written under their ConfigMap keys beside prometheus.yml, and named so here.
+  config['rule_files'] = setup.ruleFiles.map((r) => r.key);
+  const files = Object.fromEntries(setup.ruleFiles.map((r) => [r.key, r.text]));
+  const retention = setup.args.map((a) => /^--storage\.tsdb\.retention\.time=(.+)$/.exec(a)?.[1]).find(Boolean);
   return { config, files, ...(retention ? { retention } : {}) };
 }
 
