@@ -1,6 +1,7 @@
 // The pipeline's objects as the tests create them, and the statuses Knative's and Kubernetes'
 // controllers would write: pure data, used as input to the pure status function and applied to the
 // real test API server (where the CRDs' schemas check them). Names come from pipeline.ts.
+import { stringify } from 'yaml';
 import { pipelineNames, resourceTypes, type Namespaces, type Resource } from '../pipeline.js';
 
 export type Manifest = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; [key: string]: unknown }; [field: string]: unknown };
@@ -72,8 +73,7 @@ export function pipelineManifests(namespaces: Namespaces): Manifest[] {
 }
 
 export function toYaml(manifests: readonly Manifest[]): string {
-  // JSON is YAML; one document per object.
-  return manifests.map((manifest) => JSON.stringify(manifest)).join('\n---\n') + '\n';
+  return manifests.map((manifest) => stringify(manifest)).join('---\n');
 }
 
 const cluster = 'svc.cluster.local';
