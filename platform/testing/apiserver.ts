@@ -429,6 +429,8 @@ function run(command: string, args: string[], env: NodeJS.ProcessEnv, options: K
         stderr: Buffer.concat(stderr).toString('utf8'),
       }),
     );
+    // kubectl may exit without reading stdin (a bad flag); the broken pipe is not the error to report.
+    child.stdin.on('error', () => undefined);
     child.stdin.end(options.input ?? '');
   });
 }
