@@ -19,12 +19,17 @@ export const failureReasons = [
 ] as const;
 export type FailureReason = (typeof failureReasons)[number];
 
+/** Statuses answered for failures a retry can fix; Knative retries every one of them. */
+export const retryableStatuses = [502, 503, 504] as const;
+/** Statuses answered for events no retry can fix; Knative retries none of them (no 404/408/409/429). */
+export const rejectedStatuses = [400, 412, 422] as const;
+
 /** A dependency failed in a way a later attempt can fix: answered with a 5xx so Knative retries. */
 export class RetryableError extends Error {
   constructor(
     readonly reason: FailureReason,
     /** 502 (bad answer upstream), 503 (unreachable) or 504 (timed out). */
-    readonly status: 502 | 503 | 504,
+    readonly status: (typeof retryableStatuses)[number],
     message: string,
     options?: { cause?: unknown },
   ) {
@@ -38,7 +43,7 @@ export class RejectedEventError extends Error {
   constructor(
     readonly reason: FailureReason,
     /** 400 (not an acceptable event), 412 (key holds another event), 422 (query refused). */
-    readonly status: 400 | 412 | 422,
+    readonly status: (typeof rejectedStatuses)[number],
     message: string,
     /** Each problem found, for the response body. */
     readonly problems: string[] = [message],
