@@ -2,7 +2,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { gunzipSync } from 'node:zlib';
-import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { fileURLToPath } from 'node:url';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { HTTP } from 'cloudevents';
 import {
   SNAPSHOT_STORED_TYPE,
@@ -12,6 +13,7 @@ import {
   type SnapshotStoredData,
 } from '../../../events/src/index.js';
 import { snapshotKey } from '../src/key.js';
+import { createS3Client } from '../src/store.js';
 import {
   post,
   sortedResult,
@@ -349,4 +351,29 @@ test('health, readiness and metrics', async (t) => {
   }
   void app.lifecycle.shutdown('test');
   await app.lifecycle.stopped;
+});
+
+test('everything works with the least-privilege MinIO policy the platform gives the function', async (t) => {
+  // platform/minio/snapshot-policy.json, applied to a user of its own on the bucket it names.
+  const policyFile = new URL('../../../platform/minio/snapshot-policy.json', import.meta.url);
+  await s3.minio.mc('mb', '--ignore-existing', 'local/snapshots');
+  await s3.minio.mc('admin', 'policy', 'create', 'local', 'snapshot-writer', fileURLToPath(policyFile));
+  const user = { accessKeyId: 'snapshot-fn', secretAccessKey: 'snapshot-fn-secret' };
+  await s3.minio.mc('admin', 'user', 'add', 'local', user.accessKeyId, user.secretAccessKey);
+  await s3.minio.mc('admin', 'policy', 'attach', 'local', 'snapshot-writer', '--user', user.accessKeyId);
+  const client = createS3Client({ endpoint: s3.minio.endpoint, region: 'us-east-1', ...user });
+  t.after(() => client.destroy());
+  const app = await startApp(t, { prometheusUrl: prometheus.url, s3Client: client, bucket: 'snapshots', queries: ['up'] });
+
+  const instant = await settledInstant();
+  const ping = createPingEvent({ namespace: 'promsnap', name: 'snapshot-schedule', time: instant });
+  const stored = await post(app.url, HTTP.binary(ping));
+  assert.equal(stored.status, 200, stored.text);
+  assert.equal((await post(app.url, HTTP.binary(ping))).status, 200, 'the redelivery check (HEAD, ranged GET) is allowed');
+  assert.equal((await fetch(`${app.url}/lastdata`)).status, 200);
+  assert.equal((await fetch(`${app.url}/snapshots`)).status, 200);
+  const dead = await post(`${app.url}/dead-letters`, HTTP.binary(ping.cloneWith({ knativeerrorcode: '503' })));
+  assert.equal(dead.status, 202, dead.text);
+  // And nothing beyond: the function cannot write outside its prefixes.
+  await assert.rejects(client.send(new PutObjectCommand({ Bucket: 'snapshots', Key: 'elsewhere.json', Body: '{}' })), /Access Denied/);
 });
