@@ -68,6 +68,8 @@ export interface WaitOptions {
   what: string;
   timeoutMs?: number;
   intervalMs?: number;
+  /** Stops the polling early (for example when the process being waited for has exited). */
+  signal?: AbortSignal;
 }
 
 /** Polls until check() returns a value other than undefined/false; fails with what it waited for. */
@@ -75,6 +77,7 @@ export async function waitFor<T>(check: () => Promise<T | undefined | false> | T
   const deadline = Date.now() + (options.timeoutMs ?? 30_000);
   let lastError: unknown;
   for (;;) {
+    if (options.signal?.aborted) throw new Error(`stopped waiting for ${options.what}`);
     try {
       const value = await check();
       if (value !== undefined && value !== false) return value;
@@ -190,12 +193,18 @@ export async function startProcess(options: StartOptions): Promise<ManagedProces
 
   if (options.readyUrl) {
     const readyUrl = options.readyUrl;
+    const stopPolling = new AbortController();
     const earlyExit = exited.then((code) => {
+      stopPolling.abort();
       throw new Error(`${options.name} exited (${code}) before it was ready:\n${managed.recentOutput()}`);
     });
     try {
       await Promise.race([
-        waitFor(() => httpOk(readyUrl), { what: `${options.name} at ${readyUrl}`, timeoutMs: options.readyTimeoutMs ?? 30_000 }),
+        waitFor(() => httpOk(readyUrl), {
+          what: `${options.name} at ${readyUrl}`,
+          timeoutMs: options.readyTimeoutMs ?? 30_000,
+          signal: stopPolling.signal,
+        }),
         earlyExit,
       ]);
     } catch (err) {
