@@ -216,6 +216,8 @@ export async function runLoad(cluster: Cluster, command: Extract<Command, { name
     if (change && table) io.out(formatChange(change));
   });
 
+  // The load starts as hey is launched: elapsed times and the first scale-up count from here.
+  tracker.start(Date.now());
   if (table) {
     io.out(`Sending load to ${url} for ${command.duration} with ${command.concurrency} workers (hey); watching pods ${selector}\n\n`);
     io.out(changeHeader());
@@ -231,7 +233,6 @@ export async function runLoad(cluster: Cluster, command: Extract<Command, { name
     if (err instanceof MissingToolError) throw new CliError([`hey is not installed.`, `Install it with: ${err.installCommand}`], exitCodes.notReady);
     throw err;
   }
-  tracker.start(Date.now());
   const abort = () => void hey.stop();
   io.signal?.addEventListener('abort', abort, { once: true });
 
