@@ -1,17 +1,18 @@
-// `npm run cluster -- load` as a real process against a real kube-apiserver: the simulation's Knative
-// Service (status written by the test, as Knative's reconciler would) points at a simulation process
-// on loopback, hey sends it real traffic, and the test plays the autoscaler, creating, readying and
+// `npm run cluster -- load` as a real process against a real kube-apiserver with the rendered platform
+// applied: the simulation's Knative Service (status written by the test, as Knative's reconciler
+// would) points at a simulation process on loopback, hey sends it real traffic, and the test plays the autoscaler, creating, readying and
 // deleting pods with Knative's labels while the load runs. The CLI must report each of those changes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { knativeService, renderPlatform, type KubeObject } from '../../manifests.js';
 import { freeLowPort } from '../../testing/ports.js';
-import { startProcess } from '../../local/processes.js';
+import { startProcess, waitFor } from '../../local/processes.js';
 import { startTestApiServer } from '../../testing/apiserver.js';
 import { exitCodes } from '../errors.js';
 import { defaultNamespaces, loadTarget } from '../pipeline.js';
-import { knativeStatus, pipelineManifests, toYaml } from './fixture.js';
+import { knativeStatus } from './fixture.js';
 import { hasStackTrace, repoRoot, startCli, writeStatus } from './harness.js';
 
 const namespace = defaultNamespaces.pipeline;
@@ -38,29 +39,46 @@ async function startSimulation(t: { after(fn: () => unknown): void }) {
   return { url, served };
 }
 
-test('load sends hey at the Knative Service URL and reports every pod change made during the run', async (t) => {
-  const api = await startTestApiServer();
-  t.after(() => api.stop());
-  const simulation = await startSimulation(t);
+/**
+ * A pod as Knative's revision Deployment makes it from a rendered Knative Service: its template's
+ * labels plus Knative's, its service account and security context (the namespace enforces the
+ * restricted Pod Security profile), the user container's name and image.
+ */
+function revisionPod(objects: readonly KubeObject[], service: string, name: string): V1Pod {
+  const ksvc = knativeService(objects, service, namespace);
+  const spec = ksvc.template.spec;
+  return {
+    metadata: {
+      name,
+      labels: { ...ksvc.labels, [loadTarget.podLabel]: service, 'serving.knative.dev/revision': `${service}-00001` },
+    },
+    spec: {
+      ...(ksvc.serviceAccountName ? { serviceAccountName: ksvc.serviceAccountName } : {}),
+      ...(spec['automountServiceAccountToken'] !== undefined ? { automountServiceAccountToken: spec['automountServiceAccountToken'] as boolean } : {}),
+      ...(spec['securityContext'] ? { securityContext: spec['securityContext'] as object } : {}),
+      containers: [
+        {
+          name: ksvc.container.name ?? 'user-container',
+          image: ksvc.container.image,
+          ...(ksvc.container['securityContext'] ? { securityContext: ksvc.container['securityContext'] as object } : {}),
+        },
+      ],
+    },
+  };
+}
 
-  const manifests = pipelineManifests(defaultNamespaces).filter(
-    (m) => m.kind === 'Namespace' || (m.kind === 'Service' && m.metadata.name === loadTarget.name),
-  );
-  await api.kubectlWith({ input: toYaml(manifests) }, 'apply', '-f', '-');
-  // Pods need their service account; the controller-manager that would create `default` is not running.
-  await api.kubectl('create', 'serviceaccount', 'default', '-n', namespace);
+test('load sends hey at the Knative Service URL and reports every pod change made during the run', async (t) => {
+  const [api, platform, simulation] = await Promise.all([startTestApiServer(), renderPlatform(), startSimulation(t)]);
+  t.after(() => api.stop());
+  await api.kubectlWith({ input: platform.yaml }, 'apply', '--server-side', '--field-manager=promsnap-test', '-f', '-');
   // Knative's reconciler would publish the Route's URL; here it is the local simulation.
   await writeStatus(api, 'ksvc', namespace, loadTarget.name, knativeStatus('ksvc', loadTarget.name, namespace, { ready: 'True', url: simulation.url }));
 
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromFile(api.kubeconfigPath);
   const core = kubeConfig.makeApiClient(CoreV1Api);
-  const labels = { [loadTarget.podLabel]: loadTarget.name, 'serving.knative.dev/revision': `${loadTarget.name}-00001` };
   const createPod = async (name: string, ready: boolean) => {
-    const pod = await core.createNamespacedPod({
-      namespace,
-      body: { metadata: { name, labels }, spec: { containers: [{ name: 'user-container', image: 'example.invalid/simulation:1.0.0' }] } },
-    });
+    const pod = await core.createNamespacedPod({ namespace, body: revisionPod(platform.objects, loadTarget.name, name) });
     if (ready) await setReady(pod, true);
   };
   // What the kubelet would report: Running, and the Ready condition.
@@ -74,10 +92,7 @@ test('load sends hey at the Knative Service URL and reports every pod change mad
   };
   const readyByName = async (name: string) => setReady({ metadata: { name } }, true);
   // A pod of another service in the same namespace: the watch must not count it.
-  await core.createNamespacedPod({
-    namespace,
-    body: { metadata: { name: 'snapshot-pod', labels: { [loadTarget.podLabel]: 'snapshot' } }, spec: { containers: [{ name: 'c', image: 'example.invalid/snapshot:1.0.0' }] } },
-  });
+  await core.createNamespacedPod({ namespace, body: revisionPod(platform.objects, 'snapshot', 'snapshot-00001-deployment-x') });
   await createPod('simulation-a', true);
 
   await t.test('table output: a line per change, then hey summary, peak and first scale-up', async (t) => {
@@ -130,6 +145,20 @@ test('load sends hey at the Knative Service URL and reports every pod change mad
     assert.ok(report.hey.statusCodes['200'] > 0);
     assert.deepEqual(report.pods.initial, { pods: 2, ready: 2 });
     assert.deepEqual([report.pods.peakPods, report.pods.firstScaleUpSeconds, report.pods.changes], [2, null, []]);
+  });
+
+  await t.test('Ctrl-C ends the load early and still reports what was measured', async () => {
+    const before = await simulation.served('/simulate-requests');
+    const cli = await startCli(['load', '--duration', '10m', '-c', '2'], api.env);
+    await cli.waitForLine(/\(at start\)$/);
+    await waitFor(async () => (await simulation.served('/simulate-requests')) > before, { what: 'hey traffic at the simulation' });
+    cli.process.child.kill('SIGINT');
+    const result = await cli.result();
+    assert.equal(result.code, exitCodes.ok, result.stderr);
+    assert.match(result.stderr, /^\ninterrupted: stopping hey and reporting what was measured/);
+    const summary = /^hey: (\d+) responses in ([\d.]+) s/m.exec(result.stdout);
+    assert.ok(summary && Number(summary[1]) > 0 && Number(summary[2]) < 60, result.stdout);
+    assert.match(result.stdout, /^pods: peak 2 \(2 ready\), 2 at start; no scale-up during the run$/m);
   });
 
   await t.test('a Knative Service without a URL yet is reported, not loaded, exit 1', async () => {

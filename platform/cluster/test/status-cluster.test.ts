@@ -1,21 +1,25 @@
 // `npm run cluster -- status` as a real process against a real kube-apiserver holding the pinned
-// Knative CRDs. No controller runs there, so the test plays them: it writes each object's status
+// Knative CRDs, with the rendered platform applied to it. No controller runs there, so the test plays
+// them: it writes each object's status
 // through the status subresource, as the Deployment controller and Knative's reconcilers would, and
 // checks that the table and the exit code follow every change.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { pingSource, renderPlatform } from '../../manifests.js';
 import { startTestApiServer } from '../../testing/apiserver.js';
 import { exitCodes } from '../errors.js';
 import { defaultNamespaces, pipelineNames } from '../pipeline.js';
-import { deploymentStatus, knativeStatus, pipelineManifests, toYaml } from './fixture.js';
+import { deploymentStatus, knativeStatus } from './fixture.js';
 import { hasStackTrace, kubectlType, runCli, tableRows, writeStatus } from './harness.js';
 
 const ns = defaultNamespaces;
 
 test('status follows the pipeline on a real API server, row by row, with exit codes scripts can gate on', async (t) => {
-  const api = await startTestApiServer();
+  const [api, platform] = await Promise.all([startTestApiServer(), renderPlatform()]);
   t.after(() => api.stop());
-  await api.kubectlWith({ input: toYaml(pipelineManifests(ns)) }, 'apply', '--server-side', '--field-manager=promsnap-test', '-f', '-');
+  // What a user deploys (`kubectl apply -k platform`), so status reads the objects under their real names.
+  await api.kubectlWith({ input: platform.yaml }, 'apply', '--server-side', '--field-manager=promsnap-test', '-f', '-');
+  const schedule = pingSource(platform.objects);
   const status = async (...args: string[]) => {
     const result = await runCli(['status', ...args], api.env);
     assert.ok(!hasStackTrace(result.stdout + result.stderr), `a stack trace:\n${result.stderr}`);
@@ -73,7 +77,7 @@ test('status follows the pipeline on a real API server, row by row, with exit co
     assert.equal(rows.get('ksvc/simulation')!['URL/DETAIL'], 'http://simulation.promsnap.example.com (revision simulation-00001)');
     assert.equal(
       rows.get('pingsource/snapshot-schedule')!['URL/DETAIL'],
-      '"*/5 * * * *" Europe/Paris -> http://broker-ingress.knative-eventing.svc.cluster.local/promsnap/default',
+      `"${schedule.schedule}" ${schedule.timezone ?? 'UTC'} -> http://broker-ingress.knative-eventing.svc.cluster.local/promsnap/default`,
     );
     assert.equal(
       rows.get('trigger/snapshot')!['URL/DETAIL'],
