@@ -5,7 +5,7 @@ import net, { type AddressInfo, type Socket } from 'node:net';
 export interface ProxyFaults {
   /** Hold the first byte of each response this long. */
   delayResponseMs?: number;
-  /** Reset the connection once this many response bytes have gone through. */
+  /** Reset the connection once this many response bytes have gone through since these faults were set. */
   cutAfterBytes?: number;
 }
 
@@ -24,6 +24,10 @@ export async function startTcpProxy(target: { host?: string; port: number }, fau
   const sockets = new Set<Socket>();
   let connections = 0;
   let bytesForwarded = 0;
+  let current = faults;
+  // Where bytesForwarded stood when the faults were set: a cut counts from there, across connections
+  // (a kept-alive connection may already have carried earlier answers).
+  let faultsSetAt = 0;
   const proxy: TcpProxy = {
     port: 0,
     url: '',
@@ -33,7 +37,13 @@ export async function startTcpProxy(target: { host?: string; port: number }, fau
     get bytesForwarded() {
       return bytesForwarded;
     },
-    faults,
+    get faults() {
+      return current;
+    },
+    set faults(next: ProxyFaults) {
+      current = next;
+      faultsSetAt = bytesForwarded;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         for (const socket of sockets) socket.destroy();
@@ -55,16 +65,15 @@ export async function startTcpProxy(target: { host?: string; port: number }, fau
     client.pipe(upstream);
     client.on('end', () => upstream.end());
 
-    let sent = 0;
     let started: Promise<void> | undefined;
     upstream.on('data', (chunk: Buffer) => {
       upstream.pause();
-      started ??= new Promise((resolve) => setTimeout(resolve, proxy.faults.delayResponseMs ?? 0));
+      started ??= new Promise((resolve) => setTimeout(resolve, current.delayResponseMs ?? 0));
       void started.then(() => {
-        const cut = proxy.faults.cutAfterBytes;
+        const cut = current.cutAfterBytes;
+        const sent = bytesForwarded - faultsSetAt;
         if (cut !== undefined && sent + chunk.length >= cut) {
           const part = chunk.subarray(0, Math.max(0, cut - sent));
-          sent += part.length;
           bytesForwarded += part.length;
           client.write(part, () => {
             client.resetAndDestroy();
@@ -72,7 +81,6 @@ export async function startTcpProxy(target: { host?: string; port: number }, fau
           });
           return;
         }
-        sent += chunk.length;
         bytesForwarded += chunk.length;
         if (client.write(chunk)) upstream.resume();
         else client.once('drain', () => upstream.resume());
