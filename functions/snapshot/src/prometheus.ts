@@ -54,7 +54,8 @@ export function createPrometheusClient(options: PrometheusOptions): PrometheusCl
         const res = await http.post<Readable>(
           '/api/v1/query',
           // Prometheus's own timeout makes it stop evaluating when this side gives up.
-          new URLSearchParams({ query, time, timeout: `${options.timeoutMs / 1000}s` }).toString(),
+          // In plain seconds: Prometheus's duration syntax ("30s") has no fractions, a float does.
+          new URLSearchParams({ query, time, timeout: String(options.timeoutMs / 1000) }).toString(),
           {
             signal: controller.signal,
             headers: {

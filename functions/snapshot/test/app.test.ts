@@ -231,6 +231,13 @@ test('a query Prometheus refuses gets 422 with its reason, and nothing is writte
   assert.equal(await app.metric('snapshot_failures_total', { reason: 'query_rejected' }), 1);
 });
 
+test('a deadline that is not a whole number of seconds is passed on in a form Prometheus accepts', async (t) => {
+  const bucket = await s3.bucket();
+  const app = await startApp(t, { prometheusUrl: prometheus.url, s3Client: s3.client, bucket, timeoutMs: 2_500, queries: ['up'] });
+  const res = await post(app.url, HTTP.binary(createPingEvent({ namespace: 'promsnap', name: 'snapshot-schedule' })));
+  assert.equal(res.status, 200, res.text);
+});
+
 test('MinIO stopped: 503, counted, body without internals', async (t) => {
   const own = await startTestMinio();
   t.after(() => own.stop());
