@@ -1,7 +1,6 @@
-// The pipeline's objects as the tests create them, and the statuses Knative's and Kubernetes'
-// controllers would write: pure data, used as input to the pure status function and applied to the
-// real test API server (where the CRDs' schemas check them). Names come from pipeline.ts.
-import { stringify } from 'yaml';
+// The pipeline's objects and the statuses Knative's and Kubernetes' controllers would write, as pure
+// data: the input of the pure status tests, and (the statuses) what the tests on the real API server
+// write through the status subresource, where the CRDs' schemas check them. Names come from pipeline.ts.
 import { pipelineNames, resourceTypes, type Namespaces, type Resource } from '../pipeline.js';
 
 export type Manifest = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; [key: string]: unknown }; [field: string]: unknown };
@@ -70,10 +69,6 @@ export function pipelineManifests(namespaces: Namespaces): Manifest[] {
     spec: spec(resource, name, namespaces),
   }));
   return [...namespaceObjects, ...objects];
-}
-
-export function toYaml(manifests: readonly Manifest[]): string {
-  return manifests.map((manifest) => stringify(manifest)).join('---\n');
 }
 
 const cluster = 'svc.cluster.local';
