@@ -9,7 +9,7 @@ import { createInterface } from 'node:readline';
 import { HTTP } from 'cloudevents';
 import { createPingEvent, type SnapshotStoredData } from '../events/src/index.js';
 import { freePort, startProcess } from '../platform/local/processes.js';
-import { peakRssBytes, resetPeakRss, rssBytes } from './memory.js';
+import { peakRssBytes, resetPeakRss, rssBytes } from './procfs.js';
 import { msSince } from './stats.js';
 
 /** A query of one series: exercises every step of a snapshot at almost no cost. */
@@ -55,12 +55,14 @@ export async function runSnapshotFunction(options: {
   store: StoreSettings;
   time: string;
   runId: string;
+  /** Extra Node options, e.g. --cpu-prof. */
+  nodeArgs?: string[];
 }): Promise<FunctionRun> {
   const port = await freePort();
   const fn = await startProcess({
     name: 'snapshot',
     command: options.node,
-    args: [options.serverJs],
+    args: [...(options.nodeArgs ?? []), options.serverJs],
     env: {
       ...process.env,
       PORT: String(port),
@@ -101,8 +103,9 @@ export async function runNaive(options: {
   query: string;
   time: string;
   runId: string;
+  nodeArgs?: string[];
 }): Promise<ContenderRun> {
-  const child = spawn(options.node, [options.naiveJs], {
+  const child = spawn(options.node, [...(options.nodeArgs ?? []), options.naiveJs], {
     stdio: ['pipe', 'pipe', 'pipe'],
     env: {
       ...process.env,

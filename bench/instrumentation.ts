@@ -1,18 +1,23 @@
 // Part 2, instrumentation overhead. The simulation service (compiled server.js, prom-client and its
 // request-counting middleware) and the same Express app without them (bare-server.js) run side by
-// side; hey loads `/` on each in turn, alternating which goes first, and the figure is the median of
-// the per-pair ratios, so that load from elsewhere drifting during the run cancels out. Then the
-// time prom-client takes to render /metrics for 1k and 10k label combinations.
+// side; hey loads `/` on each in turn, in many short pairs alternating which goes first, and the
+// figure is the median of the per-pair ratios, so that load from elsewhere drifting during the run
+// cancels out. On a shared machine throughput still swings by 2x from second to second, so the CPU
+// time each server spends per request (from /proc, whatever else runs) is reported beside it: on a
+// machine of its own, throughput of a CPU-bound server is the inverse of that. Then the time
+// prom-client takes to render /metrics for 1k and 10k label combinations.
 import { freePort, startProcess, type ManagedProcess } from '../platform/local/processes.js';
 import { runHey, type HeySummary } from '../platform/local/hey.js';
 import { createMetrics } from '../functions/simulation/src/metrics.js';
+import { cpuMs } from './procfs.js';
 import { median } from './stats.js';
 
 export interface InstrumentationOptions {
   node: string;
   simulationJs: string;
   bareJs: string;
-  runs: number;
+  /** Pairs of loads (instrumented, bare). */
+  pairs: number;
   /** hey -z for each measured load. */
   duration: string;
   concurrency: number;
@@ -23,6 +28,8 @@ export interface InstrumentationOptions {
 export interface LoadFigures {
   rps: number;
   p99Ms: number;
+  /** Server CPU time (user + system) per request, in microseconds. */
+  cpuUsPerRequest: number;
 }
 
 export interface RenderFigures {
@@ -37,10 +44,23 @@ export interface InstrumentationFigures {
   /** Median over pairs of instrumented rps / bare rps. */
   rpsRatio: number;
   p99Ratio: number;
+  /** Median over pairs of instrumented / bare CPU per request. */
+  cpuRatio: number;
+  pairs: number;
   renders: RenderFigures[];
 }
 
-async function startServer(name: string, node: string, js: string): Promise<{ url: string; process: ManagedProcess }> {
+interface Server {
+  url: string;
+  process: ManagedProcess;
+}
+
+interface Load {
+  summary: HeySummary;
+  cpuUsPerRequest: number;
+}
+
+async function startServer(name: string, node: string, js: string): Promise<Server> {
   const port = await freePort();
   const process_ = await startProcess({
     name,
@@ -52,13 +72,15 @@ async function startServer(name: string, node: string, js: string): Promise<{ ur
   return { url: `http://127.0.0.1:${port}/`, process: process_ };
 }
 
-async function load(url: string, duration: string, concurrency: number): Promise<HeySummary> {
-  const hey = await runHey({ url, duration, concurrency });
+async function load(server: Server, duration: string, concurrency: number): Promise<Load> {
+  const cpuBefore = await cpuMs(server.process.pid);
+  const hey = await runHey({ url: server.url, duration, concurrency });
   const summary = await hey.done;
+  const cpuUsed = (await cpuMs(server.process.pid)) - cpuBefore;
   const failed = Object.values(summary.errors).reduce((a, b) => a + b, 0);
   const ok = summary.statusCodes['200'] ?? 0;
-  if (failed > 0 || ok === 0) throw new Error(`hey against ${url}: ${ok} OK, errors ${JSON.stringify(summary.errors)}`);
-  return summary;
+  if (failed > 0 || ok === 0) throw new Error(`hey against ${server.url}: ${ok} OK, errors ${JSON.stringify(summary.errors)}`);
+  return { summary, cpuUsPerRequest: (cpuUsed * 1000) / ok };
 }
 
 export async function benchInstrumentation(options: InstrumentationOptions): Promise<InstrumentationFigures> {
@@ -66,30 +88,33 @@ export async function benchInstrumentation(options: InstrumentationOptions): Pro
   const bare = await startServer('bare', options.node, options.bareJs);
   try {
     // JIT warm-up for both, not measured.
-    await load(instrumented.url, '1s', options.concurrency);
-    await load(bare.url, '1s', options.concurrency);
-    const pairs: Array<{ instrumented: HeySummary; bare: HeySummary }> = [];
-    for (let run = 0; run < options.runs; run++) {
-      const pair: Partial<{ instrumented: HeySummary; bare: HeySummary }> = {};
+    await load(instrumented, '2s', options.concurrency);
+    await load(bare, '2s', options.concurrency);
+    const pairs: Array<{ instrumented: Load; bare: Load }> = [];
+    for (let run = 0; run < options.pairs; run++) {
+      const pair: Partial<{ instrumented: Load; bare: Load }> = {};
       const order = run % 2 === 0 ? (['instrumented', 'bare'] as const) : (['bare', 'instrumented'] as const);
       for (const side of order) {
-        pair[side] = await load(side === 'instrumented' ? instrumented.url : bare.url, options.duration, options.concurrency);
+        pair[side] = await load(side === 'instrumented' ? instrumented : bare, options.duration, options.concurrency);
       }
-      pairs.push(pair as { instrumented: HeySummary; bare: HeySummary });
-      options.log(
-        `  run ${run + 1} simulation ${pair.instrumented!.requestsPerSecond.toFixed(0)} rps, bare ${pair.bare!.requestsPerSecond.toFixed(0)} rps`,
-      );
+      pairs.push(pair as { instrumented: Load; bare: Load });
+      const line = (l: Load) => `${l.summary.requestsPerSecond.toFixed(0)} rps ${l.cpuUsPerRequest.toFixed(0)} us CPU/req`;
+      options.log(`  pair ${run + 1} simulation ${line(pair.instrumented!)}, bare ${line(pair.bare!)}`);
     }
-    const p99 = (s: HeySummary) => (s.percentiles['99'] ?? Number.NaN) * 1000;
+    const p99 = (l: Load) => (l.summary.percentiles['99'] ?? Number.NaN) * 1000;
+    const rps = (l: Load) => l.summary.requestsPerSecond;
     const figures = (side: 'instrumented' | 'bare'): LoadFigures => ({
-      rps: median(pairs.map((p) => p[side].requestsPerSecond)),
+      rps: median(pairs.map((p) => rps(p[side]))),
       p99Ms: median(pairs.map((p) => p99(p[side]))),
+      cpuUsPerRequest: median(pairs.map((p) => p[side].cpuUsPerRequest)),
     });
     return {
       instrumented: figures('instrumented'),
       bare: figures('bare'),
-      rpsRatio: median(pairs.map((p) => p.instrumented.requestsPerSecond / p.bare.requestsPerSecond)),
+      rpsRatio: median(pairs.map((p) => rps(p.instrumented) / rps(p.bare))),
       p99Ratio: median(pairs.map((p) => p99(p.instrumented) / p99(p.bare))),
+      cpuRatio: median(pairs.map((p) => p.instrumented.cpuUsPerRequest / p.bare.cpuUsPerRequest)),
+      pairs: pairs.length,
       renders: [await render(1_000, options.renderRepeats), await render(10_000, options.renderRepeats)],
     };
   } finally {

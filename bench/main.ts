@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [--runs K] [--out FILE] [--sizes 10k,100k] [--parts snapshot,instrumentation,startup]
+// npm run bench [-- --quick] [--runs K] [--out FILE] [--sizes 10k,100k] [--parts snapshot,instrumentation,startup] [--ref REF] [--profile DIR]
 //
 // Measures, in one run: snapshot cost against the floor and the naive approach (real Prometheus,
 // MinIO, curl, mc), instrumentation overhead (hey), and start-up. Prints a Markdown report whose last
@@ -12,10 +12,11 @@ import { parseArgs } from 'node:util';
 import { startMinio, type RunningMinio } from '../platform/local/minio.js';
 import { findTool } from '../platform/local/processes.js';
 import { compileFunctions, repoRoot, type Build } from './build.js';
+import { formatSummary, summariseDir } from './cpuprofile.js';
 import { startDataset } from './dataset.js';
 import { benchInstrumentation } from './instrumentation.js';
 import { describeMachine } from './machine.js';
-import { gnuTime } from './memory.js';
+import { gnuTime } from './procfs.js';
 import { renderReport, seriesLabel, type BenchResults } from './report.js';
 import { benchSnapshot, type SnapshotFigures } from './snapshot.js';
 import { benchStartup } from './startup.js';
@@ -25,7 +26,10 @@ const usage = `usage: npm run bench -- [--quick] [--runs K] [--out FILE] [--size
   --runs K  repeats per measurement (default 5, quick 3); figures are medians
   --out     report file (default bench/results/<date>.md and latest.md; quick: <date>-quick.md)
   --sizes   series counts to snapshot (default 10k,100k,1m; quick 10k,100k)
-  --parts   which parts to run (default all)`;
+  --parts   which parts to run (default all)
+  --ref REF compile events/ and functions/ from a git ref (e.g. HEAD) instead of the working tree
+  --profile DIR  run the snapshot contenders under node --cpu-prof into DIR and print where the time went
+                 (their timings then include profiling: use for diagnosis, not for figures)`;
 
 const allParts = ['snapshot', 'instrumentation', 'startup'] as const;
 type Part = (typeof allParts)[number];
@@ -44,6 +48,8 @@ function options() {
       out: { type: 'string' },
       sizes: { type: 'string' },
       parts: { type: 'string' },
+      profile: { type: 'string' },
+      ref: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -58,7 +64,7 @@ function options() {
   const sizes = (values.sizes ?? (quick ? '10k,100k' : '10k,100k,1m')).split(',').map(parseSize);
   const parts = (values.parts ?? allParts.join(',')).split(',').map((p) => p.trim());
   for (const p of parts) if (!allParts.includes(p as Part)) throw new Error(`--parts: unknown part ${p} (known: ${allParts.join(', ')})`);
-  return { quick, runs, sizes, parts: new Set(parts as Part[]), out: values.out };
+  return { quick, runs, sizes, parts: new Set(parts as Part[]), out: values.out, ref: values.ref, profile: values.profile ? path.resolve(values.profile) : undefined };
 }
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -85,8 +91,9 @@ async function main(): Promise<void> {
   const node = process.execPath;
 
   log('compiling the functions (tsc -p tsconfig.build.json into a temporary outDir) ...');
-  const build: Build = await compileFunctions();
+  const build: Build = await compileFunctions(opts.ref ? { ref: opts.ref } : {});
   cleanups.push(() => build.dispose());
+  log(`  compiled: ${build.source}`);
   if (build.diagnostics) log(`tsc reported (emitted anyway):\n${build.diagnostics}`);
 
   const results: BenchResults = {
@@ -96,7 +103,7 @@ async function main(): Promise<void> {
     machine,
     loadAverageAtEnd: Number.NaN,
     durationSeconds: Number.NaN,
-    buildNote: `compiled JS (tsc -p tsconfig.build.json into a temporary outDir), run by ${node} ${process.version}`,
+    buildNote: `compiled JS (tsc -p tsconfig.build.json into a temporary outDir) from the ${build.source}`,
     snapshot: [],
     instrumentation: undefined,
     startup: [],
@@ -113,15 +120,16 @@ async function main(): Promise<void> {
       node,
       simulationJs: build.js('functions/simulation/src/server.ts'),
       bareJs: build.js('bench/bare-server.ts'),
-      runs: opts.runs,
-      duration: opts.quick ? '3s' : '10s',
+      pairs: opts.quick ? 6 : 20,
+      duration: '2s',
       concurrency: 16,
       renderRepeats: opts.quick ? 10 : 30,
       log,
     });
   }
   if (opts.parts.has('snapshot')) {
-    results.snapshot = await snapshotPart(opts.sizes, opts.runs, node, build);
+    results.snapshot = await snapshotPart(opts.sizes, opts.runs, node, build, opts.profile);
+    if (opts.profile) for (const summary of await summariseDir(opts.profile)) log(formatSummary(summary));
   }
 
   results.loadAverageAtEnd = os.loadavg()[0]!;
@@ -138,7 +146,8 @@ async function main(): Promise<void> {
   log(`written: ${files.map((f) => path.relative(process.cwd(), f)).join(', ')}`);
 }
 
-async function snapshotPart(sizes: number[], runs: number, node: string, build: Build): Promise<SnapshotFigures[]> {
+async function snapshotPart(sizes: number[], runs: number, node: string, build: Build, profileDir: string | undefined): Promise<SnapshotFigures[]> {
+  if (profileDir) await mkdir(profileDir, { recursive: true });
   const credentials = { accessKeyId: 'promsnap-bench', secretAccessKey: 'promsnap-bench-secret' };
   const minioDir = await mkdtemp(path.join(tmpdir(), 'promsnap-bench-minio-'));
   cleanups.push(() => rm(minioDir, { recursive: true, force: true }));
@@ -176,6 +185,7 @@ async function snapshotPart(sizes: number[], runs: number, node: string, build: 
         s3,
         floor,
         runs,
+        ...(profileDir ? { profileDir } : {}),
         log,
       }),
     );

@@ -1,4 +1,6 @@
-// Peak resident memory of a process, as the kernel counts it: VmHWM in /proc/<pid>/status is the
+// What the kernel counts for a process, read from /proc.
+//
+// Peak resident memory: VmHWM in /proc/<pid>/status is the
 // high-water mark of its RSS, exact whatever happens between two looks (polling VmRSS would miss
 // short peaks). Writing 5 to /proc/<pid>/clear_refs (Linux 4.0+) lowers the mark to the current RSS,
 // so a peak can be taken over one piece of work in a process that did other work before.
@@ -34,4 +36,17 @@ export async function gnuTime(): Promise<string | undefined> {
   return new Promise((resolve) => {
     execFile(candidate, ['-f', '%M', 'true'], (err) => resolve(err ? undefined : candidate));
   });
+}
+
+/** USER_HZ: the unit of utime and stime in /proc/<pid>/stat, 100 on every Linux architecture Node runs on. */
+const clockTicksPerSecond = 100;
+
+/** CPU time (ms, user + system, all threads) a live process has used so far. */
+export async function cpuMs(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  // The command name (field 2) may hold spaces and parentheses: count fields from the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const utime = Number(fields[11]);
+  const stime = Number(fields[12]);
+  return ((utime + stime) * 1000) / clockTicksPerSecond;
 }

@@ -8,6 +8,7 @@ import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { runNaive, runSnapshotFunction, type StoreSettings } from './contenders.js';
 import { SNAPSHOT_QUERY, type Dataset } from './dataset.js';
 import { curlToMc, curlToNull, type FloorTools } from './floor.js';
+import { seriesLabel } from './report.js';
 import { median } from './stats.js';
 
 export interface SnapshotBenchOptions {
@@ -18,6 +19,8 @@ export interface SnapshotBenchOptions {
   s3: S3Client;
   floor: FloorTools;
   runs: number;
+  /** Folder for `node --cpu-prof` profiles of the two Node contenders (timings then include profiling). */
+  profileDir?: string;
   log: (line: string) => void;
 }
 
@@ -37,6 +40,8 @@ type Contender = 'curl' | 'curl|mc' | 'promsnap' | 'naive';
 const contenders: Contender[] = ['curl', 'curl|mc', 'promsnap', 'naive'];
 
 export async function benchSnapshot(dataset: Dataset, options: SnapshotBenchOptions): Promise<SnapshotFigures> {
+  const profile = (name: string) =>
+    options.profileDir ? ['--cpu-prof', '--cpu-prof-dir', options.profileDir, '--cpu-prof-name', `${name}.cpuprofile`] : [];
   const url = dataset.prometheus.url;
   const { floor, store } = options;
   // The first query after start reads the block from disk: keep it out of every contender's figures.
@@ -77,7 +82,15 @@ export async function benchSnapshot(dataset: Dataset, options: SnapshotBenchOpti
         if (r.mcPeakRss !== undefined) samples.mcRss.push(r.mcPeakRss);
         options.log(`  run ${run + 1} curl | mc pipe    ${(r.ms / 1000).toFixed(2)} s`);
       } else if (contender === 'promsnap') {
-        const r = await runSnapshotFunction({ node: options.node, serverJs: options.serverJs, prometheusUrl: url, store, time: dataset.time, runId });
+        const r = await runSnapshotFunction({
+          node: options.node,
+          serverJs: options.serverJs,
+          prometheusUrl: url,
+          store,
+          time: dataset.time,
+          runId,
+          nodeArgs: profile(`promsnap-${seriesLabel(dataset.series)}-run${run + 1}`),
+        });
         keys = r.keys;
         if (r.series !== dataset.series) throw new Error(`the snapshot function stored ${r.series} series, expected ${dataset.series}`);
         samples.fnMs.push(r.ms);
@@ -87,7 +100,16 @@ export async function benchSnapshot(dataset: Dataset, options: SnapshotBenchOpti
         samples.fnSeries.push(r.series);
         options.log(`  run ${run + 1} promsnap          ${(r.ms / 1000).toFixed(2)} s, peak RSS ${(r.peakRss / 2 ** 20).toFixed(0)} MB (idle ${(r.idleRss / 2 ** 20).toFixed(0)}), ${r.bytes} bytes`);
       } else {
-        const r = await runNaive({ node: options.node, naiveJs: options.naiveJs, prometheusUrl: url, store, query: SNAPSHOT_QUERY, time: dataset.time, runId });
+        const r = await runNaive({
+          node: options.node,
+          naiveJs: options.naiveJs,
+          prometheusUrl: url,
+          store,
+          query: SNAPSHOT_QUERY,
+          time: dataset.time,
+          runId,
+          nodeArgs: profile(`naive-${seriesLabel(dataset.series)}-run${run + 1}`),
+        });
         keys = r.keys;
         samples.naiveMs.push(r.ms);
         samples.naiveRss.push(r.peakRss);

@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import http from 'node:http';
 import path from 'node:path';
 import { freePort } from '../platform/local/processes.js';
-import { repoRoot, type Build } from './build.js';
+import type { Build } from './build.js';
 import { median, msSince } from './stats.js';
 
 export interface StartupFigures {
@@ -30,9 +30,9 @@ function readyz(port: number): Promise<boolean> {
   });
 }
 
-async function timeToReady(node: string, args: string[], env: NodeJS.ProcessEnv, port: number): Promise<number> {
+async function timeToReady(node: string, args: string[], cwd: string, env: NodeJS.ProcessEnv, port: number): Promise<number> {
   const start = process.hrtime.bigint();
-  const child = spawn(node, args, { cwd: repoRoot, env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(node, args, { cwd, env, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
   const exited = once(child, 'exit');
@@ -63,7 +63,7 @@ export async function benchStartup(options: { node: string; build: Build; runs: 
   const variants = (['snapshot', 'simulation'] as const).flatMap((fn) =>
     (['compiled', 'tsx'] as const).map((runtime) => {
       const source = `functions/${fn}/src/server.ts`;
-      const args = runtime === 'compiled' ? [options.build.js(source)] : ['--import', 'tsx', path.join(repoRoot, source)];
+      const args = runtime === 'compiled' ? [options.build.js(source)] : ['--import', 'tsx', path.join(options.build.sourceRoot, source)];
       return { fn, runtime, args, times: [] as number[] };
     }),
   );
@@ -71,7 +71,7 @@ export async function benchStartup(options: { node: string; build: Build; runs: 
     for (let i = 0; i < variants.length; i++) {
       const v = variants[(i + run) % variants.length]!;
       const port = await freePort();
-      v.times.push(await timeToReady(options.node, v.args, { ...process.env, ...fnEnv[v.fn], PORT: String(port) }, port));
+      v.times.push(await timeToReady(options.node, v.args, options.build.sourceRoot, { ...process.env, ...fnEnv[v.fn], PORT: String(port) }, port));
     }
   }
   return variants.map((v) => {
