@@ -1,0 +1,111 @@
+// `npm start` end to end: the runner as a real process with a fast schedule; requests to the
+// simulation; within a bounded time a snapshot in MinIO (read with mc) holding the simulation's
+// request counter with its own app label and the labels the manifests' relabel rules add; then
+// Ctrl-C stops everything: exit 0, no process of its tree left, no partial upload.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { mcClient } from '../minio.js';
+import { waitFor } from '../processes.js';
+import { alive, commandOf, descendants, startRunner } from './support.js';
+
+interface Series {
+  metric: Record<string, string>;
+  value: [number, string];
+}
+interface Snapshot {
+  kind: string;
+  time: string;
+  results: Array<{ query: string; response: { status: string; data: { result: Series[] } }; series: number }>;
+}
+
+test('npm start: requests to the simulation show up in a snapshot in MinIO, and Ctrl-C leaves nothing behind', async (t) => {
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'promsnap-local-'));
+  t.after(() => rm(dataDir, { recursive: true, force: true }));
+  const started = Date.now();
+  const runner = startRunner(['--ping-every', '2s', '--data-dir', dataDir]);
+  t.after(() => {
+    // Only reached with the runner still up when an assertion failed before the Ctrl-C below.
+    if (runner.child.exitCode === null) runner.child.kill('SIGKILL');
+  });
+
+  await runner.waitForLine(/^ready in /, 120_000);
+  const startupMs = Date.now() - started;
+  const simulationUrl = (await runner.waitForLine(/^Simulation\s+(http:\/\/\S+)/, 1_000))[1]!;
+  const [, endpoint, user, password] = await runner.waitForLine(/^MinIO client\s+mc alias set promsnap (\S+) (\S+) (\S+)$/, 1_000);
+  t.diagnostic(`runner ready in ${startupMs} ms`);
+
+  // Traffic the snapshot must show: 25 simulated requests (and one 404, which must not count as 200).
+  const requests = 25;
+  for (let i = 0; i < requests; i++) {
+    const res = await fetch(`${simulationUrl}/simulate-requests`);
+    assert.equal(res.status, 200);
+    await res.body?.cancel();
+  }
+  await (await fetch(`${simulationUrl}/no-such-route`)).body?.cancel();
+  const requestsDoneAt = Date.now();
+
+  const mc = mcClient(endpoint!, { accessKeyId: user!, secretAccessKey: password! }, path.join(dataDir, 'test-mc'));
+  const seen = new Set<string>();
+  const found = await waitFor(
+    async () => {
+      const listing = await mc('ls', '--recursive', '--json', 'local/snapshots');
+      const keys = listing
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => (JSON.parse(line) as { key: string }).key)
+        .filter((key) => !key.startsWith('dead-letters/') && !seen.has(key));
+      for (const key of keys) {
+        seen.add(key);
+        const snapshot = JSON.parse(await mc('cat', `local/snapshots/${key}`)) as Snapshot;
+        const series = snapshot.results.flatMap((r) => r.response.data.result);
+        const counted = series.filter(
+          (s) => s.metric['__name__'] === 'simulation_app_requests_total' && s.metric['route'] === '/simulate-requests' && s.metric['statusCode'] === '200',
+        );
+        const total = counted.reduce((sum, s) => sum + Number(s.value[1]), 0);
+        if (total >= requests) return { key, snapshot, counted };
+      }
+      return undefined;
+    },
+    { what: `a snapshot counting ${requests} GET /simulate-requests`, timeoutMs: 90_000, intervalMs: 1_000 },
+  );
+  t.diagnostic(`first snapshot with the requests ${Date.now() - requestsDoneAt} ms after them: ${found.key}`);
+
+  const [series] = found.counted;
+  assert.equal(found.snapshot.kind, 'promsnap.snapshot.v1');
+  assert.equal(series!.metric['app'], 'simulation', 'the application\'s own default label');
+  assert.equal(series!.metric['job'], 'kubernetes-pods', 'scraped by the manifests\' kubernetes-pods job');
+  assert.equal(series!.metric['kubernetes_namespace'], 'promsnap', 'added by the manifests\' relabel rules');
+  assert.match(series!.metric['kubernetes_pod_name'] ?? '', /^simulation-00001-deployment-[a-z2-9]+-[a-z2-9]{5}$/, 'the pod name Knative would give it');
+  assert.equal(series!.metric['serving_knative_dev_service'], 'simulation', 'pod labels copied by labelmap');
+  assert.equal(series!.metric['exported_app'], undefined, 'Knative\'s app=<revision> pod label is dropped, not clashing');
+  assert.match(runner.output(), /^snapshot stored {2}snapshots\/\d{4}\/\d{2}\/\d{2}\/\d{6}Z-\S+\.json {2}\d+ bytes {2}\d+ series/m, 'one line per stored snapshot');
+
+  // The whole tree, as it is now: every process the runner started and anything they started.
+  const tree = descendants(runner.child.pid!);
+  assert.ok(tree.length >= 4, `expected MinIO, Prometheus, simulation and snapshot processes, found ${tree.map(commandOf).join('; ')}`);
+
+  runner.child.kill('SIGINT');
+  let timer: NodeJS.Timeout | undefined;
+  const exit = await Promise.race([runner.exited, new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), 60_000)))]);
+  clearTimeout(timer);
+  assert.notEqual(exit, 'timeout', `runner still running 60 s after SIGINT:\n${runner.output()}`);
+  assert.deepEqual(exit, { code: 0, signal: null }, runner.output());
+  assert.match(runner.output(), /^stopped$/m);
+  const left = tree.filter(alive);
+  assert.deepEqual(left.map((pid) => `${pid} ${commandOf(pid)}`), [], 'no process of the runner\'s tree is left');
+
+  // Nothing half-written: every stored snapshot parses, and no multipart upload is left pending.
+  const { startMinio } = await import('../minio.js');
+  const user2 = { accessKeyId: user!, secretAccessKey: password! };
+  const minio = await startMinio({ dataDir: path.join(dataDir, 'minio'), credentials: user2 });
+  t.after(() => minio.stop());
+  const keys = (await minio.mc('ls', '--recursive', '--json', 'local/snapshots')).split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { key: string }).key);
+  for (const key of keys.filter((k) => !k.startsWith('dead-letters/'))) {
+    const text = await minio.mc('cat', `local/snapshots/${key}`);
+    assert.doesNotThrow(() => JSON.parse(text), `${key} is complete JSON`);
+  }
+  assert.equal((await minio.mc('ls', '--recursive', '--incomplete', 'local/snapshots')).trim(), '', 'no pending multipart upload');
+});

@@ -1,0 +1,117 @@
+// Test support for the local runner's tests: start `platform/local/main.ts` as a real process, read
+// its output line by line, and list the process tree it started (from /proc).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
+export const mainScript = path.join(repoRoot, 'platform/local/main.ts');
+
+export interface RunnerProcess {
+  child: ChildProcess;
+  /** Every line printed so far (stdout and stderr). */
+  lines: string[];
+  output(): string;
+  /** Resolves with the first line matching, or rejects when the process exits or time runs out. */
+  waitForLine(pattern: RegExp, timeoutMs: number): Promise<RegExpExecArray>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+export function startRunner(args: string[], env: NodeJS.ProcessEnv = process.env): RunnerProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', mainScript, ...args], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: string[] = [];
+  const waiters = new Set<() => void>();
+  const collect = (stream: NodeJS.ReadableStream) => {
+    let partial = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk: string) => {
+      const parts = (partial + chunk).split('\n');
+      partial = parts.pop() ?? '';
+      lines.push(...parts);
+      for (const wake of [...waiters]) wake();
+    });
+  };
+  collect(child.stdout!);
+  collect(child.stderr!);
+  let done = false;
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    // 'close', not 'exit': by then the last output has been read.
+    child.once('close', (code, signal) => {
+      done = true;
+      resolve({ code, signal });
+      for (const wake of [...waiters]) wake();
+    }),
+  );
+  const output = () => lines.join('\n');
+  return {
+    child,
+    lines,
+    output,
+    exited,
+    waitForLine(pattern, timeoutMs) {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => finish(new Error(`no line matching ${pattern} within ${timeoutMs} ms; output:\n${output()}`)), timeoutMs);
+        const finish = (err?: Error, match?: RegExpExecArray) => {
+          clearTimeout(timer);
+          waiters.delete(check);
+          if (err) reject(err);
+          else resolve(match!);
+        };
+        const check = () => {
+          for (const line of lines) {
+            const match = pattern.exec(line);
+            if (match) return finish(undefined, match);
+          }
+          if (done) finish(new Error(`runner exited before printing a line matching ${pattern}; output:\n${output()}`));
+        };
+        waiters.add(check);
+        check();
+      });
+    },
+  };
+}
+
+/** Every descendant of pid (children, grandchildren, ...) alive now, read from /proc. */
+export function descendants(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // Fields after the command name (which may hold spaces), which ends at the last ')'.
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+    } catch {
+      // exited while being read
+    }
+  }
+  const out: number[] = [];
+  const visit = (p: number) => {
+    for (const child of children.get(p) ?? []) {
+      out.push(child);
+      visit(child);
+    }
+  };
+  visit(pid);
+  return out;
+}
+
+/** Whether a process exists and is not a zombie waiting to be reaped. */
+export function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** The command line of a process, for messages. */
+export function commandOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
+  } catch {
+    return '(gone)';
+  }
+}
