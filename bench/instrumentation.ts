@@ -1,10 +1,10 @@
 // Part 2, instrumentation overhead. The simulation service (compiled server.js, prom-client and its
 // request-counting middleware) and the same Express app without them (bare-server.js) run side by
-// side; hey loads `/` on each in turn, in many short pairs alternating which goes first, and the
-// figure is the median of the per-pair ratios, so that load from elsewhere drifting during the run
-// cancels out. On a shared machine throughput still swings by 2x from second to second, so the CPU
-// time each server spends per request (from /proc, whatever else runs) is reported beside it: on a
-// machine of its own, throughput of a CPU-bound server is the inverse of that. Then the time
+// side, and hey loads `/` on both *at the same time*, in several short rounds. On a machine shared
+// with other work, throughput measured one after the other swings by 2x from second to second;
+// loaded together, both servers meet the same neighbours at the same moment and get the same share
+// of the cores, so the ratio of their throughputs is the ratio of the work each request costs them.
+// The CPU time each server spends per request (from /proc) is reported beside it. Then the time
 // prom-client takes to render /metrics for 1k and 10k label combinations.
 import { freePort, startProcess, type ManagedProcess } from '../platform/local/processes.js';
 import { runHey, type HeySummary } from '../platform/local/hey.js';
@@ -16,10 +16,11 @@ export interface InstrumentationOptions {
   node: string;
   simulationJs: string;
   bareJs: string;
-  /** Pairs of loads (instrumented, bare). */
+  /** Rounds of simultaneous loads on both. */
   pairs: number;
   /** hey -z for each measured load. */
   duration: string;
+  /** hey -c against each server. */
   concurrency: number;
   renderRepeats: number;
   log: (line: string) => void;
@@ -41,7 +42,7 @@ export interface RenderFigures {
 export interface InstrumentationFigures {
   instrumented: LoadFigures;
   bare: LoadFigures;
-  /** Median over pairs of instrumented rps / bare rps. */
+  /** Median over rounds of instrumented rps / bare rps. */
   rpsRatio: number;
   p99Ratio: number;
   /** Median over pairs of instrumented / bare CPU per request. */
@@ -88,18 +89,14 @@ export async function benchInstrumentation(options: InstrumentationOptions): Pro
   const bare = await startServer('bare', options.node, options.bareJs);
   try {
     // JIT warm-up for both, not measured.
-    await load(instrumented, '2s', options.concurrency);
-    await load(bare, '2s', options.concurrency);
+    // JIT warm-up for both, not measured.
+    await Promise.all([load(instrumented, '2s', options.concurrency), load(bare, '2s', options.concurrency)]);
     const pairs: Array<{ instrumented: Load; bare: Load }> = [];
     for (let run = 0; run < options.pairs; run++) {
-      const pair: Partial<{ instrumented: Load; bare: Load }> = {};
-      const order = run % 2 === 0 ? (['instrumented', 'bare'] as const) : (['bare', 'instrumented'] as const);
-      for (const side of order) {
-        pair[side] = await load(side === 'instrumented' ? instrumented : bare, options.duration, options.concurrency);
-      }
-      pairs.push(pair as { instrumented: Load; bare: Load });
-      const line = (l: Load) => `${l.summary.requestsPerSecond.toFixed(0)} rps ${l.cpuUsPerRequest.toFixed(0)} us CPU/req`;
-      options.log(`  pair ${run + 1} simulation ${line(pair.instrumented!)}, bare ${line(pair.bare!)}`);
+      const [i, b] = await Promise.all([load(instrumented, options.duration, options.concurrency), load(bare, options.duration, options.concurrency)]);
+      pairs.push({ instrumented: i, bare: b });
+      const line = (l: Load) => `${l.summary.requestsPerSecond.toFixed(0)} rps ${l.cpuUsPerRequest.toFixed(1)} us CPU/req`;
+      options.log(`  round ${run + 1} simulation ${line(i)}, bare ${line(b)}`);
     }
     const p99 = (l: Load) => (l.summary.percentiles['99'] ?? Number.NaN) * 1000;
     const rps = (l: Load) => l.summary.requestsPerSecond;

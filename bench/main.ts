@@ -120,9 +120,9 @@ async function main(): Promise<void> {
       node,
       simulationJs: build.js('functions/simulation/src/server.ts'),
       bareJs: build.js('bench/bare-server.ts'),
-      pairs: opts.quick ? 6 : 20,
-      duration: '2s',
-      concurrency: 16,
+      pairs: opts.quick ? 5 : 15,
+      duration: opts.quick ? '3s' : '5s',
+      concurrency: 8,
       renderRepeats: opts.quick ? 10 : 30,
       log,
     });
