@@ -210,7 +210,10 @@ export async function startPipeline(options: RunnerOptions): Promise<RunningPipe
       for (let i = 0; i < (w.standIn.kind === 'function' ? w.template.replicas : 1); i++) {
         const map = new Map<number, number>();
         for (const c of w.template.containers.filter((c) => !c.init)) {
-          for (const p of c.ports) map.set(p.containerPort, await ports.take(`${w.template.source.name} ${c.name} port ${p.name ?? p.containerPort}`));
+          for (const p of c.ports) {
+            const what = `${w.template.source.name}'s ${p.name ? `${p.name} ` : ''}port, ${p.containerPort} in the manifest`;
+            map.set(p.containerPort, await ports.take(what));
+          }
         }
         const state = { running: false, ready: false };
         const pod = localPod(w.template, i, '127.0.0.1', map, { running: () => state.running, ready: () => state.ready });

@@ -85,7 +85,7 @@ test('npm start: requests to the simulation show up in a snapshot in MinIO, and 
 
   // The whole tree, as it is now: every process the runner started and anything they started.
   const tree = descendants(runner.child.pid!);
-  assert.ok(tree.length >= 4, `expected MinIO, Prometheus, simulation and snapshot processes, found ${tree.map(commandOf).join('; ')}`);
+  assert.ok(tree.length >= 4, `expected MinIO, Prometheus, simulation and snapshot processes, found ${tree.map((p) => commandOf(p.pid)).join('; ')}`);
 
   runner.child.kill('SIGINT');
   let timer: NodeJS.Timeout | undefined;
@@ -95,7 +95,7 @@ test('npm start: requests to the simulation show up in a snapshot in MinIO, and 
   assert.deepEqual(exit, { code: 0, signal: null }, runner.output());
   assert.match(runner.output(), /^stopped$/m);
   const left = tree.filter(alive);
-  assert.deepEqual(left.map((pid) => `${pid} ${commandOf(pid)}`), [], 'no process of the runner\'s tree is left');
+  assert.deepEqual(left.map((p) => `${p.pid} ${commandOf(p.pid)}`), [], 'no process of the runner\'s tree is left');
 
   // Nothing half-written: every stored snapshot parses, and no multipart upload is left pending.
   const { startMinio } = await import('../minio.js');

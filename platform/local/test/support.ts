@@ -73,7 +73,7 @@ export function startRunner(args: string[], env: NodeJS.ProcessEnv = process.env
 }
 
 /** Every descendant of pid (children, grandchildren, ...) alive now, read from /proc. */
-export function descendants(pid: number): number[] {
+export function descendants(pid: number): ProcessId[] {
   const children = new Map<number, number[]>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
@@ -86,10 +86,11 @@ export function descendants(pid: number): number[] {
       // exited while being read
     }
   }
-  const out: number[] = [];
+  const out: ProcessId[] = [];
   const visit = (p: number) => {
     for (const child of children.get(p) ?? []) {
-      out.push(child);
+      const id = identify(child);
+      if (id) out.push(id);
       visit(child);
     }
   };
@@ -97,14 +98,33 @@ export function descendants(pid: number): number[] {
   return out;
 }
 
-/** Whether a process exists and is not a zombie waiting to be reaped. */
-export function alive(pid: number): boolean {
+/** A process as /proc knows it: pid and start time, so a pid the kernel hands out again is not taken for it. */
+export interface ProcessId {
+  pid: number;
+  startTime: string;
+}
+
+function statFields(pid: number): string[] | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+    // Fields after the command name (which may hold spaces), which ends at the last ')': state is the first.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
-    return false;
+    return undefined;
   }
+}
+
+/** pid and start time of a running process (undefined once it is gone). */
+export function identify(pid: number): ProcessId | undefined {
+  const fields = statFields(pid);
+  // starttime is field 22 of /proc/PID/stat, the 20th after the command name.
+  return fields ? { pid, startTime: fields[19]! } : undefined;
+}
+
+/** Whether that very process still exists and is not a zombie waiting to be reaped. */
+export function alive(process: ProcessId): boolean {
+  const fields = statFields(process.pid);
+  return fields !== undefined && fields[19] === process.startTime && fields[0] !== 'Z';
 }
 
 /** The command line of a process, for messages. */
