@@ -176,17 +176,28 @@ export function startPingEmitter(options: PingEmitterOptions): PingEmitter {
     // Ticks do not wait for each other, as the adapter's cron does not: a slow delivery never delays the schedule.
     fire().catch((err: unknown) => options.onProblem?.(`ping failed: ${(err as Error).message}`));
   };
-  const cron =
-    options.everyMs !== undefined
-      ? new Cron('* * * * * *', { interval: Math.round(options.everyMs / 1_000), unref: false }, tick)
-      : new Cron(route.source.schedule, { ...(route.source.timezone ? { timezone: route.source.timezone } : {}), mode: '5-or-6-parts' }, tick);
+  // The PingSource's cron (five fields, or six with seconds first, in its time zone), as the adapter
+  // reads it; --ping-every replaces it with a fixed period, the first ping one period from now.
+  let schedule: { nextRun(): Date | null; stop(): void };
+  if (options.everyMs !== undefined) {
+    const everyMs = options.everyMs;
+    let next = Date.now() + everyMs;
+    const timer = setInterval(() => {
+      next = Date.now() + everyMs;
+      tick();
+    }, everyMs);
+    schedule = { nextRun: () => new Date(next), stop: () => clearInterval(timer) };
+  } else {
+    const cron = new Cron(route.source.schedule, { ...(route.source.timezone ? { timezone: route.source.timezone } : {}), mode: '5-or-6-parts' }, tick);
+    schedule = { nextRun: () => cron.nextRun(), stop: () => cron.stop() };
+  }
 
   return {
-    nextRun: () => cron.nextRun(),
+    nextRun: () => schedule.nextRun(),
     fire,
     async stop() {
       stopped = true;
-      cron.stop();
+      schedule.stop();
       for (const wake of [...sleepers]) wake();
       // Attempts in flight finish (the snapshot function completes what it started); none are cut off.
       await Promise.allSettled([...deliveries]);

@@ -184,3 +184,25 @@ test('--ping-every fires on that period; the schedule and data are read as PingS
   assert.ok(gap >= 800 && gap < 1_600, `gap ${gap} ms`);
   assert.notEqual(sink.received[0]!.event.id, sink.received[1]!.event.id, 'every tick gets a new id');
 });
+
+test('without --ping-every the PingSource\'s cron fires, seconds field and time zone included', async (t) => {
+  const sink = await receiver(t, [202]);
+  const everySecond = route(sink.url, {});
+  everySecond.source.schedule = '* * * * * *';
+  const emitter = startPingEmitter({ route: everySecond, jitterMs: 0, onDelivery: () => {} });
+  t.after(() => emitter.stop());
+  const deadline = Date.now() + 5_000;
+  while (sink.received.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(sink.received.length >= 2, `${sink.received.length} pings in 5 s on "* * * * * *"`);
+
+  // 09:30 in Kolkata (UTC+05:30, no daylight saving) is 04:00 UTC.
+  const zoned = route(sink.url, {});
+  zoned.source.schedule = '30 9 * * *';
+  zoned.source.timezone = 'Asia/Kolkata';
+  const daily = startPingEmitter({ route: zoned, jitterMs: 0, onDelivery: () => {} });
+  t.after(() => daily.stop());
+  const next = daily.nextRun()!;
+  assert.equal(next.getUTCHours(), 4);
+  assert.equal(next.getUTCMinutes(), 0);
+  assert.ok(next.getTime() - Date.now() <= 86_400_000 && next.getTime() > Date.now());
+});
