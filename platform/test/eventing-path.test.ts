@@ -9,21 +9,30 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CloudEvent, HTTP } from 'cloudevents';
 import { createPingEvent, PING_EVENT_TYPE, pingSource, type DeadLetterRecord, type PingData } from '../../events/src/index.js';
 import { deadLetterKey, parseSnapshotKey, snapshotKey } from '../../functions/snapshot/src/key.js';
-import { parseIsoDuration } from '../local/delivery.js';
 import { startMinio, type RunningMinio } from '../local/minio.js';
 import { startProcess, waitFor, type ManagedProcess } from '../local/processes.js';
 import { startPrometheus, type RunningPrometheus } from '../local/prometheus.js';
 import { startTestApiServer, type TestApiServer } from '../testing/apiserver.js';
 import type { ProxiedRequest, ProxyResponse } from '../testing/cluster-proxy.js';
 import { startKnativeEventing, waitForReady, type KnativeEventing } from '../testing/knative-eventing.js';
-import { parseManifests, type K8sObject } from '../testing/manifests.js';
+import {
+  findGenerated,
+  findObject,
+  knativeService,
+  prometheusSetup,
+  renderPlatform,
+  retryDelaysMs,
+  secretData,
+  trigger as triggerSpec,
+  type KubeObject,
+} from '../manifests.js';
 import { freeLowPort } from '../testing/ports.js';
 import { versions } from '../tools/versions.js';
 
@@ -31,22 +40,6 @@ const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const NAMESPACE = 'promsnap';
 // Every five seconds (PingSource takes an optional seconds field): a tick within the test, not a minute.
 const TEST_SCHEDULE = '*/5 * * * * *';
-
-interface TriggerDelivery {
-  retry: number;
-  backoffPolicy: 'exponential' | 'linear';
-  backoffDelay: string;
-}
-
-/**
- * The waits between attempts as Knative computes them (knative.dev/eventing pkg/kncloudevents
- * retries.go, driven by go-retryablehttp with attemptNum counting from 0): exponential delay * 2^i,
- * linear delay * i, for each of the `retry` retries.
- */
-function expectedGaps(delivery: TriggerDelivery): number[] {
-  const delay = parseIsoDuration(delivery.backoffDelay);
-  return Array.from({ length: delivery.retry }, (_, i) => (delivery.backoffPolicy === 'exponential' ? delay * 2 ** i : delay * i));
-}
 
 // A late wake-up on a busy two-core machine is allowed for; an early one never is.
 const GAP_EARLY_MS = 50;
@@ -62,24 +55,47 @@ test(`the event path on Knative Eventing ${versions.knativeEventing}: PingSource
     await rm(work, { recursive: true, force: true });
   });
 
+  // ---- the platform as rendered (a fresh clone gets its credentials created first) ------------------
+  const { objects: rendered } = await renderPlatform();
+  const pick = (kind: string, name: string, namespace?: string): KubeObject => structuredClone(findObject(rendered, kind, name, namespace));
+  const namespace = pick('Namespace', NAMESPACE);
+  const ksvc = pick('Service.serving.knative.dev', 'snapshot', NAMESPACE);
+  const broker = pick('Broker.eventing.knative.dev', 'default', NAMESPACE);
+  const trigger = pick('Trigger.eventing.knative.dev', 'snapshot', NAMESPACE);
+  const pingSourceObject = pick('PingSource.sources.knative.dev', 'snapshot-schedule', NAMESPACE);
+  const renderedPingData = (pingSourceObject['spec'] as { data?: string }).data;
+  // The one change the test makes to the platform's objects: a tick every five seconds.
+  (pingSourceObject['spec'] as { schedule: string }).schedule = TEST_SCHEDULE;
+  const delivery = triggerSpec(rendered, 'snapshot', NAMESPACE).delivery;
+  assert.ok(delivery.retry > 0 && delivery.backoffPolicy && delivery.backoffDelay, 'the Trigger retries with a backoff policy and delay');
+  const gaps = retryDelaysMs(delivery);
+  const windowMs = gaps.reduce((a, b) => a + b, 0);
+  t.diagnostic(`Trigger delivery: retry ${delivery.retry}, ${delivery.backoffPolicy} from ${delivery.backoffDelay}: waits ${gaps.join(', ')} ms, retry window ${windowMs} ms`);
+  // The function's container as Knative would start it, its credentials from the rendered snapshot-s3 Secret.
+  const functionSpec = knativeService(rendered, 'snapshot', NAMESPACE);
+  assert.deepEqual(functionSpec.env.problems, [], "the snapshot Service's environment resolves");
+  const minioRoot = secretData(rendered, findGenerated(rendered, 'Secret', 'minio-root', NAMESPACE).metadata.name, NAMESPACE);
+
   // ---- real dependencies -------------------------------------------------------------------------
   const functionPort = await freeLowPort();
   const prometheusPort = await freeLowPort();
   const prometheusDir = path.join(work, 'prometheus');
-  const rules = await readFile(path.join(repoRoot, 'platform/monitoring/promsnap.rules.yml'), 'utf8');
-  // The platform's own alert rules, evaluated every second over the function's real metrics.
+  // The platform's own alert rules (from the rendered ConfigMap), evaluated every second over the
+  // function's real metrics.
+  const ruleFiles = prometheusSetup(rendered).ruleFiles;
+  assert.ok(ruleFiles.length > 0, 'the platform loads alert rules');
   const prometheusConfig = [
     'global: { scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s }',
-    'rule_files: [promsnap.rules.yml]',
+    `rule_files: ${JSON.stringify(ruleFiles.map((r) => r.key))}`,
     'scrape_configs:',
     `  - { job_name: prometheus, static_configs: [{ targets: ['127.0.0.1:${prometheusPort}'] }] }`,
     `  - { job_name: snapshot, static_configs: [{ targets: ['127.0.0.1:${functionPort}'] }] }`,
     '',
   ].join('\n');
-  const startOurPrometheus = () => startPrometheus({ config: prometheusConfig, files: { 'promsnap.rules.yml': rules }, dataDir: prometheusDir, port: prometheusPort });
+  const startOurPrometheus = () => startPrometheus({ config: prometheusConfig, files: Object.fromEntries(ruleFiles.map((r) => [r.key, r.text])), dataDir: prometheusDir, port: prometheusPort });
 
   const minioPorts = { port: await freeLowPort(), consolePort: await freeLowPort() };
-  const rootCredentials = { accessKeyId: 'promsnap-root', secretAccessKey: randomUUID() };
+  const rootCredentials = { accessKeyId: minioRoot['MINIO_ROOT_USER']!, secretAccessKey: minioRoot['MINIO_ROOT_PASSWORD']! };
   const startOurMinio = () => startMinio({ dataDir: path.join(work, 'minio'), credentials: rootCredentials, ...minioPorts });
 
   const setupStart = Date.now();
@@ -104,43 +120,22 @@ test(`the event path on Knative Eventing ${versions.knativeEventing}: PingSource
   cleanups.push(() => knative.stop());
   t.diagnostic(`Knative Eventing up in ${Date.now() - knativeStart} ms (${knative.network} network; objects ${knative.timings.objectsMs} ms, processes ${knative.timings.processesMs} ms)`);
 
-  // ---- the platform's objects, as rendered ---------------------------------------------------------
-  const rendered = parseManifests((await api.kubectlWith({ cwd: repoRoot }, 'kustomize', 'platform')).stdout);
-  const pick = (apiGroup: string, kind: string, name: string): K8sObject => {
-    const found = rendered.filter((o) => o.kind === kind && o.apiVersion.split('/')[0] === apiGroup && o.metadata.name === name);
-    assert.equal(found.length, 1, `expected one ${kind} ${name} (${apiGroup}) in the rendered platform, found ${found.length}`);
-    return structuredClone(found[0]!);
-  };
-  const namespace = pick('v1', 'Namespace', NAMESPACE);
-  const ksvc = pick('serving.knative.dev', 'Service', 'snapshot');
-  const broker = pick('eventing.knative.dev', 'Broker', 'default');
-  const trigger = pick('eventing.knative.dev', 'Trigger', 'snapshot');
-  const pingSourceObject = pick('sources.knative.dev', 'PingSource', 'snapshot-schedule');
-  const renderedPingSpec = structuredClone(pingSourceObject['spec']) as { schedule: string; data?: string; contentType?: string };
-  // The one change the test makes to the platform's objects: a tick every five seconds.
-  (pingSourceObject['spec'] as { schedule: string }).schedule = TEST_SCHEDULE;
-  const delivery = (trigger['spec'] as { delivery: TriggerDelivery }).delivery;
-  assert.ok(delivery?.retry !== undefined && delivery.backoffPolicy && delivery.backoffDelay, 'the Trigger has a delivery policy with retry, backoffPolicy and backoffDelay');
-  const gaps = expectedGaps(delivery);
-  const windowMs = gaps.reduce((a, b) => a + b, 0);
-  t.diagnostic(`Trigger delivery: retry ${delivery.retry}, ${delivery.backoffPolicy} from ${delivery.backoffDelay}: waits ${gaps.join(', ')} ms, retry window ${windowMs} ms`);
-
   // ---- the snapshot function, standing in for its Knative Service ----------------------------------
   const mc = (...args: string[]) => minio!.mc(...args);
-  // The function's own least-privilege user, with the platform's bucket policy (platform/minio).
-  const snapshotUser = { accessKeyId: 'snapshot', secretAccessKey: randomUUID() };
+  // What the platform's minio-setup Job does: the bucket, the function's own least-privilege user
+  // (the credentials its Knative Service gets from the snapshot-s3 Secret) and the bucket policy.
+  const functionEnv = functionSpec.env.env;
   await mc('mb', 'local/snapshots');
-  await mc('admin', 'user', 'add', 'local', snapshotUser.accessKeyId, snapshotUser.secretAccessKey);
+  await mc('admin', 'user', 'add', 'local', functionEnv['AWS_ACCESS_KEY_ID']!, functionEnv['AWS_SECRET_ACCESS_KEY']!);
   await mc('admin', 'policy', 'create', 'local', 'snapshot-writer', path.join(repoRoot, 'platform/minio/snapshot-policy.json'));
-  await mc('admin', 'policy', 'attach', 'local', 'snapshot-writer', '--user', snapshotUser.accessKeyId);
+  await mc('admin', 'policy', 'attach', 'local', 'snapshot-writer', '--user', functionEnv['AWS_ACCESS_KEY_ID']!);
 
-  const snapshotFunction = await startSnapshotFunction(ksvc, {
+  const snapshotFunction = await startSnapshotFunction({
+    ...functionEnv,
     PORT: String(functionPort),
     // The addresses the manifest names in-cluster, as this machine serves them.
     PROMETHEUS_URL: prometheus.url,
     S3_ENDPOINT: minio.endpoint,
-    AWS_ACCESS_KEY_ID: snapshotUser.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: snapshotUser.secretAccessKey,
     // What Knative Serving sets in every revision's container.
     K_SERVICE: 'snapshot',
     K_REVISION: 'snapshot-00001',
@@ -191,7 +186,7 @@ test(`the event path on Knative Eventing ${versions.knativeEventing}: PingSource
       body: message.body as string,
     });
   };
-  const ping = (data: PingData | undefined = JSON.parse(renderedPingSpec.data ?? 'null') ?? undefined) =>
+  const ping = (data: PingData | undefined = renderedPingData ? (JSON.parse(renderedPingData) as PingData) : undefined) =>
     createPingEvent({ namespace: NAMESPACE, name: 'snapshot-schedule', ...(data ? { data } : {}) });
 
   // What the bucket holds, seen through mc as the README says to look.
@@ -464,23 +459,15 @@ function assertCapturedAt(stored: StoredSnapshot, eventTime: string): void {
   for (const sample of samples) assert.equal(Math.round(sample.value[0] * 1000), instant, 'a sample evaluated at another instant');
 }
 
-/**
- * The snapshot function as its Knative Service would run it: the container's environment from the
- * rendered manifest, with the in-cluster addresses and the Secret's credentials supplied locally.
- */
-async function startSnapshotFunction(ksvc: K8sObject, local: Record<string, string>): Promise<ManagedProcess> {
-  const container = (ksvc['spec'] as { template: { spec: { containers: Array<{ env?: Array<{ name: string; value?: string }> }> } } }).template.spec.containers[0]!;
-  const manifestEnv = Object.fromEntries((container.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value!]));
-  const env = { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? os.homedir(), ...manifestEnv, ...local };
-  const child = await startProcess({
+/** The snapshot function as its Knative Service would run it, with the container's environment. */
+async function startSnapshotFunction(env: Record<string, string>): Promise<ManagedProcess> {
+  return startProcess({
     name: 'snapshot',
     command: process.execPath,
     args: ['--import', 'tsx', 'functions/snapshot/src/server.ts'],
     cwd: repoRoot,
-    env,
-    readyUrl: `http://127.0.0.1:${local['PORT']}/readyz`,
+    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? os.homedir(), ...env },
+    readyUrl: `http://127.0.0.1:${env['PORT']}/readyz`,
     readyTimeoutMs: 30_000,
   });
-  return child;
 }
-
