@@ -4,13 +4,14 @@
 // configuration, so the manifests' relabel rules themselves decide the target labels.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { parse, stringify } from 'yaml';
+import { stringify } from 'yaml';
+import { findObject, prometheusSetup, renderPlatform } from '../../manifests.js';
 import { LocalNetwork } from '../addresses.js';
 import { endpointSliceTargetGroups, podTargetGroups, sanitizeLabelName, serveDiscovery, targetGroups, type TargetGroup } from '../discovery.js';
 import { startPrometheus } from '../prometheus.js';
@@ -18,10 +19,12 @@ import { localScrapeConfig } from '../scrape-config.js';
 import { localPod, podTemplateOf, type KubeObject, type LocalPod } from '../workloads.js';
 import { waitFor } from '../processes.js';
 
-const repo = path.resolve(import.meta.dirname, '../../..');
-const prometheusYml = parse(readFileSync(path.join(repo, 'platform/monitoring/prometheus.yml'), 'utf8')) as Record<string, any>;
-const prometheusDeployment = parse(readFileSync(path.join(repo, 'platform/monitoring/prometheus-deployment.yaml'), 'utf8')) as KubeObject;
-prometheusDeployment.metadata.namespace = 'monitoring';
+// The rendered platform, as the runner reads it: Prometheus's Deployment and the configuration and rules
+// in the ConfigMap it mounts.
+const rendered = (await renderPlatform()).objects;
+const setup = prometheusSetup(rendered);
+const prometheusYml = setup.config as Record<string, any>;
+const prometheusDeployment = findObject(rendered, 'Deployment', setup.deployment, setup.namespace) as unknown as KubeObject;
 
 const simulation: KubeObject = {
   apiVersion: 'serving.knative.dev/v1',
@@ -208,26 +211,28 @@ test('a real Prometheus applies the manifests\' relabel rules to the announced p
   });
   await new Promise<void>((resolve) => metrics.listen(0, '127.0.0.1', resolve));
   t.after(() => new Promise<void>((resolve) => metrics.close(() => resolve())));
-  const simPod = localPod(podTemplateOf(simulation), 0, '127.0.0.1', new Map([[8080, (metrics.address() as AddressInfo).port]]), up);
+  // The simulation Knative Service as rendered, so its real template labels and annotations are announced.
+  const renderedSimulation = findObject(rendered, 'Service.serving.knative.dev', 'simulation', 'promsnap') as unknown as KubeObject;
+  const simPod = localPod(podTemplateOf(renderedSimulation), 0, '127.0.0.1', new Map([[8080, (metrics.address() as AddressInfo).port]]), up);
 
   const dir = await mkdtemp(path.join(os.tmpdir(), 'promsnap-discovery-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   let promPod: LocalPod | undefined;
-  const discovery = await serveDiscovery(() => ({ network: new LocalNetwork([simPod, promPod!], [simulation, prometheusDeployment]), pods: [simPod, promPod!] }));
+  const discovery = await serveDiscovery(() => ({ network: new LocalNetwork([simPod, promPod!], rendered as unknown as KubeObject[]), pods: [simPod, promPod!] }));
   t.after(() => discovery.close());
   const { freePort } = await import('../processes.js');
   const port = await freePort();
   promPod = prometheusPod(port);
   const { config } = localScrapeConfig(prometheusYml, {
-    network: new LocalNetwork([simPod, promPod], [simulation, prometheusDeployment]),
+    network: new LocalNetwork([simPod, promPod], rendered as unknown as KubeObject[]),
     prometheusPod: promPod,
     discoveryUrl: (q) => discovery.urlFor(q),
     refreshInterval: '1s',
     fileExists: existsSync,
   });
   config['global'] = { ...config['global'], scrape_interval: '1s', scrape_timeout: '1s' };
-  const rules = readFileSync(path.join(repo, 'platform/monitoring/promsnap.rules.yml'), 'utf8');
-  const prometheus = await startPrometheus({ config: stringify(config), files: { 'promsnap.rules.yml': rules }, dataDir: dir, port });
+  const files = Object.fromEntries(setup.ruleFiles.map((r) => [r.key, r.text]));
+  const prometheus = await startPrometheus({ config: stringify(config), files, dataDir: dir, port });
   t.after(() => prometheus.stop());
 
   type Target = { labels: Record<string, string>; scrapePool: string; health: string };
