@@ -352,7 +352,8 @@ export async function startKnativeEventing(api: TestApiServer, options: KnativeE
 
     const processesStart = Date.now();
     const targets = new Map<Component, ProxyTarget>();
-    const startOne = async (spec: ComponentSpec) => {
+    // Spawned and registered first, waited for after: a failure stops every process already started.
+    const launch = async (spec: ComponentSpec): Promise<() => Promise<void>> => {
       const ports = plans.get(spec.name)!;
       const env: Record<string, string> = {
         PATH: process.env['PATH'] ?? '/usr/bin:/bin',
@@ -412,12 +413,16 @@ export async function startKnativeEventing(api: TestApiServer, options: KnativeE
         }
       }
       running.set(spec.name, child);
-      await waitUntilUp(spec.name, child, isUp, upWhat, timeoutMs);
+      return () => waitUntilUp(spec.name, child, isUp, upWhat, timeoutMs);
     };
     if (isolation.available) {
-      await Promise.all(components.map(startOne));
+      const launched = await Promise.allSettled(components.map(launch));
+      const failedLaunch = launched.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failedLaunch) throw failedLaunch.reason;
+      await Promise.all(launched.map((r) => (r as PromiseFulfilledResult<() => Promise<void>>).value()));
     } else {
-      for (const spec of components) await startOne(spec);
+      // One after another: the dispatcher must hold :8080 before the controllers' probes try for it.
+      for (const spec of components) await (await launch(spec))();
     }
     const processesMs = Date.now() - processesStart;
 
