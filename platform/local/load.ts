@@ -61,7 +61,7 @@ if (rate !== undefined && !(rate > 0)) fail(`--rate must be a positive number, g
 async function localTargets(): Promise<string[]> {
   const dataDir = path.resolve(values['data-dir'] ?? path.join(repoRoot, '.promsnap'));
   const file = path.join(dataDir, 'runner.json');
-  let state: { pid: number; urls: { simulation: string[] } };
+  let state: { pid: number; urls?: { simulation: string[] } };
   try {
     state = JSON.parse(await readFile(file, 'utf8'));
   } catch {
@@ -72,6 +72,7 @@ async function localTargets(): Promise<string[]> {
   } catch {
     fail(`the local pipeline that wrote ${file} (pid ${state.pid}) is not running: start it with \`npm start\`, or give --url`);
   }
+  if (!state.urls) fail(`the local pipeline (pid ${state.pid}) is still starting: try again when it prints "ready"`);
   if (state.urls.simulation.length === 0) fail(`${file} lists no simulation instance`);
   return state.urls.simulation.map((base) => new URL(values.path!, base).toString());
 }

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { renderPlatform } from '../manifests.js';
 import { parseEvery } from './ping.js';
-import { checkTools, MissingToolsError, PortTakenError, startPipeline, type RunningPipeline } from './runner.js';
+import { checkTools, DataDirBusyError, MissingToolsError, PortTakenError, startPipeline, type RunningPipeline } from './runner.js';
 import { MissingToolError } from './processes.js';
 import type { KubeObject } from './workloads.js';
 
@@ -115,7 +115,7 @@ try {
     ...(opts.portBase !== undefined ? { portBase: opts.portBase } : {}),
   });
 } catch (err) {
-  if (err instanceof PortTakenError || err instanceof MissingToolError) fail(`cannot start: ${err.message}`);
+  if (err instanceof PortTakenError || err instanceof MissingToolError || err instanceof DataDirBusyError) fail(`cannot start: ${err.message}`);
   if (abort.signal.aborted) {
     print('stopped during start-up');
     process.exit(130);

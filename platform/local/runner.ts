@@ -3,7 +3,7 @@
 // Services' pods as local Node processes, and the PingSource/Trigger as a local ping emitter. Each
 // step waits for readiness; stop() undoes them in reverse order.
 import { existsSync } from 'node:fs';
-import { appendFile, mkdir, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse, stringify } from 'yaml';
 import { LocalNetwork } from './addresses.js';
@@ -163,20 +163,26 @@ export async function startPipeline(options: RunnerOptions): Promise<RunningPipe
     });
   };
 
-  const stop = async () => {
-    if (stopping) return;
-    stopping = true;
-    for (const { name, stop: undo } of stack.reverse()) {
-      const t0 = Date.now();
-      try {
-        await undo();
-        print(`  stopped ${name} (${seconds(Date.now() - t0)})`);
-      } catch (err) {
-        print(`  ${name} did not stop cleanly: ${(err as Error).message}`);
+  let stopped: Promise<void> | undefined;
+  // Once, however often asked (Ctrl-C and a failing component may both ask).
+  const stop = () =>
+    (stopped ??= (async () => {
+      stopping = true;
+      for (const { name, stop: undo } of stack.reverse()) {
+        const t0 = Date.now();
+        try {
+          await undo();
+          print(`  stopped ${name} (${seconds(Date.now() - t0)})`);
+        } catch (err) {
+          print(`  ${name} did not stop cleanly: ${(err as Error).message}`);
+        }
       }
-    }
-    await rm(path.join(dataDir, 'runner.json'), { force: true });
-  };
+      await rm(stateFile, { force: true });
+    })());
+
+  // One runner per data dir: MinIO's data and Prometheus's TSDB take one writer each.
+  const stateFile = path.join(dataDir, 'runner.json');
+  await claimDataDir(stateFile);
 
   try {
     // The pods a cluster would run, and what stands in for each here.
@@ -386,13 +392,55 @@ export async function startPipeline(options: RunnerOptions): Promise<RunningPipe
     };
     // For `npm run load` and scripts: where everything listens while the runner is up.
     await writeFile(
-      path.join(dataDir, 'runner.json'),
+      stateFile,
       JSON.stringify({ pid: process.pid, urls: pipeline.urls, components: pipeline.components() }, null, 2) + '\n',
     );
     return pipeline;
   } catch (err) {
     await stop();
     throw err;
+  }
+}
+
+export class DataDirBusyError extends Error {
+  constructor(
+    readonly dataDir: string,
+    readonly pid: number,
+  ) {
+    super(`another npm start (pid ${pid}) is using ${dataDir}: stop it first, or give this one another --data-dir`);
+    this.name = 'DataDirBusyError';
+  }
+}
+
+/** Takes the data dir's state file for this process, unless a live runner holds it. */
+async function claimDataDir(stateFile: string): Promise<void> {
+  const mine = JSON.stringify({ pid: process.pid, state: 'starting' }) + '\n';
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      await writeFile(stateFile, mine, { flag: 'wx' });
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    let holder: number | undefined;
+    try {
+      holder = (JSON.parse(await readFile(stateFile, 'utf8')) as { pid?: number }).pid;
+    } catch {
+      // unreadable: half-written by a runner that died; treated as stale
+    }
+    if (holder !== undefined && holder !== process.pid && isAlive(holder)) throw new DataDirBusyError(path.dirname(stateFile), holder);
+    // Left by a runner that did not stop cleanly (killed): take it over.
+    await rm(stateFile, { force: true });
+  }
+  throw new Error(`could not take ${stateFile}: another runner is starting in the same data dir`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { accessSync, constants } from 'node:fs';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -74,4 +74,31 @@ test('a bad flag is a usage error (exit 2) naming it', async () => {
   const unknown = startRunner(['--pingevery', '10s']);
   assert.equal((await unknown.exited).code, 2);
   assert.match(unknown.output(), /Unknown option '--pingevery'[\s\S]*Usage: npm start/);
+});
+
+test('a data dir in use by a running runner is refused; one left by a killed runner is taken over', async (t) => {
+  const dataDir = await tempDir(t);
+  const stateFile = path.join(dataDir, 'runner.json');
+  // A taken --port-base makes any start-up that gets past the data dir stop at once (and say so).
+  const squatter = net.createServer();
+  await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise<void>((resolve) => squatter.close(() => resolve())));
+  const port = String((squatter.address() as AddressInfo).port);
+
+  // A live process holds the data dir: this test process stands in for the other runner.
+  await writeFile(stateFile, JSON.stringify({ pid: process.pid, state: 'starting' }));
+  const second = startRunner(['--data-dir', dataDir, '--port-base', port]);
+  assert.equal((await second.exited).code, 1, second.output());
+  const escaped = dataDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  assert.match(second.output(), new RegExp(`another npm start \\(pid ${process.pid}\\) is using ${escaped}: stop it first, or give this one another --data-dir`));
+  assert.equal(JSON.parse(await readFile(stateFile, 'utf8')).pid, process.pid, 'the holder\'s file is left alone');
+
+  // A runner that was killed left its file behind: its pid is gone, so the data dir is free again.
+  const gone = startRunner(['--help']);
+  await gone.exited;
+  await writeFile(stateFile, JSON.stringify({ pid: gone.child.pid, state: 'starting' }));
+  const next = startRunner(['--data-dir', dataDir, '--port-base', port]);
+  assert.equal((await next.exited).code, 1);
+  assert.match(next.output(), new RegExp(`port ${port} .* is already in use`), 'got past the data dir to the ports');
+  await assert.rejects(readFile(stateFile), { code: 'ENOENT' }, 'and removed its own state file when it gave up');
 });
