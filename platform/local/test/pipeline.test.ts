@@ -1,15 +1,19 @@
 // `npm start` end to end: the runner as a real process with a fast schedule; requests to the
-// simulation; within a bounded time a snapshot in MinIO (read with mc) holding the simulation's
+// simulation (direct, and `npm run load`); within a bounded time a snapshot in MinIO (read with mc) holding the simulation's
 // request counter with its own app label and the labels the manifests' relabel rules add; then
 // Ctrl-C stops everything: exit 0, no process of its tree left, no partial upload.
 import { test } from 'node:test';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { mcClient } from '../minio.js';
 import { waitFor } from '../processes.js';
-import { alive, commandOf, descendants, startRunner } from './support.js';
+import { alive, commandOf, descendants, repoRoot, startRunner } from './support.js';
+
+const run = promisify(execFile);
 
 interface Series {
   metric: Record<string, string>;
@@ -38,13 +42,21 @@ test('npm start: requests to the simulation show up in a snapshot in MinIO, and 
   t.diagnostic(`runner ready in ${startupMs} ms`);
 
   // Traffic the snapshot must show: 25 simulated requests (and one 404, which must not count as 200).
-  const requests = 25;
-  for (let i = 0; i < requests; i++) {
+  const direct = 25;
+  for (let i = 0; i < direct; i++) {
     const res = await fetch(`${simulationUrl}/simulate-requests`);
     assert.equal(res.status, 200);
     await res.body?.cancel();
   }
   await (await fetch(`${simulationUrl}/no-such-route`)).body?.cancel();
+  // And `npm run load` for two seconds, finding the simulation through the runner's state file.
+  const load = await run(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'platform/local/load.ts'), '--data-dir', dataDir, '-z', '2s', '-c', '2'], {
+    cwd: repoRoot,
+  });
+  const loaded = /^(\d+) responses, .* by status: 200: (\d+)$/m.exec(load.stdout);
+  assert.ok(loaded, `npm run load printed:\n${load.stdout}${load.stderr}`);
+  assert.match(load.stdout, new RegExp(`^hey -z 2s against ${simulationUrl}/simulate-requests \\(2 workers\\)$`, 'm'));
+  const requests = direct + Number(loaded[2]);
   const requestsDoneAt = Date.now();
 
   const mc = mcClient(endpoint!, { accessKeyId: user!, secretAccessKey: password! }, path.join(dataDir, 'test-mc'));
