@@ -297,7 +297,9 @@ export async function startPipeline(options: RunnerOptions): Promise<RunningPipe
     print(`              scrape jobs: ${scrape.kept.map((k) => `${k.job} (${k.via.replace(/ -> .*/, '')})`).join(', ')}`);
     if (scrape.leftOut.length > 0) print(`              left out: ${scrape.leftOut.map((l) => `${l.job} (${l.reason})`).join('; ')}`);
 
-    // The Knative Services' pods: `node functions/<name>/src/server.ts` with the container's env.
+    // The Knative Services' pods: `node functions/<name>/src/server.ts` with the container's env, and
+    // a TMPDIR of their own (/tmp is the only writable path in their containers).
+    await mkdir(path.join(dataDir, 'tmp'), { recursive: true });
     const functionUrls = new Map<string, string[]>();
     for (const w of [...(simulation ? [simulation] : []), ...functions.filter((f) => f !== simulation)]) {
       t0 = Date.now();
@@ -344,7 +346,6 @@ export async function startPipeline(options: RunnerOptions): Promise<RunningPipe
     }
 
     // The schedule: each PingSource through its Broker's Triggers.
-    await mkdir(path.join(dataDir, 'tmp'), { recursive: true });
     const routes: PingRoute[] = pingRoutes(objects, network);
     let firstSnapshotAt: number | undefined;
     const emitters: PingEmitter[] = routes.map((route) =>
