@@ -112,7 +112,9 @@ for (const s of summaries) {
   for (const [text, n] of Object.entries(s.errors)) errors[text] = (errors[text] ?? 0) + n;
 }
 const total = Object.values(statuses).reduce((a, b) => a + b, 0);
-const rps = summaries.reduce((a, s) => a + s.requestsPerSecond, 0);
+// Responses per second: hey's own Requests/sec also counts failed connections.
+const seconds = Math.max(...summaries.map((s) => s.totalSeconds));
+const rps = seconds > 0 ? total / seconds : 0;
 const p95 = Math.max(...summaries.map((s) => s.percentiles['95'] ?? 0));
 process.stdout.write(
   `${interrupted ? 'interrupted: ' : ''}${total} responses, ${rps.toFixed(1)} req/s, p95 ${(p95 * 1_000).toFixed(0)} ms; ` +
