@@ -2,7 +2,7 @@
 // setup Job run against it), Prometheus with the manifests' configuration and rules, the Knative
 // Services' pods as local Node processes, and the PingSource/Trigger as a local ping emitter. Each
 // step waits for readiness; stop() undoes them in reverse order.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { appendFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse, stringify } from 'yaml';
@@ -158,6 +158,7 @@ export async function startPipeline(options: RunnerOptions): Promise<RunningPipe
   };
   const watch = (name: string, process: ManagedProcess) => {
     processes.push({ name, process });
+    recordState();
     void process.exited.then((code) => {
       if (!stopping) failedWith(`${name} exited (${code}) on its own; its last lines:\n${process.recentOutput()}`);
     });
@@ -177,12 +178,23 @@ export async function startPipeline(options: RunnerOptions): Promise<RunningPipe
           print(`  ${name} did not stop cleanly: ${(err as Error).message}`);
         }
       }
+      await writing;
       await rm(stateFile, { force: true });
     })());
 
   // One runner per data dir: MinIO's data and Prometheus's TSDB take one writer each.
   const stateFile = path.join(dataDir, 'runner.json');
-  await claimDataDir(stateFile);
+  await claimDataDir(stateFile, dataDir, print);
+  // The state file lists every process as it starts, so a runner killed outright (kill -9, no chance
+  // to stop its children) leaves enough behind for the next one to stop them.
+  let state: RunnerState = { pid: process.pid, state: 'starting', components: [] };
+  let writing = Promise.resolve();
+  const recordState = (update: Partial<RunnerState> = {}) => {
+    state = { ...state, ...update, components: processes.map(({ name, process }) => ({ name, pid: process.pid })) };
+    const text = JSON.stringify(state, null, 2) + '\n';
+    writing = writing.then(() => (stopping ? undefined : writeFile(stateFile, text))).catch(() => undefined);
+    return writing;
+  };
 
   try {
     // The pods a cluster would run, and what stands in for each here.
@@ -392,10 +404,7 @@ export async function startPipeline(options: RunnerOptions): Promise<RunningPipe
       stop,
     };
     // For `npm run load` and scripts: where everything listens while the runner is up.
-    await writeFile(
-      stateFile,
-      JSON.stringify({ pid: process.pid, urls: pipeline.urls, components: pipeline.components() }, null, 2) + '\n',
-    );
+    await recordState({ state: 'ready', urls: pipeline.urls });
     return pipeline;
   } catch (err) {
     await stop();
@@ -413,9 +422,20 @@ export class DataDirBusyError extends Error {
   }
 }
 
-/** Takes the data dir's state file for this process, unless a live runner holds it. */
-async function claimDataDir(stateFile: string): Promise<void> {
-  const mine = JSON.stringify({ pid: process.pid, state: 'starting' }) + '\n';
+interface RunnerState {
+  pid: number;
+  state: 'starting' | 'ready';
+  components: Array<{ name: string; pid: number }>;
+  urls?: RunningPipeline['urls'];
+}
+
+/**
+ * Takes the data dir's state file for this process, unless a live runner holds it. A file left by a
+ * runner that was killed outright is taken over, after stopping the processes it lists that are still
+ * running on this data dir (each leads its own process group).
+ */
+async function claimDataDir(stateFile: string, dataDir: string, print: (line: string) => void): Promise<void> {
+  const mine = JSON.stringify({ pid: process.pid, state: 'starting', components: [] }) + '\n';
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       await writeFile(stateFile, mine, { flag: 'wx' });
@@ -423,17 +443,50 @@ async function claimDataDir(stateFile: string): Promise<void> {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
-    let holder: number | undefined;
+    let left: Partial<RunnerState> = {};
     try {
-      holder = (JSON.parse(await readFile(stateFile, 'utf8')) as { pid?: number }).pid;
+      left = JSON.parse(await readFile(stateFile, 'utf8')) as Partial<RunnerState>;
     } catch {
-      // unreadable: half-written by a runner that died; treated as stale
+      // unreadable: cut short by a runner that died while writing it; treated as stale
     }
-    if (holder !== undefined && holder !== process.pid && isAlive(holder)) throw new DataDirBusyError(path.dirname(stateFile), holder);
-    // Left by a runner that did not stop cleanly (killed): take it over.
+    if (left.pid !== undefined && left.pid !== process.pid && isAlive(left.pid)) throw new DataDirBusyError(dataDir, left.pid);
+    const orphans = (left.components ?? []).filter((c) => isAlive(c.pid) && usesDataDir(c.pid, dataDir));
+    if (orphans.length > 0) {
+      print(`  stopping ${orphans.map((o) => `${o.name} (pid ${o.pid})`).join(', ')}, left running by a runner that was killed (pid ${left.pid})`);
+      await stopGroups(orphans.map((o) => o.pid));
+    }
     await rm(stateFile, { force: true });
   }
   throw new Error(`could not take ${stateFile}: another runner is starting in the same data dir`);
+}
+
+/** Whether a process works on this data dir (its arguments or environment name it): a pid may have been reused. */
+function usesDataDir(pid: number, dataDir: string): boolean {
+  for (const file of ['cmdline', 'environ']) {
+    try {
+      if (readFileSync(`/proc/${pid}/${file}`, 'utf8').includes(dataDir)) return true;
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return false;
+}
+
+/** SIGTERM to each process group, then SIGKILL to what is left after 10 s. */
+async function stopGroups(pids: number[]): Promise<void> {
+  const signal = (sig: NodeJS.Signals) => {
+    for (const pid of pids) {
+      try {
+        process.kill(-pid, sig);
+      } catch {
+        // already gone
+      }
+    }
+  };
+  signal('SIGTERM');
+  const deadline = Date.now() + 10_000;
+  while (pids.some(isAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  signal('SIGKILL');
 }
 
 function isAlive(pid: number): boolean {

@@ -7,6 +7,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
+import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { mcClient } from '../minio.js';
@@ -120,4 +121,32 @@ test('npm start: requests to the simulation show up in a snapshot in MinIO, and 
     assert.doesNotThrow(() => JSON.parse(text), `${key} is complete JSON`);
   }
   assert.equal((await minio.mc('ls', '--recursive', '--incomplete', 'local/snapshots')).trim(), '', 'no pending multipart upload');
+});
+
+test('a runner killed outright (SIGKILL) leaves its processes; the next start on that data dir stops them', async (t) => {
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'promsnap-local-'));
+  t.after(() => rm(dataDir, { recursive: true, force: true }));
+  const first = startRunner(['--data-dir', dataDir]);
+  t.after(() => {
+    if (first.child.exitCode === null) first.child.kill('SIGKILL');
+  });
+  await first.waitForLine(/^ready in /, 120_000);
+  const tree = descendants(first.child.pid!);
+  assert.ok(tree.length >= 4, tree.map((p) => commandOf(p.pid)).join('; '));
+  first.child.kill('SIGKILL');
+  await first.exited;
+  // Each child leads its own process group, so the kill did not reach them: they are orphans now.
+  assert.ok(tree.some(alive), 'the children outlive a SIGKILLed runner');
+  t.after(() => {
+    for (const p of tree.filter(alive)) process.kill(-p.pid, 'SIGKILL');
+  });
+
+  // The next runner on the same data dir, stopped right after by a taken --port-base.
+  const squatter = net.createServer();
+  await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise<void>((resolve) => squatter.close(() => resolve())));
+  const second = startRunner(['--data-dir', dataDir, '--port-base', String((squatter.address() as AddressInfo).port)]);
+  assert.equal((await second.exited).code, 1, second.output());
+  assert.match(second.output(), new RegExp(`stopping .*minio \\(pid \\d+\\).*, left running by a runner that was killed \\(pid ${first.child.pid}\\)`));
+  assert.deepEqual(tree.filter(alive).map((p) => `${p.pid} ${commandOf(p.pid)}`), [], 'every orphan was stopped');
 });
