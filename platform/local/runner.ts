@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { appendFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parse, stringify } from 'yaml';
+import { stringify } from 'yaml';
 import { LocalNetwork } from './addresses.js';
 import { serveDiscovery, type DiscoveryServer } from './discovery.js';
 import { pingRoutes, type PingRoute } from './eventing.js';
