@@ -508,17 +508,46 @@ export function retryDelaysMs(policy: DeliveryPolicy): number[] {
   return Array.from({ length: policy.retry }, (_, i) => (policy.backoffPolicy === 'linear' ? delay * i : delay * 2 ** i));
 }
 
+const msPer = {
+  // github.com/rickb777/date period: a year is 365.2425 days, a month a twelfth of that (30.436875).
+  year: 31_556_952_000,
+  month: 2_629_746_000,
+  week: 604_800_000,
+  day: 86_400_000,
+  hour: 3_600_000,
+  minute: 60_000,
+  second: 1_000,
+};
+
+/** A number as the period library reads it: fixed point with one decimal place, further digits dropped. */
+function tenths(number: string | undefined): number {
+  if (number === undefined) return 0;
+  const [whole, fraction = ''] = number.split(/[.,]/);
+  return Number(whole) * 10 + Number(fraction.slice(0, 1) || '0');
+}
+
 /**
- * Milliseconds in an ISO-8601 duration of days, hours, minutes and seconds (`PT1S`, `PT0.5S`, `P1DT2H`),
- * the forms a backoff delay takes. Years, months and weeks are refused: their length is not fixed.
+ * Milliseconds in an ISO-8601 duration, read as Knative Eventing reads a delivery's backoffDelay,
+ * timeout and retryAfterMax (pkg/kncloudevents/retries.go: github.com/rickb777/date v1.13.0
+ * period.Parse, then Duration()): any of Y, M, W, D and, after T, H, M, S; a decimal fraction with
+ * `.` or `,`, of which only the first digit counts; a year 365.2425 days, a month 30.436875; `P0` is
+ * zero. Refused although the library takes them: a negative duration (no delivery setting may be
+ * one), a T with nothing after it (`P1DT`), and numbers without digits on both sides of the point.
+ * Not followed: the library's rounding of a month's fraction to tenths of a day when smaller units
+ * come after it (`P1.5M1D`).
  */
 export function isoDurationMs(value: string): number {
-  const match = /^P(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?$/.exec(value);
-  if (!match || value === 'P' || value.endsWith('T')) {
-    throw new Error(`${JSON.stringify(value)} is not an ISO-8601 duration of days, hours, minutes and seconds (for example PT1S)`);
+  if (value === 'P0') return 0;
+  const number = '(\\d+(?:[.,]\\d+)?)';
+  const match = new RegExp(`^([-+]?)P(?:${number}Y)?(?:${number}M)?(?:${number}W)?(?:${number}D)?(?:T(?:${number}H)?(?:${number}M)?(?:${number}S)?)?$`).exec(value);
+  if (!match || value.endsWith('T') || match.slice(2).every((part) => part === undefined)) {
+    throw new Error(`${JSON.stringify(value)} is not an ISO-8601 duration (for example PT0.5S, PT2S, PT1M)`);
   }
-  const [days, hours, minutes, seconds] = match.slice(1).map((part) => Number(part ?? 0)) as [number, number, number, number];
-  return Math.round((((days * 24 + hours) * 60 + minutes) * 60 + seconds) * 1000);
+  if (match[1] === '-') throw new Error(`${JSON.stringify(value)} is negative; a delivery duration must not be`);
+  const [years, months, weeks, days, hours, minutes, seconds] = match.slice(2).map(tenths) as [number, number, number, number, number, number, number];
+  const total =
+    years * msPer.year + months * msPer.month + weeks * msPer.week + days * msPer.day + hours * msPer.hour + minutes * msPer.minute + seconds * msPer.second;
+  return total / 10;
 }
 
 // ---------------------------------------------------------------------------------------------------

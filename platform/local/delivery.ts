@@ -10,6 +10,8 @@
 //   5xx, 404, 408, 409 or 429; every other status ends the delivery at once;
 // - any non-2xx outcome left at the end goes to the deadLetterSink (with the same retry policy),
 //   carrying knativeerrordest / knativeerrorcode / knativeerrordata extensions.
+// Durations (backoffDelay, timeout, retryAfterMax) are read by manifests.ts's isoDurationMs, as Knative reads them.
+import { isoDurationMs } from '../manifests.js';
 
 /** spec.delivery of a Trigger (duck DeliverySpec), as it appears in the rendered manifests. */
 export interface DeliverySpec {
@@ -44,33 +46,6 @@ export const knativeErrorDataMaxLength = 1024;
 /** The broker ingress stamps this TTL on every event; the dead-letter copy still carries it. */
 export const knativeBrokerDefaultTtl = 255;
 
-const ms = { second: 1_000, minute: 60_000, hour: 3_600_000, day: 86_400_000 };
-
-/**
- * Milliseconds in an ISO-8601 duration (PnYnMnWnDTnHnMnS, decimal fractions allowed), as Knative's
- * period.Parse reads backoffDelay, timeout and retryAfterMax. Years and months are approximate
- * (365.2425 and 30.436875 days), as in that library.
- */
-export function parseIsoDuration(text: string): number {
-  const match = /^([-+]?)P(?:(\d+(?:[.,]\d+)?)Y)?(?:(\d+(?:[.,]\d+)?)M)?(?:(\d+(?:[.,]\d+)?)W)?(?:(\d+(?:[.,]\d+)?)D)?(?:T(?:(\d+(?:[.,]\d+)?)H)?(?:(\d+(?:[.,]\d+)?)M)?(?:(\d+(?:[.,]\d+)?)S)?)?$/.exec(
-    text.trim(),
-  );
-  if (!match || text.trim().endsWith('T') || match.slice(2).every((part) => part === undefined)) {
-    throw new Error(`${JSON.stringify(text)} is not an ISO-8601 duration (for example PT0.5S, PT2S, PT1M)`);
-  }
-  const n = (i: number) => Number((match[i] ?? '0').replace(',', '.'));
-  const total =
-    n(2) * 365.2425 * ms.day +
-    n(3) * 30.436875 * ms.day +
-    n(4) * 7 * ms.day +
-    n(5) * ms.day +
-    n(6) * ms.hour +
-    n(7) * ms.minute +
-    n(8) * ms.second;
-  if (match[1] === '-') throw new Error(`${JSON.stringify(text)} is negative; a delivery duration must not be`);
-  return Math.round(total);
-}
-
 /** The policy a Trigger's spec.delivery describes; resolveSink turns a Destination into a URL. */
 export function deliveryPolicyFrom(spec: DeliverySpec | undefined, resolveSink: (destination: unknown) => string): DeliveryPolicy {
   const policy: DeliveryPolicy = { retry: 0 };
@@ -85,9 +60,9 @@ export function deliveryPolicyFrom(spec: DeliverySpec | undefined, resolveSink: 
     }
     policy.backoffPolicy = spec.backoffPolicy;
   }
-  if (spec.backoffDelay !== undefined) policy.backoffDelayMs = parseIsoDuration(spec.backoffDelay);
-  if (spec.timeout !== undefined) policy.timeoutMs = parseIsoDuration(spec.timeout);
-  if (spec.retryAfterMax !== undefined) policy.retryAfterMaxMs = parseIsoDuration(spec.retryAfterMax);
+  if (spec.backoffDelay !== undefined) policy.backoffDelayMs = isoDurationMs(spec.backoffDelay);
+  if (spec.timeout !== undefined) policy.timeoutMs = isoDurationMs(spec.timeout);
+  if (spec.retryAfterMax !== undefined) policy.retryAfterMaxMs = isoDurationMs(spec.retryAfterMax);
   if (spec.deadLetterSink !== undefined) policy.deadLetterSink = resolveSink(spec.deadLetterSink);
   return policy;
 }
@@ -106,7 +81,7 @@ export function isSuccess(outcome: AttemptOutcome): boolean {
 /** Seconds or HTTP-date in a Retry-After header, as milliseconds from now (0 when absent or unreadable). */
 export function retryAfterMs(value: string | undefined, now: number): number {
   if (!value) return 0;
-  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * ms.second;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1_000;
   const date = Date.parse(value);
   return Number.isNaN(date) ? 0 : Math.max(0, date - now);
 }

@@ -226,6 +226,27 @@ test('images are pinned by tag or digest, never latest (bare names are Skaffold 
   assert.deepEqual(problems, []);
 });
 
+test('ISO-8601 durations read as Knative reads backoffDelay, timeout and retryAfterMax (rickb777/date period)', () => {
+  assert.equal(isoDurationMs('PT0.2S'), 200);
+  assert.equal(isoDurationMs('PT2S'), 2_000);
+  assert.equal(isoDurationMs('PT1M30S'), 90_000);
+  assert.equal(isoDurationMs('PT1H'), 3_600_000);
+  assert.equal(isoDurationMs('P1D'), 86_400_000);
+  assert.equal(isoDurationMs('P1W'), 7 * 86_400_000);
+  assert.equal(isoDurationMs('PT0,5S'), 500);
+  // Values Knative's own parser gave (period.Parse, then Duration()): a month is 30.436875 days, a
+  // year 365.2425, only the first decimal counts, P0 is zero, a leading + is allowed.
+  assert.equal(isoDurationMs('P1M'), 2_629_746_000);
+  assert.equal(isoDurationMs('P1Y'), 31_556_952_000);
+  assert.equal(isoDurationMs('P2Y3M1W4DT5H6M7.8S'), 71_971_909_800);
+  assert.equal(isoDurationMs('PT0.25S'), 200);
+  assert.equal(isoDurationMs('P0'), 0);
+  assert.equal(isoDurationMs('+PT1S'), 1_000);
+  for (const bad of ['', 'P', 'PT', '2s', 'PT2', 'P1DT', '1S', 'PTS', '-PT1S', 'PT1S1M']) {
+    assert.throws(() => isoDurationMs(bad), /duration|negative/, bad);
+  }
+});
+
 test('manifests.ts: kinds as kubectl reads them, generated names, durations and Knative\'s backoff', () => {
   assert.equal(findObject(objects, 'Service', 'prometheus', 'monitoring').apiVersion, 'v1');
   assert.equal(findObject(objects, 'Service.serving.knative.dev', 'snapshot', 'promsnap').apiVersion, 'serving.knative.dev/v1');
@@ -241,7 +262,7 @@ test('manifests.ts: kinds as kubectl reads them, generated names, durations and 
   assert.equal(isoDurationMs('P1DT1H1M1.5S'), 90_061_500);
   assert.throws(() => isoDurationMs('1s'), /not an ISO-8601 duration/);
   assert.throws(() => isoDurationMs('PT'), /not an ISO-8601 duration/);
-  assert.throws(() => isoDurationMs('P1M'), /not an ISO-8601 duration/);
+  assert.throws(() => isoDurationMs('P1S'), /not an ISO-8601 duration/);
   // Knative's dispatcher (pkg/kncloudevents/retries.go): attempt i from 0, exponential d*2^i, linear d*i.
   assert.deepEqual(retryDelaysMs({ retry: 3, backoffPolicy: 'exponential', backoffDelayMs: 200 }), [200, 400, 800]);
   assert.deepEqual(retryDelaysMs({ retry: 3, backoffPolicy: 'linear', backoffDelayMs: 200 }), [0, 200, 400]);

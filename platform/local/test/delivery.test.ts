@@ -10,24 +10,10 @@ import {
   deliveryPolicyFrom,
   isRetryable,
   nextStep,
-  parseIsoDuration,
   type AttemptOutcome,
 } from '../delivery.js';
 
 const resolve = (destination: unknown) => `resolved:${JSON.stringify(destination)}`;
-
-test('ISO-8601 durations read as Knative reads backoffDelay', () => {
-  assert.equal(parseIsoDuration('PT0.2S'), 200);
-  assert.equal(parseIsoDuration('PT2S'), 2_000);
-  assert.equal(parseIsoDuration('PT1M30S'), 90_000);
-  assert.equal(parseIsoDuration('PT1H'), 3_600_000);
-  assert.equal(parseIsoDuration('P1D'), 86_400_000);
-  assert.equal(parseIsoDuration('P1W'), 7 * 86_400_000);
-  assert.equal(parseIsoDuration('PT0,5S'), 500);
-  for (const bad of ['', 'P', 'PT', '2s', 'PT2', 'P1DT', '1S', 'PTS', '-PT1S']) {
-    assert.throws(() => parseIsoDuration(bad), /duration|negative/, bad);
-  }
-});
 
 test('exponential backoff doubles from backoffDelay: 0.2, 0.4, 0.8 s', () => {
   const policy = deliveryPolicyFrom({ retry: 3, backoffPolicy: 'exponential', backoffDelay: 'PT0.2S' }, resolve);
