@@ -1,11 +1,12 @@
-// The minio-setup Job, replayed step by step against a real MinIO with the pinned mc: each container's
-// own command, args and env from the rendered manifests (Secrets resolved, $(VAR) expanded, volumes as
-// folders). Then the function's own user, with the credentials the manifests give the snapshot Knative
-// Service, does what the snapshot store does, and nothing more.
+// The minio-setup Job, run step by step against a real MinIO with the pinned mc by the local runner's
+// own Job runner (platform/local/jobs.ts, what `npm start` runs): each container's own command, args
+// and env from the rendered manifests (Secrets resolved, $(VAR) expanded, volumes as folders, the
+// cluster URL pointed at this MinIO). Then the function's own user, with the credentials the manifests
+// give the snapshot Knative Service, does what the snapshot store does, and nothing more.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -21,81 +22,14 @@ import {
 } from '@aws-sdk/client-s3';
 import { createS3Client, createStore } from '../../functions/snapshot/src/store.js';
 import { deadLetterKey, snapshotKey } from '../../functions/snapshot/src/key.js';
+import { LocalNetwork } from '../local/addresses.js';
+import { runJob } from '../local/jobs.js';
 import { startMinio } from '../local/minio.js';
 import { findTool } from '../local/processes.js';
-import {
-  allContainers,
-  clusterAddress,
-  expandReferences,
-  findObject,
-  knativeService,
-  podTemplates,
-  renderPlatform,
-  resolveEnv,
-  servicePorts,
-  type Container,
-  type KubeObject,
-  type PodTemplate,
-} from '../manifests.js';
+import { localPod, podTemplateOf, type KubeObject as WorkloadObject } from '../local/workloads.js';
+import { allContainers, clusterAddress, findObject, knativeService, podTemplates, renderPlatform, resolveEnv, servicePorts } from '../manifests.js';
 
 const run = promisify(execFile);
-
-interface Step {
-  container: string;
-  code: number;
-  output: string;
-}
-
-/** Runs the Job's pod as the kubelet would, containers in order; stops at the first failure. */
-async function replayJob(objects: KubeObject[], template: PodTemplate, workDir: string, endpoint: string): Promise<Step[]> {
-  await rm(workDir, { recursive: true, force: true });
-  const mounts = new Map<string, string>();
-  for (const volume of template.spec.volumes ?? []) {
-    const dir = path.join(workDir, volume.name);
-    await mkdir(dir, { recursive: true });
-    mounts.set(volume.name, dir);
-    if (volume.configMap) {
-      const data = findObject(objects, 'ConfigMap', volume.configMap.name, template.namespace)['data'] as Record<string, string>;
-      for (const [key, value] of Object.entries(data)) await writeFile(path.join(dir, key), value);
-    } else if (!('emptyDir' in volume)) {
-      throw new Error(`volume ${volume.name}: only configMap and emptyDir volumes are replayed`);
-    }
-  }
-  const steps: Step[] = [];
-  for (const container of allContainers(template.spec)) {
-    const local = localise(container, mounts, endpoint);
-    const { env, problems } = resolveEnv(objects, template.namespace, container);
-    assert.deepEqual(problems, [], `container ${container.name}`);
-    const localEnv = Object.fromEntries(Object.entries(env).map(([k, v]) => [k, local(v)]));
-    const argv = [...(container.command ?? []), ...(container.args ?? [])].map((a) => local(expandReferences(a, env)));
-    assert.equal(argv[0], 'mc', `container ${container.name} runs ${argv[0]}; this replay knows only mc`);
-    const result = await run(findTool('mc'), ['--no-color', ...argv.slice(1)], {
-      env: { PATH: process.env['PATH'] ?? '', HOME: workDir, ...localEnv },
-      timeout: 60_000,
-    }).then(
-      ({ stdout, stderr }) => ({ code: 0, output: stdout + stderr }),
-      (err: { code?: number; stdout?: string; stderr?: string; message: string }) => ({
-        code: typeof err.code === 'number' ? err.code : 1,
-        output: `${err.stdout ?? ''}${err.stderr ?? err.message}`,
-      }),
-    );
-    steps.push({ container: container.name ?? '?', ...result });
-    if (result.code !== 0) break;
-  }
-  return steps;
-}
-
-/** Maps mount paths to the local folders and the in-cluster MinIO URL to the local server. */
-function localise(container: Container, mounts: Map<string, string>, endpoint: string): (value: string) => string {
-  const byLength = [...(container.volumeMounts ?? [])].sort((a, b) => b.mountPath.length - a.mountPath.length);
-  return (value) => {
-    let out = value.replace(/https?:\/\/[^\s"']+/g, (url) => (clusterAddress(url) ? endpoint : url));
-    for (const mount of byLength) {
-      out = out.replace(new RegExp(`(^|[=\\s])${mount.mountPath.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?=/|$)`, 'g'), `$1${mounts.get(mount.name)!}`);
-    }
-    return out;
-  };
-}
 
 async function s3Error(promise: Promise<unknown>): Promise<string> {
   try {
@@ -122,6 +56,13 @@ test('the minio-setup Job prepares a real MinIO: bucket, policy and a user limit
   assert.ok(root.accessKeyId && root.secretAccessKey, 'the MinIO Deployment gets MINIO_ROOT_USER and MINIO_ROOT_PASSWORD');
   const minio = await startMinio({ dataDir: path.join(dir, 'minio'), credentials: root, env: serverEnv.env });
   t.after(() => minio.stop());
+  // The runner's view of the cluster: the minio Deployment's pod, its api port served by this MinIO.
+  const workloads = objects as unknown as WorkloadObject[];
+  const minioPods = podTemplateOf(findObject(objects, 'Deployment', 'minio', 'promsnap') as unknown as WorkloadObject);
+  const apiPort = minioPods.containers.flatMap((c) => c.ports).find((p) => p.name === 'api');
+  assert.ok(apiPort, 'the MinIO container declares a port named api');
+  const minioPod = localPod(minioPods, 0, '127.0.0.1', new Map([[apiPort.containerPort, minio.port]]), { running: () => true, ready: () => true });
+  const network = new LocalNetwork([minioPod], workloads);
 
   await t.test('the Job addresses the minio Service on its API port', () => {
     const urls = allContainers(template.spec)
@@ -138,10 +79,13 @@ test('the minio-setup Job prepares a real MinIO: bucket, policy and a user limit
 
   await t.test('every step succeeds, and all of them again on a second run (the Job may run again)', async () => {
     for (const attempt of ['first', 'second']) {
-      const steps = await replayJob(objects, template, path.join(dir, `job-${attempt}`), minio.endpoint);
-      const failed = steps.filter((s) => s.code !== 0);
-      assert.deepEqual(failed, [], `${attempt} run`);
-      assert.equal(steps.length, allContainers(template.spec).length, `${attempt} run: every container ran`);
+      // runJob stops at the first failing step and rejects with its output.
+      const steps = await runJob(job as unknown as WorkloadObject, { objects: workloads, network, workDir: path.join(dir, `job-${attempt}`), tools: ['mc'] });
+      assert.deepEqual(
+        steps.map((s) => s.container),
+        allContainers(template.spec).map((c) => c.name),
+        `${attempt} run: every container ran, in order`,
+      );
     }
     assert.match(await minio.mc('ls', 'local'), /snapshots\/$/m, 'the bucket exists');
   });
