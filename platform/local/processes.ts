@@ -15,16 +15,16 @@ export class MissingToolError extends Error {
   }
 }
 
-/** How each external tool is installed; the same commands provision.sh runs. */
+/** How each external tool is installed (run from the repository root): provision.sh, as npm's scripts do. */
 export const installCommands: Record<string, string> = {
   prometheus: 'bash platform/tools/provision.sh prometheus',
   promtool: 'bash platform/tools/provision.sh prometheus',
   minio: 'bash platform/tools/provision.sh minio',
   mc: 'bash platform/tools/provision.sh mc',
-  hey: 'sudo apt-get update && sudo apt-get install -y hey',
+  hey: 'bash platform/tools/provision.sh hey',
   etcd: 'bash platform/tools/provision.sh etcd',
   'kube-apiserver': 'bash platform/tools/provision.sh kube-apiserver',
-  kubectl: 'see https://kubernetes.io/docs/tasks/tools/',
+  kubectl: 'bash platform/tools/provision.sh kubectl',
   skaffold: 'bash platform/tools/provision.sh skaffold',
 };
 

@@ -30,6 +30,7 @@ logged() {
 
 # ensure LABEL DIR "BINARIES" DURATION INSTALLER...: runs the installer unless DIR/bin holds every binary.
 # A lock per DIR serialises concurrent runs (CI and a developer, two shells); the second finds it done.
+# (Installers run outside any `if`/`||` condition: bash ignores `set -e` there, and a failed step must stop.)
 ensure() {
   local label=$1 dir=$2 bins=$3 duration=$4
   shift 4
@@ -37,15 +38,35 @@ ensure() {
   installed "$dir" $bins && return 0
   local lock_fd
   exec {lock_fd}>"$dir.lock"
-  flock "$lock_fd"
+  if ! flock -n "$lock_fd"; then
+    say "$label: another run is installing it; waiting for it to finish ..."
+    flock "$lock_fd"
+  fi
   # shellcheck disable=SC2086
-  installed "$dir" $bins || timed "$label" "$duration" "$@"
+  if ! installed "$dir" $bins; then
+    timed "$label" "$duration" "$@"
+  fi
   exec {lock_fd}>&-
 }
 
+# Go builds the pinned tools. Go 1.21 or newer fetches the exact toolchain a module asks for from the Go
+# module proxy by itself, so any such Go will do. The go.dev install folder is used when PATH lacks it.
+go_version_ok() {
+  local version
+  version=$(go env GOVERSION 2>/dev/null) || return 1
+  version=${version#go}
+  local major=${version%%.*} minor=${version#*.}
+  minor=${minor%%.*}
+  [ "$major" -gt 1 ] || { [ "$major" -eq 1 ] && [ "$minor" -ge 21 ]; }
+}
 need_go() {
-  command -v go >/dev/null 2>&1 ||
-    fail "building $1 needs Go (1.26 or newer), which is not on PATH" "apt-get install -y golang-go   # or a Go release from go.dev"
+  if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then PATH="$PATH:/usr/local/go/bin"; fi
+  if ! command -v go >/dev/null 2>&1; then
+    fail "building $1 needs Go 1.21 or newer (1.26 preferred), which is not on PATH" \
+      "curl -fsSL https://go.dev/dl/go1.26.8.linux-amd64.tar.gz | sudo tar -C /usr/local -xz && export PATH=\$PATH:/usr/local/go/bin"
+  fi
+  go_version_ok || fail "building $1 needs Go 1.21 or newer; $(command -v go) is $(go env GOVERSION 2>/dev/null || echo unknown)" \
+    "curl -fsSL https://go.dev/dl/go1.26.8.linux-amd64.tar.gz | sudo tar -C /usr/local -xz && export PATH=/usr/local/go/bin:\$PATH"
 }
 
 timed() {
@@ -68,6 +89,7 @@ installed() {
 go_install() { # dir module@version...
   local dir=$1
   shift
+  need_go "$(basename "$dir")"
   local tmp
   tmp=$(mktemp -d "$cache/.build.XXXXXX")
   local target
@@ -81,18 +103,19 @@ go_install() { # dir module@version...
 wrapper_build() { # dir wrapper-folder ldflags package...
   local dir=$1 wrapper=$2 ldflags=$3
   shift 3
+  need_go "$wrapper"
   local tmp
   tmp=$(mktemp -d "$cache/.build.XXXXXX")
   cp "$here/gomod/$wrapper/go.mod" "$here/gomod/$wrapper/tools.go" "$tmp/"
-  (
-    cd "$tmp"
-    GOFLAGS=-mod=mod logged build.log go mod tidy
-    local pkg name
-    for pkg in "$@"; do # PKG, or NAME=PKG where the package's last element is not the binary's name
-      name=$(basename "${pkg%%=*}")
-      GOFLAGS=-mod=mod logged build.log go build -ldflags "$ldflags" -o "bin/$name" "${pkg#*=}"
-    done
-  ) || { rm -rf "$tmp"; fail "building $wrapper failed (log above)" "bash $here/provision.sh $wrapper"; }
+  local broken="building $wrapper failed (log above); the Go module proxy must be reachable"
+  (cd "$tmp" && GOFLAGS=-mod=mod logged build.log go mod tidy) ||
+    { rm -rf "$tmp"; fail "$broken" "bash $here/provision.sh $wrapper"; }
+  local pkg name
+  for pkg in "$@"; do # PKG, or NAME=PKG where the package's last element is not the binary's name
+    name=$(basename "${pkg%%=*}")
+    (cd "$tmp" && GOFLAGS=-mod=mod logged build.log go build -ldflags "$ldflags" -o "bin/$name" "${pkg#*=}") ||
+      { rm -rf "$tmp"; fail "$broken" "bash $here/provision.sh $wrapper"; }
+  done
   rm -rf "$dir" && mkdir -p "$dir" && mv "$tmp/bin" "$dir/bin" && rm -rf "$tmp"
 }
 
@@ -113,18 +136,42 @@ install_node() {
   ensure "node $NODE_VERSION" "$dir" node "10 s" fetch_node
 }
 
+# hey: Debian's package where we may install packages (root), otherwise the same release built with Go
+# into the cache, so neither command needs root.
 install_hey() {
   command -v hey >/dev/null 2>&1 && return 0
-  local cmd="apt-get update && apt-get install -y hey"
-  [ "$(id -u)" -eq 0 ] || fail "hey (HTTP load generator) is not installed and installing it needs root" "sudo sh -c '$cmd'"
-  local log
-  log=$(mktemp)
-  timed "hey (Debian package)" "30 s" logged "$log" sh -c "$cmd" || { rm -f "$log"; fail "apt-get could not install hey" "$cmd"; }
-  rm -f "$log"
+  [ -x "$cache/hey-$HEY_MODULE_VERSION/bin/hey" ] && return 0
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    local log
+    log=$(mktemp)
+    say "hey (Debian package): installing (about 30 s) ..."
+    if ! logged "$log" sh -c 'apt-get update && apt-get install -y hey'; then
+      rm -f "$log"
+      fail "apt-get could not install hey" "apt-get update && apt-get install -y hey"
+    fi
+    rm -f "$log"
+    say "hey (Debian package): installed"
+  else
+    ensure "hey $HEY_MODULE_VERSION" "$cache/hey-$HEY_MODULE_VERSION" hey "1 min" \
+      go_install "$cache/hey-$HEY_MODULE_VERSION" "github.com/rakyll/hey@$HEY_MODULE_VERSION"
+  fi
+}
+
+# kubectl renders the kustomize tree; the machine's own is used when there is one, else the pinned
+# release is built from the same wrapper module as kube-apiserver.
+install_kubectl() {
+  command -v kubectl >/dev/null 2>&1 && return 0
+  local minor=${KUBERNETES_VERSION#*.}
+  minor=${minor%%.*}
+  ensure "kubectl $KUBERNETES_VERSION" "$cache/kubectl-$KUBERNETES_VERSION" kubectl "4 min" \
+    wrapper_build "$cache/kubectl-$KUBERNETES_VERSION" kube-apiserver \
+    "-X k8s.io/component-base/version.gitVersion=v$KUBERNETES_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor" \
+    k8s.io/kubernetes/cmd/kubectl
 }
 
 # Knative's CRDs ship in its Go modules' config folders; each module's folder is linked into the cache.
 knative_source() { # module version link
+  need_go "knative $1 sources"
   local dir
   dir=$(go mod download -json "knative.dev/$1@v$2" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
   [ -d "$dir/config" ] || fail "go mod download knative.dev/$1@v$2 gave no config folder" "go mod download knative.dev/$1@v$2"
@@ -137,36 +184,31 @@ tool() {
   case "$1" in
   node) install_node ;;
   hey) install_hey ;;
+  kubectl) install_kubectl ;;
   prometheus)
-    need_go prometheus
     ensure "prometheus $PROMETHEUS_VERSION" "$cache/prometheus-$PROMETHEUS_VERSION" "prometheus promtool" "5 min" \
       go_install "$cache/prometheus-$PROMETHEUS_VERSION" \
       "github.com/prometheus/prometheus/cmd/prometheus@$PROMETHEUS_MODULE_VERSION" \
       "github.com/prometheus/prometheus/cmd/promtool@$PROMETHEUS_MODULE_VERSION"
     ;;
   minio)
-    need_go minio
     ensure "minio" "$cache/minio-$MINIO_VERSION" minio "5 min" \
       go_install "$cache/minio-$MINIO_VERSION" "github.com/minio/minio@$MINIO_VERSION"
     ;;
   mc)
-    need_go mc
     ensure "mc" "$cache/mc-$MC_VERSION" mc "3 min" go_install "$cache/mc-$MC_VERSION" "github.com/minio/mc@$MC_VERSION"
     ;;
   etcd)
-    need_go etcd
     ensure "etcd $ETCD_VERSION" "$cache/etcd-$ETCD_VERSION" etcd "2 min" \
       wrapper_build "$cache/etcd-$ETCD_VERSION" etcd "" etcd=go.etcd.io/etcd/server/v3
     ;;
   kube-apiserver)
-    need_go kube-apiserver
     ensure "kube-apiserver $KUBERNETES_VERSION" "$cache/kube-apiserver-$KUBERNETES_VERSION" kube-apiserver "6 min" \
       wrapper_build "$cache/kube-apiserver-$KUBERNETES_VERSION" kube-apiserver \
       "-X k8s.io/component-base/version.gitVersion=v$KUBERNETES_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$kube_minor" \
       k8s.io/kubernetes/cmd/kube-apiserver
     ;;
   knative-eventing)
-    need_go knative-eventing
     ensure "knative eventing $KNATIVE_EVENTING_VERSION" "$cache/knative-eventing-$KNATIVE_EVENTING_VERSION" \
       "filter ingress controller channel_controller channel_dispatcher mtchannel_broker mtping" "4 min" \
       wrapper_build "$cache/knative-eventing-$KNATIVE_EVENTING_VERSION" knative-eventing "" \
@@ -176,7 +218,6 @@ tool() {
       knative.dev/eventing/cmd/mtping
     ;;
   knative-crds)
-    need_go "knative CRDs"
     [ -d "$cache/knative-serving-$KNATIVE_SERVING_VERSION/src/config" ] ||
       timed "knative serving $KNATIVE_SERVING_VERSION sources" "20 s" \
         knative_source serving "$KNATIVE_SERVING_VERSION" "$cache/knative-serving-$KNATIVE_SERVING_VERSION"
@@ -185,7 +226,6 @@ tool() {
         knative_source eventing "$KNATIVE_EVENTING_VERSION" "$cache/knative-eventing-src-$KNATIVE_EVENTING_VERSION"
     ;;
   skaffold)
-    need_go skaffold
     ensure "skaffold $SKAFFOLD_VERSION" "$cache/skaffold-$SKAFFOLD_VERSION" skaffold "3 min" \
       wrapper_build "$cache/skaffold-$SKAFFOLD_VERSION" skaffold "" github.com/GoogleContainerTools/skaffold/v2/cmd/skaffold
     ;;

@@ -15,10 +15,11 @@ bash "$here/provision.sh" "${tools[@]}"
 # shellcheck source=versions.env
 . "$here/versions.env"
 export PROMSNAP_CACHE=${PROMSNAP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/promsnap}
+# Knative's binaries stay off PATH (generic names such as `controller`); the test harness finds them by version.
 for dir in "$PROMSNAP_CACHE/node-$NODE_VERSION" "$PROMSNAP_CACHE/prometheus-$PROMETHEUS_VERSION" \
   "$PROMSNAP_CACHE/minio-$MINIO_VERSION" "$PROMSNAP_CACHE/mc-$MC_VERSION" "$PROMSNAP_CACHE/etcd-$ETCD_VERSION" \
   "$PROMSNAP_CACHE/kube-apiserver-$KUBERNETES_VERSION" "$PROMSNAP_CACHE/skaffold-$SKAFFOLD_VERSION" \
-  "$PROMSNAP_CACHE/knative-eventing-$KNATIVE_EVENTING_VERSION"; do
+  "$PROMSNAP_CACHE/hey-$HEY_MODULE_VERSION" "$PROMSNAP_CACHE/kubectl-$KUBERNETES_VERSION"; do
   [ -d "$dir/bin" ] && PATH="$dir/bin:$PATH"
 done
 export PATH

@@ -72,7 +72,7 @@ test('without hey on PATH the error names the command that installs it', async (
   process.env['PATH'] = '/nonexistent';
   await assert.rejects(
     runHey({ url: 'http://127.0.0.1:1/', duration: '1s', concurrency: 1 }),
-    (err: unknown) => err instanceof MissingToolError && /apt-get install -y hey/.test(err.message),
+    (err: unknown) => err instanceof MissingToolError && /platform\/tools\/provision\.sh hey/.test(err.message),
   );
 });
 
