@@ -21,7 +21,7 @@ import { renderReport, seriesLabel, type BenchResults } from './report.js';
 import { benchSnapshot, type SnapshotFigures } from './snapshot.js';
 import { benchStartup } from './startup.js';
 
-const usage = `usage: npm run bench -- [--quick] [--runs K] [--out FILE] [--sizes 10k,100k,1m] [--parts snapshot,instrumentation,startup]
+const usage = `usage: npm run bench -- [--quick] [--runs K] [--out FILE] [--sizes 10k,100k,1m] [--parts snapshot,instrumentation,startup] [--ref REF] [--profile DIR]
   --quick   N = 10k and 100k, fewer and shorter runs (a few minutes)
   --runs K  repeats per measurement (default 5, quick 3); figures are medians
   --out     report file (default bench/results/<date>.md and latest.md; quick: <date>-quick.md)
