@@ -1,8 +1,9 @@
 // The one reader of the rendered platform: `kubectl kustomize platform` (after ensureCredentials, so a
 // fresh clone renders), parsed, and the typed views the tests, the local runner and the CLI need: the
 // Prometheus configuration and rule files from the generated ConfigMap, the PingSource, the Trigger's
-// delivery policy, a Knative Service's container. Every derivation reads what is rendered, never a copy
-// of it, and fails with a message naming what is missing. Apart from renderPlatform, all pure.
+// delivery policy, a Knative Service's container, every pod template and the service accounts they run
+// as. Every derivation reads what is rendered, never a copy of it, and fails with a message naming what
+// is missing. Apart from renderPlatform, all pure.
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -219,18 +220,25 @@ export interface PodTemplate {
   spec: PodSpec;
 }
 
-/** Where each kind that makes pods keeps its pod template. */
+/** Where each kind that makes pods keeps its pod template (a bare Pod is its own: an empty path). */
 const templatePaths: Record<string, string[]> = {
+  '/Pod': [],
+  '/ReplicationController': ['spec', 'template'],
   'apps/Deployment': ['spec', 'template'],
   'apps/StatefulSet': ['spec', 'template'],
   'apps/DaemonSet': ['spec', 'template'],
+  'apps/ReplicaSet': ['spec', 'template'],
   'batch/Job': ['spec', 'template'],
   'batch/CronJob': ['spec', 'jobTemplate', 'spec', 'template'],
   'serving.knative.dev/Service': ['spec', 'template'],
   'serving.knative.dev/Configuration': ['spec', 'template'],
+  'sources.knative.dev/ContainerSource': ['spec', 'template'],
 };
 
-/** Every pod template in the objects, Knative Services' revision templates included. */
+/**
+ * Every pod template in the objects, Knative Services' revision templates included, so a check over
+ * them covers a workload added later without anyone listing it.
+ */
 export function podTemplates(objects: readonly KubeObject[]): PodTemplate[] {
   const templates: PodTemplate[] = [];
   for (const object of objects) {
@@ -238,7 +246,7 @@ export function podTemplates(objects: readonly KubeObject[]): PodTemplate[] {
     if (!at) continue;
     const template = field(object, ...at);
     const spec = field(template, 'spec') as PodSpec | undefined;
-    if (!spec || !Array.isArray(spec.containers)) throw new Error(`${describeObject(object)} has no pod template at ${at.join('.')}`);
+    if (!spec || !Array.isArray(spec.containers)) throw new Error(`${describeObject(object)} has no pod spec with containers at ${[...at, 'spec'].join('.')}`);
     templates.push({
       owner: object,
       namespace: object.metadata.namespace ?? 'default',
@@ -312,6 +320,72 @@ export function expandReferences(value: string, env: Record<string, string>): st
     if (match === '$$') return '$';
     return name !== undefined && name in env ? env[name]! : match;
   });
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Service accounts and namespaces
+
+export interface ServiceAccountRef {
+  namespace: string;
+  name: string;
+  /** Username the API server gives the account's tokens. */
+  username: string;
+  /** Whether the objects create the account (otherwise it is only referred to, like `default`). */
+  declared: boolean;
+  /** Pod templates that run as it. */
+  usedBy: PodTemplate[];
+  /** automountServiceAccountToken on the ServiceAccount object, if declared. */
+  automountToken?: boolean;
+}
+
+/**
+ * Every service account the objects bring into play: those they declare, those their pods run as
+ * (`default` where a pod names none), and those their RoleBindings and ClusterRoleBindings name.
+ */
+export function serviceAccounts(objects: readonly KubeObject[]): ServiceAccountRef[] {
+  const accounts = new Map<string, ServiceAccountRef>();
+  const ref = (namespace: string, name: string): ServiceAccountRef => {
+    const key = `${namespace}/${name}`;
+    let account = accounts.get(key);
+    if (!account) {
+      account = { namespace, name, username: `system:serviceaccount:${namespace}:${name}`, declared: false, usedBy: [] };
+      accounts.set(key, account);
+    }
+    return account;
+  };
+  for (const object of objects) {
+    if (object.kind === 'ServiceAccount' && groupOf(object) === '') {
+      const account = ref(object.metadata.namespace ?? 'default', object.metadata.name);
+      account.declared = true;
+      if (typeof object['automountServiceAccountToken'] === 'boolean') {
+        account.automountToken = object['automountServiceAccountToken'];
+      }
+    }
+    if ((object.kind === 'RoleBinding' || object.kind === 'ClusterRoleBinding') && groupOf(object) === 'rbac.authorization.k8s.io') {
+      for (const subject of (object['subjects'] ?? []) as Array<{ kind: string; name: string; namespace?: string }>) {
+        if (subject.kind === 'ServiceAccount') ref(subject.namespace ?? object.metadata.namespace ?? 'default', subject.name);
+      }
+    }
+  }
+  for (const template of podTemplates(objects)) {
+    ref(template.namespace, template.spec.serviceAccountName ?? 'default').usedBy.push(template);
+  }
+  return [...accounts.values()].sort((a, b) => a.username.localeCompare(b.username));
+}
+
+/** Whether pods from this template get a service-account token: the pod's choice wins over the account's. */
+export function mountsToken(template: PodTemplate, account: ServiceAccountRef | undefined): boolean {
+  return template.spec.automountServiceAccountToken ?? account?.automountToken ?? true;
+}
+
+/** The namespaces the objects live in, and those they create. */
+export function namespacesOf(objects: readonly KubeObject[]): string[] {
+  const names = new Set<string>();
+  for (const object of objects) {
+    if (object.kind === 'Namespace' && groupOf(object) === '') names.add(object.metadata.name);
+    else if (object.metadata.namespace) names.add(object.metadata.namespace);
+  }
+  return [...names].sort();
 }
 
 // ---------------------------------------------------------------------------------------------------

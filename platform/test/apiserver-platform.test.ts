@@ -21,18 +21,19 @@ import {
 import { kubeStateMetricsNeeds, prometheusNeeds, type Needs } from '../testing/api-needs.js';
 import { startTestApiServer, type KubectlResult, type TestApiServer } from '../testing/apiserver.js';
 import {
-  group,
-  isKnativeService,
+  allContainers,
+  describeObject,
+  groupOf,
   mountsToken,
   namespacesOf,
-  objectId,
-  parseManifests,
+  objectsOfKind,
+  parseObjects,
   podTemplates,
   serviceAccounts,
-  type K8sObject,
+  type KubeObject,
   type PodTemplate,
   type ServiceAccountRef,
-} from '../testing/manifests.js';
+} from '../manifests.js';
 import { versions } from '../tools/versions.js';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -45,7 +46,7 @@ test(`the platform on kube-apiserver ${versions.kubernetes} with Knative Serving
   t.diagnostic(`API server ready in ${totalMs} ms (etcd ${etcdMs}, kube-apiserver ${apiServerMs}, ${api.crds.length} CRDs ${crdsMs})`);
 
   const rendered = (await api.kubectlWith({ cwd: repoRoot }, 'kustomize', 'platform')).stdout;
-  const objects = parseManifests(rendered);
+  const objects = parseObjects(rendered, 'kubectl kustomize platform');
   const manifestFile = path.join(api.dir, 'platform.yaml');
   await writeFile(manifestFile, rendered);
   const namespaces = [...new Set([...namespacesOf(objects), 'default', 'kube-system'])].sort();
@@ -68,7 +69,7 @@ test(`the platform on kube-apiserver ${versions.kubernetes} with Knative Serving
     const live = await liveObjects(api, manifestFile);
     const strays = objects
       .filter((object, index) => !object.metadata.namespace && live[index]?.metadata.namespace)
-      .map(objectId);
+      .map(describeObject);
     assert.deepEqual(strays, [], 'namespaced objects without metadata.namespace');
   });
 
@@ -83,13 +84,12 @@ test(`the platform on kube-apiserver ${versions.kubernetes} with Knative Serving
   });
 
   await t.test('a misspelled field anywhere in the tree is rejected, in core kinds and in Knative kinds', async (t) => {
-    const targets = [
-      objects.find((o) => o.kind === 'Deployment' && group(o) === 'apps'),
-      objects.find(isKnativeService),
-    ].filter((o): o is K8sObject => o !== undefined);
+    const targets = [objectsOfKind(objects, 'Deployment.apps')[0], objectsOfKind(objects, 'Service.serving.knative.dev')[0]].filter(
+      (o): o is KubeObject => o !== undefined,
+    );
     assert.equal(targets.length, 2, 'expected a Deployment and a Knative Service in the manifests');
     for (const target of targets) {
-      await t.test(objectId(target), async () => {
+      await t.test(describeObject(target), async () => {
         const copy = await copyWithMisspelling(api, target, 'imagePullPolcy');
         const result = await api.kubectlWith({ allowFailure: true }, ...applyArgs, '--dry-run=server', '-f', copy);
         assert.notEqual(result.code, 0, 'the misspelled field was accepted');
@@ -119,7 +119,7 @@ test(`the platform on kube-apiserver ${versions.kubernetes} with Knative Serving
       [],
     );
     // The same admission, shown to object: without this, "no warning" could mean "never looked".
-    const deployment = objects.find((o) => o.kind === 'Deployment' && group(o) === 'apps');
+    const deployment = objectsOfKind(objects, 'Deployment.apps')[0];
     assert.ok(deployment);
     const stripped = structuredClone(deployment);
     stripSecurityContext((stripped['spec'] as { template: { spec: Record<string, unknown> } }).template.spec);
@@ -131,10 +131,10 @@ test(`the platform on kube-apiserver ${versions.kubernetes} with Knative Serving
     // Knative's pods are created by its controller, so admission never sees these templates at apply
     // time. A Pod built from each template, created with --dry-run=server in the same namespace, is
     // judged by the real admission plugin against the namespace's own level.
-    const templates = podTemplates(objects).filter((p) => group(p.object) !== 'apps' && group(p.object) !== 'batch');
-    assert.ok(templates.some((p) => isKnativeService(p.object)), 'no Knative Service found in the manifests');
+    const templates = podTemplates(objects).filter((p) => groupOf(p.owner) !== 'apps' && groupOf(p.owner) !== 'batch');
+    assert.ok(templates.some(isKnativeService), 'no Knative Service found in the manifests');
     for (const template of templates) {
-      await t.test(template.owner, async () => {
+      await t.test(describeObject(template.owner), async () => {
         await ensureServiceAccount(api, template);
         const verdict = await dryRunPod(api, podFromTemplate(template, 'pod-security-check'));
         assert.equal(verdict.code, 0, verdict.stderr);
@@ -142,7 +142,7 @@ test(`the platform on kube-apiserver ${versions.kubernetes} with Knative Serving
       });
     }
     await t.test('the check can fail: the same template without its security context is refused', async () => {
-      const template = templates.find((p) => isKnativeService(p.object))!;
+      const template = templates.find(isKnativeService)!;
       const pod = podFromTemplate(template, 'pod-security-control');
       stripSecurityContext(pod.spec);
       const verdict = await dryRunPod(api, pod);
@@ -165,7 +165,7 @@ test(`the platform on kube-apiserver ${versions.kubernetes} with Knative Serving
     for (const account of accounts) {
       const role = [...roles.entries()].find(([, r]) => r?.account === account)?.[1];
       const subject = serviceAccountSubject(account.namespace, account.name);
-      const runBy = account.usedBy.map((p) => p.owner).join(', ') || 'no pod';
+      const runBy = account.usedBy.map((p) => describeObject(p.owner)).join(', ') || 'no pod';
       await t.test(`${account.username} (${role ? role.name : 'no API rights'}; runs ${runBy})`, async (t) => {
         const needs = role?.needs ?? noNeeds();
         if (role) t.diagnostic(`needs from its configuration: ${needs.reasons.join('; ')}`);
@@ -200,7 +200,7 @@ test(`the platform on kube-apiserver ${versions.kubernetes} with Knative Serving
     const needToken = new Set([...roles.values()].map((r) => r?.account));
     const mounting = accounts
       .filter((a) => !needToken.has(a))
-      .flatMap((a) => a.usedBy.filter((p) => mountsToken(p, a)).map((p) => `${p.owner} (account ${a.name})`));
+      .flatMap((a) => a.usedBy.filter((p) => mountsToken(p, a)).map((p) => `${describeObject(p.owner)} (account ${a.name})`));
     assert.deepEqual(mounting, [], 'set automountServiceAccountToken: false on the pod template or its ServiceAccount');
   });
 });
@@ -262,14 +262,13 @@ interface Role {
  * The two accounts that need the API, found by the image their pods run, with what each needs read
  * from its own configuration. Every other account is expected to have no rights at all.
  */
-function accountRoles(objects: K8sObject[], accounts: ServiceAccountRef[]): Map<string, Role | undefined> {
-  const byImage = (fragment: string) =>
-    accounts.find((a) => a.usedBy.some((p) => containers(p).some((c) => String(c['image'] ?? '').includes(fragment))));
+function accountRoles(objects: KubeObject[], accounts: ServiceAccountRef[]): Map<string, Role | undefined> {
+  const byImage = (fragment: string) => accounts.find((a) => a.usedBy.some((p) => allContainers(p.spec).some((c) => c.image.includes(fragment))));
   const roles = new Map<string, Role | undefined>();
 
   const prometheus = byImage('prometheus/prometheus');
   if (prometheus) {
-    const template = prometheus.usedBy.find((p) => containers(p).some((c) => String(c['image']).includes('prometheus/prometheus')))!;
+    const template = prometheus.usedBy.find((p) => allContainers(p.spec).some((c) => c.image.includes('prometheus/prometheus')))!;
     roles.set('prometheus', {
       name: 'prometheus',
       account: prometheus,
@@ -281,11 +280,11 @@ function accountRoles(objects: K8sObject[], accounts: ServiceAccountRef[]): Map<
 
   const ksm = byImage('kube-state-metrics');
   if (ksm) {
-    const container = ksm.usedBy.flatMap(containers).find((c) => String(c['image']).includes('kube-state-metrics'))!;
+    const container = ksm.usedBy.flatMap((p) => allContainers(p.spec)).find((c) => c.image.includes('kube-state-metrics'))!;
     roles.set('kube-state-metrics', {
       name: 'kube-state-metrics',
       account: ksm,
-      needs: kubeStateMetricsNeeds([...((container['command'] as string[]) ?? []), ...((container['args'] as string[]) ?? [])]),
+      needs: kubeStateMetricsNeeds([...(container.command ?? []), ...(container.args ?? [])]),
       readVerbs: ['list', 'watch'],
     });
   } else roles.set('kube-state-metrics', undefined);
@@ -337,9 +336,8 @@ function forbiddenProbes(namespaces: string[]): Access[] {
 }
 
 /** The prometheus.yml Prometheus's pod mounts, from the ConfigMap its volumes name. */
-function prometheusConfig(objects: K8sObject[], template: PodTemplate): string {
-  const volumes = (template.spec['volumes'] ?? []) as Array<{ configMap?: { name: string } }>;
-  for (const volume of volumes) {
+function prometheusConfig(objects: KubeObject[], template: PodTemplate): string {
+  for (const volume of template.spec.volumes ?? []) {
     const configMap = objects.find(
       (o) => o.kind === 'ConfigMap' && o.metadata.name === volume.configMap?.name && o.metadata.namespace === template.namespace,
     );
@@ -348,21 +346,21 @@ function prometheusConfig(objects: K8sObject[], template: PodTemplate): string {
       if (parsed && typeof parsed === 'object' && 'scrape_configs' in parsed) return value;
     }
   }
-  throw new Error(`${template.owner} mounts no ConfigMap holding a Prometheus configuration with scrape_configs`);
+  throw new Error(`${describeObject(template.owner)} mounts no ConfigMap holding a Prometheus configuration with scrape_configs`);
 }
 
-function containers(template: PodTemplate): Array<Record<string, unknown>> {
-  return [...(template.spec.initContainers ?? []), ...(template.spec.containers ?? [])];
+function isKnativeService(template: PodTemplate): boolean {
+  return groupOf(template.owner) === 'serving.knative.dev';
 }
 
 function warnings(result: KubectlResult): string[] {
   return result.stderr.split('\n').filter((line) => /^Warning:/.test(line));
 }
 
-async function liveObjects(api: TestApiServer, file: string): Promise<K8sObject[]> {
-  const list = JSON.parse((await api.kubectl('get', '-f', file, '-o', 'json')).stdout) as { items?: K8sObject[] };
+async function liveObjects(api: TestApiServer, file: string): Promise<KubeObject[]> {
+  const list = JSON.parse((await api.kubectl('get', '-f', file, '-o', 'json')).stdout) as { items?: KubeObject[] };
   // `get -f` of several objects answers a List; of one, the object itself.
-  return list.items ?? [list as unknown as K8sObject];
+  return list.items ?? [list as unknown as KubeObject];
 }
 
 /**
@@ -372,13 +370,13 @@ async function liveObjects(api: TestApiServer, file: string): Promise<K8sObject[
  * once, never again), which says nothing about the manifests. generation, which moves on every spec
  * change, stays in.
  */
-function comparable(objects: K8sObject[]): Record<string, unknown> {
+function comparable(objects: KubeObject[]): Record<string, unknown> {
   return Object.fromEntries(
     objects.map((o) => {
-      const copy = structuredClone(o) as K8sObject & { metadata: { resourceVersion?: string; managedFields?: Array<{ time?: string }> } };
+      const copy = structuredClone(o) as KubeObject & { metadata: { resourceVersion?: string; managedFields?: Array<{ time?: string }> } };
       delete copy.metadata.resourceVersion;
       for (const entry of copy.metadata.managedFields ?? []) delete entry.time;
-      return [objectId(o), copy];
+      return [describeObject(o), copy];
     }),
   );
 }
@@ -399,7 +397,7 @@ async function filterAsync<T>(items: T[], keep: (item: T) => Promise<boolean>): 
  * object `target` in the source file that defines it, then renders the copy. Patches and optional
  * components also match by kind and name, so the first file whose edit reaches the rendered output wins.
  */
-async function copyWithMisspelling(api: TestApiServer, target: K8sObject, field: string): Promise<string> {
+async function copyWithMisspelling(api: TestApiServer, target: KubeObject, field: string): Promise<string> {
   const workDir = path.join(api.dir, `misspelled-${target.kind}-${target.metadata.name}`);
   await mkdir(workDir, { recursive: true });
   const copy = path.join(workDir, 'platform');
@@ -414,7 +412,7 @@ async function copyWithMisspelling(api: TestApiServer, target: K8sObject, field:
     const docs = parseAllDocuments(original);
     if (!Array.isArray(docs)) continue;
     const index = docs.findIndex((doc) => {
-      const value = doc.toJS() as Partial<K8sObject> | null;
+      const value = doc.toJS() as Partial<KubeObject> | null;
       return value?.kind === target.kind && value.metadata?.name === target.metadata.name && value.apiVersion === target.apiVersion;
     });
     const doc = docs[index];
@@ -429,7 +427,7 @@ async function copyWithMisspelling(api: TestApiServer, target: K8sObject, field:
     }
     await writeFile(full, original);
   }
-  throw new Error(`no file under platform/ defines the containers of ${objectId(target)}`);
+  throw new Error(`no file under platform/ defines the containers of ${describeObject(target)}`);
 }
 
 /** Removes every securityContext from a pod spec and its containers. */
@@ -443,7 +441,7 @@ function stripSecurityContext(spec: Record<string, unknown>): void {
 /** Fields of a Knative revision template that a PodSpec does not have (Knative's RevisionSpec). */
 const knativeOnlyFields = ['containerConcurrency', 'timeoutSeconds', 'responseStartTimeoutSeconds', 'idleTimeoutSeconds'];
 
-interface PodObject extends K8sObject {
+interface PodObject extends KubeObject {
   spec: Record<string, unknown>;
 }
 
@@ -467,7 +465,7 @@ function podFromTemplate(template: PodTemplate, suffix: string): PodObject {
   return {
     apiVersion: 'v1',
     kind: 'Pod',
-    metadata: { name: `${template.object.metadata.name}-${suffix}`, namespace: template.namespace },
+    metadata: { name: `${template.owner.metadata.name}-${suffix}`, namespace: template.namespace },
     spec,
   };
 }

@@ -1,10 +1,11 @@
-// Deriving pod templates and service accounts from rendered manifests: the lists the platform test
-// checks come from here, so an account it missed would go unchecked.
+// Deriving pod templates and service accounts from rendered manifests (manifests.ts): the lists the
+// platform test on the API server (apiserver-platform.test.ts) checks come from here, so an account
+// missed here would go unchecked there.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mountsToken, namespacesOf, parseManifests, podTemplates, serviceAccounts } from '../manifests.js';
+import { describeObject, mountsToken, namespacesOf, parseObjects, podTemplates, serviceAccounts } from '../manifests.js';
 
-const manifests = parseManifests(`
+const manifests = parseObjects(`
 apiVersion: v1
 kind: Namespace
 metadata: {name: apps}
@@ -57,18 +58,18 @@ subjects:
 
 test('pod templates are found in Deployments, CronJobs and Knative Services alike', () => {
   assert.deepEqual(
-    podTemplates(manifests).map((p) => p.owner),
-    ['Deployment/apps/web', 'CronJob/apps/nightly', 'Service/apps/fn'],
+    podTemplates(manifests).map((p) => describeObject(p.owner)),
+    ['Deployment.apps/apps/web', 'CronJob.batch/apps/nightly', 'Service.serving.knative.dev/apps/fn'],
   );
 });
 
 test('service accounts: declared, run as by pods (default when unnamed), and named by bindings', () => {
   const accounts = serviceAccounts(manifests);
   assert.deepEqual(
-    accounts.map((a) => [a.username, a.declared, a.usedBy.map((p) => p.owner)]),
+    accounts.map((a) => [a.username, a.declared, a.usedBy.map((p) => describeObject(p.owner))]),
     [
-      ['system:serviceaccount:apps:default', false, ['Deployment/apps/web']],
-      ['system:serviceaccount:apps:quiet', true, ['CronJob/apps/nightly', 'Service/apps/fn']],
+      ['system:serviceaccount:apps:default', false, ['Deployment.apps/apps/web']],
+      ['system:serviceaccount:apps:quiet', true, ['CronJob.batch/apps/nightly', 'Service.serving.knative.dev/apps/fn']],
       ['system:serviceaccount:ops:robot', false, []],
     ],
   );
@@ -77,7 +78,7 @@ test('service accounts: declared, run as by pods (default when unnamed), and nam
 test("a pod's automountServiceAccountToken wins over its account's, which wins over the default (mount)", () => {
   const accounts = serviceAccounts(manifests);
   const quiet = accounts.find((a) => a.name === 'quiet')!;
-  const web = podTemplates(manifests).find((p) => p.owner === 'Deployment/apps/web')!;
+  const web = podTemplates(manifests).find((p) => describeObject(p.owner) === 'Deployment.apps/apps/web')!;
   const [nightly, fn] = quiet.usedBy;
   assert.equal(mountsToken(web, accounts.find((a) => a.name === 'default')), true);
   assert.equal(mountsToken(nightly!, quiet), true);
@@ -89,6 +90,6 @@ test('namespaces are those created and those objects live in', () => {
 });
 
 test('a document that is not a Kubernetes object is refused', () => {
-  assert.throws(() => parseManifests('kind: Thing\n'), /not a Kubernetes object/);
-  assert.throws(() => parseManifests('a: [\n'), /invalid YAML/);
+  assert.throws(() => parseObjects('kind: Thing\n'), /not a Kubernetes object/);
+  assert.throws(() => parseObjects('a: [\n'), /invalid YAML/);
 });

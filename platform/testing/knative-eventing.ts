@@ -14,10 +14,10 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { MissingToolError, startProcess, waitFor, portInUse, type ManagedProcess } from '../local/processes.js';
+import { parseObjects, type KubeObject } from '../manifests.js';
 import { toolDir, versions } from '../tools/versions.js';
 import type { TestApiServer } from './apiserver.js';
 import { startClusterProxy, type ClusterProxy, type ProxyTarget } from './cluster-proxy.js';
-import { parseManifests, type K8sObject } from './manifests.js';
 import { HostBridges, networkIsolation, startIsolated, type Isolation } from './netns.js';
 import { freeLowPort } from './ports.js';
 
@@ -192,9 +192,12 @@ const components: ComponentSpec[] = [
 ];
 
 /** Knative's objects from its module, and the stand-ins for what a cluster's own components provide. */
-async function knativeObjects(sourceDir: string): Promise<{ crd: K8sObject[]; objects: K8sObject[]; deployments: string[] }> {
+async function knativeObjects(sourceDir: string): Promise<{ crd: KubeObject[]; objects: KubeObject[]; deployments: string[] }> {
   const config = path.join(sourceDir, 'config');
-  const read = async (...parts: string[]) => parseManifests(await readFile(path.join(config, ...parts), 'utf8'));
+  const read = async (...parts: string[]) => {
+    const file = path.join(config, ...parts);
+    return parseObjects(await readFile(file, 'utf8'), file);
+  };
   const configMapFiles = (await readdir(path.join(config, 'core', 'configmaps'))).filter((f) => /\.ya?ml$/.test(f)).sort();
   const configMaps = [
     ...(await Promise.all(configMapFiles.map((f) => read('core', 'configmaps', f)))).flat(),
@@ -211,7 +214,7 @@ async function knativeObjects(sourceDir: string): Promise<{ crd: K8sObject[]; ob
     ...(await read('core', 'deployments', 'pingsource-mt-adapter.yaml')),
   ].filter((o) => o.kind === 'Deployment');
   // Reconcilers only check that a ready endpoint exists behind each Service; the address is never dialled.
-  const endpointSlices: K8sObject[] = services.map((service) => ({
+  const endpointSlices: KubeObject[] = services.map((service) => ({
     apiVersion: 'discovery.k8s.io/v1',
     kind: 'EndpointSlice',
     metadata: { name: `${service.metadata.name}-stand-in`, namespace: SYSTEM_NAMESPACE, labels: { 'kubernetes.io/service-name': service.metadata.name } },
@@ -220,8 +223,8 @@ async function knativeObjects(sourceDir: string): Promise<{ crd: K8sObject[]; ob
     ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
   }));
   // The in-memory channel's webhook fills this with its certificates.
-  const webhookSecret: K8sObject = { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'inmemorychannel-webhook-certs', namespace: SYSTEM_NAMESPACE } };
-  const namespace: K8sObject = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: SYSTEM_NAMESPACE } };
+  const webhookSecret: KubeObject = { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'inmemorychannel-webhook-certs', namespace: SYSTEM_NAMESPACE } };
+  const namespace: KubeObject = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: SYSTEM_NAMESPACE } };
   return {
     crd: await read('channels', 'in-memory-channel', 'resources', 'in-memory-channel.yaml'),
     objects: [namespace, ...configMaps, ...services, ...deployments, ...endpointSlices, webhookSecret],
@@ -229,7 +232,7 @@ async function knativeObjects(sourceDir: string): Promise<{ crd: K8sObject[]; ob
   };
 }
 
-async function apply(api: TestApiServer, objects: K8sObject[]): Promise<void> {
+async function apply(api: TestApiServer, objects: KubeObject[]): Promise<void> {
   // Forced: on an API server where Knative already ran, its controllers own fields of the stand-ins
   // (the PingSource adapter's replicas and env); a new start puts back the module's own values.
   await api.kubectlWith(
@@ -443,7 +446,7 @@ export async function startKnativeEventing(api: TestApiServer, options: KnativeE
         const host = `${name}.${namespace}.svc.cluster.local`;
         activeProxy.route({ name: `ksvc ${namespace}/${name}`, host, target });
         const url = `http://${host}`;
-        const ksvc = JSON.parse((await api.kubectl('get', 'services.serving.knative.dev', name, '-n', namespace, '-o', 'json')).stdout) as K8sObject;
+        const ksvc = JSON.parse((await api.kubectl('get', 'services.serving.knative.dev', name, '-n', namespace, '-o', 'json')).stdout) as KubeObject;
         const generation = (ksvc.metadata as { generation?: number }).generation ?? 1;
         const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
         const ready = (type: string) => ({ type, status: 'True', lastTransitionTime: now });
@@ -507,14 +510,14 @@ async function stopKnativeProcesses(children: ManagedProcess[]): Promise<void> {
 }
 
 /** A resource's Ready condition, waited for; the error names the conditions that are not True. */
-export async function waitForReady(api: TestApiServer, resource: string, namespace: string, name: string, timeoutMs = 60_000): Promise<K8sObject> {
-  let last: K8sObject | undefined;
+export async function waitForReady(api: TestApiServer, resource: string, namespace: string, name: string, timeoutMs = 60_000): Promise<KubeObject> {
+  let last: KubeObject | undefined;
   try {
     return await waitFor(
       async () => {
         const result = await api.kubectlWith({ allowFailure: true }, 'get', resource, name, '-n', namespace, '-o', 'json');
         if (result.code !== 0) return undefined;
-        last = JSON.parse(result.stdout) as K8sObject;
+        last = JSON.parse(result.stdout) as KubeObject;
         return conditions(last).some((c) => c.type === 'Ready' && c.status === 'True') ? last : undefined;
       },
       { what: `${resource} ${namespace}/${name} to be Ready`, timeoutMs, intervalMs: 200 },
@@ -530,6 +533,6 @@ export async function waitForReady(api: TestApiServer, resource: string, namespa
   }
 }
 
-export function conditions(object: K8sObject): Array<{ type: string; status: string; reason?: string; message?: string }> {
+export function conditions(object: KubeObject): Array<{ type: string; status: string; reason?: string; message?: string }> {
   return ((object['status'] as { conditions?: unknown[] } | undefined)?.conditions ?? []) as Array<{ type: string; status: string; reason?: string; message?: string }>;
 }
