@@ -16,7 +16,17 @@ interface Common {
 export type Command =
   | { name: 'help' }
   | ({ name: 'status' } & Common)
-  | ({ name: 'load'; duration: string; concurrency: number; path: string } & Common);
+  | ({
+      name: 'load';
+      duration: string;
+      concurrency: number;
+      path: string;
+      /**
+       * An ingress address (a port-forward to Kourier, say) to send the requests to instead of the
+       * ksvc's URL, with the ksvc URL's host as their Host header; undefined to use the URL itself.
+       */
+      via: string | undefined;
+    } & Common);
 
 export const loadDefaults = {
   // Knative's autoscaling sample drives its service with `hey -z 30s -c 50`.
@@ -43,6 +53,8 @@ Flags of load:
   -z, --duration DURATION           how long hey sends requests, e.g. 30s, 2m (default: ${loadDefaults.duration})
   -c, --concurrency N               concurrent hey workers (default: ${loadDefaults.concurrency})
       --path PATH                   path requested on the service's URL (default: ${loadDefaults.path})
+      --via URL                     send the requests to this ingress address (e.g. a port-forward to
+                                    Kourier, http://127.0.0.1:8080) with the service URL's Host header
 
 Exit codes:
   0 ready (status) / load ran        1 not ready, or load could not run
@@ -68,6 +80,7 @@ export function parseCommandLine(argv: readonly string[]): Command {
         duration: { type: 'string', short: 'z' },
         concurrency: { type: 'string', short: 'c' },
         path: { type: 'string' },
+        via: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -95,7 +108,7 @@ export function parseCommandLine(argv: readonly string[]): Command {
   const common: Common = { context: values.context, namespaces, output };
 
   if (command === 'status') {
-    const loadOnly = (['duration', 'concurrency', 'path'] as const).filter((flag) => values[flag] !== undefined);
+    const loadOnly = (['duration', 'concurrency', 'path', 'via'] as const).filter((flag) => values[flag] !== undefined);
     if (loadOnly.length > 0) throw usageError(`--${loadOnly[0]} is a flag of load, not of status.`);
     return { name: 'status', ...common };
   }
@@ -109,5 +122,24 @@ export function parseCommandLine(argv: readonly string[]): Command {
   }
   const path = values.path ?? loadDefaults.path;
   if (!path.startsWith('/')) throw usageError(`--path "${path}" must start with /.`);
-  return { name: 'load', ...common, duration, concurrency, path };
+  return { name: 'load', ...common, duration, concurrency, path, via: values.via === undefined ? undefined : viaAddress(values.via) };
+}
+
+/**
+ * --via as the origin requests go to: http(s), and nothing after host and port, since the path is
+ * --path's and an ingress routes by Host, not by a prefix.
+ */
+function viaAddress(text: string): string {
+  const example = 'an address like http://127.0.0.1:8080';
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw usageError(`--via "${text}" is not a URL: give ${example}.`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw usageError(`--via "${text}" must be an http:// or https:// URL, ${example}.`);
+  if (url.pathname !== '/' || url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') {
+    throw usageError(`--via "${text}" must be only scheme, host and port (${example}); the path requested is --path's.`);
+  }
+  return url.origin;
 }

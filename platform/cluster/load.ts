@@ -1,6 +1,8 @@
 // `load`: hey against the simulation's Knative URL (its Service's status.url) while an informer
 // watches the simulation's pods, printing a line each time the pod count or ready count changes; at
 // the end hey's summary, the peak pod count and how long the autoscaler took to add the first pod.
+// With --via the requests go to an ingress address instead (a port-forward to Kourier on kind) with
+// the URL's host as Host header, which is how the ingress picks the Knative Service.
 // ScaleTracker is the pure part (counts in, changes out); runLoad is the wiring.
 import { CoreV1Api, makeInformer, type Informer, type ObjectCache, type V1Pod } from '@kubernetes/client-node';
 import { runHey, type HeyRun, type HeySummary } from '../local/hey.js';
@@ -119,9 +121,34 @@ export function formatSummary(summary: HeySummary, tracker: ScaleTracker): strin
   return lines.join('\n') + '\n';
 }
 
-export function loadReport(url: string, command: Extract<Command, { name: 'load' }>, summary: HeySummary, tracker: ScaleTracker): unknown {
+/** Where hey sends: the ksvc's URL itself, or the --via address with the URL's host as Host header. */
+export interface LoadTarget {
+  /** The service's URL with the path: what each request asks for. */
+  url: string;
+  /** What hey connects to: url itself, or the same path on the --via address. */
+  requestUrl: string;
+  /** The Host header hey sets (hey -host), only with --via. */
+  host: string | undefined;
+}
+
+export function loadTargetFor(serviceUrl: string, path: string, via: string | undefined): LoadTarget {
+  const url = `${serviceUrl.replace(/\/+$/, '')}${path}`;
+  if (via === undefined) return { url, requestUrl: url, host: undefined };
+  // URL.host keeps a non-default port, as a client of the URL itself would send it.
+  return { url, requestUrl: `${via.replace(/\/+$/, '')}${path}`, host: new URL(serviceUrl).host };
+}
+
+/** The run's opening line: where the requests go and, with --via, under which Host. */
+export function startLine(target: LoadTarget, command: Extract<Command, { name: 'load' }>, selector: string): string {
+  const where = target.host === undefined ? target.url : `${target.url} via ${command.via} (Host: ${target.host})`;
+  return `Sending load to ${where} for ${command.duration} with ${command.concurrency} workers (hey); watching pods ${selector}\n`;
+}
+
+export function loadReport(target: LoadTarget, command: Extract<Command, { name: 'load' }>, summary: HeySummary, tracker: ScaleTracker): unknown {
   return {
-    url,
+    url: target.url,
+    // null without --via: the requests went to url itself.
+    via: target.host === undefined ? null : { address: command.via, requestUrl: target.requestUrl, host: target.host },
     duration: command.duration,
     concurrency: command.concurrency,
     hey: summary,
@@ -175,8 +202,7 @@ type PodInformer = Informer<V1Pod> & ObjectCache<V1Pod>;
 export async function runLoad(cluster: Cluster, command: Extract<Command, { name: 'load' }>, io: LoadIo): Promise<number> {
   await requireKnative(cluster, ['serving']);
   const namespace = command.namespaces.pipeline;
-  const base = await targetUrl(cluster, namespace, io);
-  const url = `${base.replace(/\/+$/, '')}${command.path}`;
+  const target = loadTargetFor(await targetUrl(cluster, namespace, io), command.path, command.via);
 
   const selector = `${loadTarget.podLabel}=${loadTarget.name}`;
   const what = `watch pods ${selector} in namespace ${namespace}`;
@@ -219,14 +245,19 @@ export async function runLoad(cluster: Cluster, command: Extract<Command, { name
   // The load starts as hey is launched: elapsed times and the first scale-up count from here.
   tracker.start(Date.now());
   if (table) {
-    io.out(`Sending load to ${url} for ${command.duration} with ${command.concurrency} workers (hey); watching pods ${selector}\n\n`);
+    io.out(`${startLine(target, command, selector)}\n`);
     io.out(changeHeader());
     io.out(formatChange({ ...tracker.initial, time: new Date(), elapsedMs: 0 }, '  (at start)'));
   }
 
   let hey: HeyRun;
   try {
-    hey = await runHey({ url, duration: command.duration, concurrency: command.concurrency });
+    hey = await runHey({
+      url: target.requestUrl,
+      duration: command.duration,
+      concurrency: command.concurrency,
+      ...(target.host === undefined ? {} : { host: target.host }),
+    });
   } catch (err) {
     stopped = true;
     await informer.stop();
@@ -249,6 +280,6 @@ export async function runLoad(cluster: Cluster, command: Extract<Command, { name
   }
 
   if (table) io.out(`\n${formatSummary(summary, tracker)}`);
-  else io.out(JSON.stringify(loadReport(url, command, summary, tracker), null, 2) + '\n');
+  else io.out(JSON.stringify(loadReport(target, command, summary, tracker), null, 2) + '\n');
   return exitCodes.ok;
 }

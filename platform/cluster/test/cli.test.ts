@@ -42,6 +42,21 @@ test('load defaults to 30 s and 50 workers, as in Knative autoscaling sample, on
   assert.deepEqual(custom.name === 'load' && [custom.duration, custom.concurrency, custom.path], ['1m30s', 5, '/']);
 });
 
+test('load --via takes an ingress address (scheme, host, port) and keeps it as its origin', () => {
+  const via = (argv: string[]) => {
+    const command = parseCommandLine(argv);
+    return command.name === 'load' ? command.via : 'not load';
+  };
+  assert.equal(via(['load']), undefined);
+  assert.equal(via(['load', '--via', 'http://127.0.0.1:8080']), 'http://127.0.0.1:8080');
+  assert.equal(via(['load', '--via=http://localhost:8080/']), 'http://localhost:8080');
+  assert.equal(via(['load', '--via', 'https://203.0.113.7']), 'https://203.0.113.7');
+  assert.match(usage(['load', '--via', '127.0.0.1:8080']).message, /--via "127.0.0.1:8080" is not a URL/);
+  assert.match(usage(['load', '--via', 'localhost:8080']).message, /--via "localhost:8080" must be an http:\/\/ or https:\/\/ URL/);
+  assert.match(usage(['load', '--via', 'http://127.0.0.1:8080/simulate-requests']).message, /only scheme, host and port .* --path's/);
+  assert.match(usage(['status', '--via', 'http://127.0.0.1:8080']).message, /--via is a flag of load/);
+});
+
 test('bad command lines are usage errors (exit 2) that name the problem', () => {
   assert.match(usage([]).message, /no command given/);
   assert.match(usage(['describe']).message, /unknown command "describe"/);

@@ -4,6 +4,8 @@
 // deleting pods with Knative's labels while the load runs. The CLI must report each of those changes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { knativeService, renderPlatform, type KubeObject } from '../../manifests.js';
@@ -13,7 +15,7 @@ import { startTestApiServer } from '../../testing/apiserver.js';
 import { exitCodes } from '../errors.js';
 import { defaultNamespaces, loadTarget } from '../pipeline.js';
 import { knativeStatus } from './fixture.js';
-import { hasStackTrace, repoRoot, startCli, writeStatus } from './harness.js';
+import { hasStackTrace, repoRoot, runCli, startCli, writeStatus } from './harness.js';
 
 const namespace = defaultNamespaces.pipeline;
 
@@ -37,6 +39,40 @@ async function startSimulation(t: { after(fn: () => unknown): void }) {
     return line ? Number(line.split(' ').pop()) : 0;
   };
   return { url, served };
+}
+
+/**
+ * What Kourier does for a ksvc reached through a port-forward: one address for every service, the
+ * request's Host header picking the backend, 404 for a Host it has no route for (as Envoy answers).
+ * Records the Host of every request it gets.
+ */
+async function startIngress(t: { after(fn: () => unknown): void }, routes: Record<string, string>) {
+  const hosts = new Map<string, number>();
+  const server = http.createServer((req, res) => {
+    const host = req.headers.host ?? '';
+    hosts.set(host, (hosts.get(host) ?? 0) + 1);
+    const backend = routes[host];
+    if (backend === undefined) {
+      res.writeHead(404).end(`no route for host ${host}\n`);
+      return;
+    }
+    const target = new URL(req.url ?? '/', backend);
+    const upstream = http.request(target, { method: req.method, headers: req.headers }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    });
+    upstream.on('error', () => res.writeHead(503).end('upstream connect error\n'));
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(
+    () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  );
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, hosts };
 }
 
 /**
@@ -141,6 +177,7 @@ test('load sends hey at the Knative Service URL and reports every pod change mad
     assert.equal(result.code, exitCodes.ok, result.stderr);
     const report = JSON.parse(result.stdout);
     assert.equal(report.url, `${simulation.url}/`);
+    assert.equal(report.via, null);
     assert.deepEqual([report.duration, report.concurrency], ['1s', 2]);
     assert.ok(report.hey.statusCodes['200'] > 0);
     assert.deepEqual(report.pods.initial, { pods: 2, ready: 2 });
@@ -159,6 +196,38 @@ test('load sends hey at the Knative Service URL and reports every pod change mad
     const summary = /^hey: (\d+) responses in ([\d.]+) s/m.exec(result.stdout);
     assert.ok(summary && Number(summary[1]) > 0 && Number(summary[2]) < 60, result.stdout);
     assert.match(result.stdout, /^pods: peak 2 \(2 ready\), 2 at start; no scale-up during the run$/m);
+  });
+
+  await t.test('--via sends through an ingress address with the ksvc URL\'s host as Host header', async (t) => {
+    // As on a real cluster: a URL under the Knative domain, not reachable from here but through the ingress.
+    const host = 'simulation.promsnap.example.com';
+    await writeStatus(api, 'ksvc', namespace, loadTarget.name, knativeStatus('ksvc', loadTarget.name, namespace, { ready: 'True', url: `http://${host}` }));
+    const ingress = await startIngress(t, { [host]: simulation.url });
+    const before = await simulation.served('/simulate-requests');
+
+    const result = await runCli(['load', '--via', ingress.url, '-z', '2s', '-c', '3'], api.env);
+    t.diagnostic(`npm run cluster -- load --via printed:\n${result.stdout}`);
+    assert.equal(result.code, exitCodes.ok, result.stdout + result.stderr);
+    assert.equal(result.stderr, '');
+    assert.equal(
+      result.stdout.split('\n')[0],
+      `Sending load to http://${host}/simulate-requests via ${ingress.url} (Host: ${host}) for 2s with 3 workers (hey); watching pods ${loadTarget.podLabel}=${loadTarget.name}`,
+    );
+    // All 200: a request without the ksvc's Host would have been the ingress's 404.
+    const responses = Number(/^hey: (\d+) responses in [\d.]+ s \([\d.]+\/s\): \1 x 200$/m.exec(result.stdout)?.[1]);
+    assert.ok(responses > 0, result.stdout);
+    assert.deepEqual([...ingress.hosts.keys()], [host]);
+    assert.ok(ingress.hosts.get(host)! >= responses, `ingress saw ${ingress.hosts.get(host)}, hey counted ${responses}`);
+    const served = (await simulation.served('/simulate-requests')) - before;
+    assert.ok(responses <= served, `hey counted ${responses}, the simulation served ${served}`);
+
+    const json = await runCli(['load', '--via', `${ingress.url}/`, '-z', '1s', '-c', '1', '--path', '/', '-o', 'json'], api.env);
+    assert.equal(json.code, exitCodes.ok, json.stderr);
+    const report = JSON.parse(json.stdout);
+    assert.equal(report.url, `http://${host}/`);
+    assert.deepEqual(report.via, { address: ingress.url, requestUrl: `${ingress.url}/`, host });
+    assert.ok(report.hey.statusCodes['200'] > 0 && report.hey.statusCodes['404'] === undefined, JSON.stringify(report.hey.statusCodes));
+    assert.deepEqual([...ingress.hosts.keys()], [host]);
   });
 
   await t.test('a Knative Service without a URL yet is reported, not loaded, exit 1', async () => {

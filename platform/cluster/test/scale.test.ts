@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1Pod } from '@kubernetes/client-node';
-import { changeHeader, countPods, formatChange, formatSummary, ScaleTracker } from '../load.js';
+import { changeHeader, countPods, formatChange, formatSummary, loadTargetFor, ScaleTracker } from '../load.js';
 import type { HeySummary } from '../../local/hey.js';
 
 function pod(name: string, ready: boolean, extra: { deleting?: boolean; phase?: string } = {}): V1Pod {
@@ -74,4 +74,18 @@ test('change lines stay in fixed columns under their header', () => {
   const line = formatChange({ pods: 12, ready: 3, time: new Date(2026, 10, 25, 9, 5, 7), elapsedMs: 12_345 });
   assert.equal(header, 'TIME      ELAPSED   PODS  READY\n');
   assert.equal(line, '09:05:07  12.3s     12    3\n');
+});
+
+test('with --via hey connects to the ingress address and sends the URL\'s host, port included, as Host', () => {
+  assert.deepEqual(loadTargetFor('http://simulation.promsnap.example.com/', '/simulate-requests', undefined), {
+    url: 'http://simulation.promsnap.example.com/simulate-requests',
+    requestUrl: 'http://simulation.promsnap.example.com/simulate-requests',
+    host: undefined,
+  });
+  assert.deepEqual(loadTargetFor('http://simulation.promsnap.example.com', '/', 'http://127.0.0.1:8080'), {
+    url: 'http://simulation.promsnap.example.com/',
+    requestUrl: 'http://127.0.0.1:8080/',
+    host: 'simulation.promsnap.example.com',
+  });
+  assert.equal(loadTargetFor('http://simulation.promsnap.127.0.0.1.sslip.io:31080', '/', 'http://127.0.0.1:8080').host, 'simulation.promsnap.127.0.0.1.sslip.io:31080');
 });
