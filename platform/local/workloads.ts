@@ -3,6 +3,7 @@
 // Knative Service) give them. The local runner starts one local process per such pod and announces
 // it to Prometheus with these very properties, so the manifests' relabel rules see what they would
 // see in a cluster. Pure: no I/O.
+import type { EnvFromSource, EnvVar } from '../manifests.js';
 
 /** The part of a Kubernetes object the runner reads; manifests.ts hands these over as parsed YAML. */
 export interface KubeObject {
@@ -20,28 +21,12 @@ export interface ContainerPort {
   protocol: string;
 }
 
-export interface EnvVar {
-  name: string;
-  value?: string;
-  valueFrom?: {
-    secretKeyRef?: { name: string; key: string; optional?: boolean };
-    configMapKeyRef?: { name: string; key: string; optional?: boolean };
-    fieldRef?: { fieldPath: string };
-  };
-}
-
-export interface EnvFrom {
-  prefix?: string;
-  secretRef?: { name: string; optional?: boolean };
-  configMapRef?: { name: string; optional?: boolean };
-}
-
 export interface Container {
   name: string;
   image: string;
   ports: ContainerPort[];
   env: EnvVar[];
-  envFrom: EnvFrom[];
+  envFrom: EnvFromSource[];
   args: string[];
   /** False for init containers; Prometheus labels those __meta_kubernetes_pod_container_init="true". */
   init: boolean;
@@ -120,7 +105,7 @@ function containersOf(spec: any, init: boolean): Container[] {
       protocol: String(p.protocol ?? 'TCP'),
     })),
     env: (c.env ?? []) as EnvVar[],
-    envFrom: (c.envFrom ?? []) as EnvFrom[],
+    envFrom: (c.envFrom ?? []) as EnvFromSource[],
     args: ((c.args ?? []) as unknown[]).map(String),
     init,
   }));
