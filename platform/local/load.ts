@@ -77,10 +77,16 @@ async function localTargets(): Promise<string[]> {
   return state.urls.simulation.map((base) => new URL(values.path!, base).toString());
 }
 
-const targets = values.url ? [values.url] : await localTargets();
-// Workers shared out as evenly as they go; every instance gets at least one.
-const shares = targets.map((_, i) => Math.max(1, Math.floor(concurrency / targets.length) + (i < concurrency % targets.length ? 1 : 0)));
-process.stdout.write(`hey -z ${values.duration} against ${targets.map((t, i) => `${t} (${shares[i]} workers)`).join(', ')}\n`);
+const instances = values.url ? [values.url] : await localTargets();
+// Workers shared out as evenly as they go, -c in all: with fewer workers than instances, the instances
+// past the -c-th get none (hey needs at least one worker, so they are left out, and the line says so).
+const shares = instances.map((_, i) => Math.floor(concurrency / instances.length) + (i < concurrency % instances.length ? 1 : 0));
+const targets = instances.filter((_, i) => shares[i]! > 0);
+const idle = instances.length - targets.length;
+process.stdout.write(
+  `hey -z ${values.duration} against ${targets.map((t, i) => `${t} (${shares[i]} workers)`).join(', ')}` +
+    `${idle > 0 ? `; ${idle} more instance${idle > 1 ? 's' : ''} left idle: only ${concurrency} workers (-c)` : ''}\n`,
+);
 
 const runs: HeyRun[] = [];
 let interrupted = false;
