@@ -130,6 +130,25 @@ export interface ManagedProcess {
   stop(signal?: NodeJS.Signals, graceMs?: number): Promise<number | string>;
 }
 
+/**
+ * SIGKILLs the process groups of `children()` if this process exits without having stopped them (an
+ * uncaught error, process.exit): each runs in its own group, which nothing else would signal. Returns
+ * the function that removes the hook once a stop has ended them itself.
+ */
+export function killGroupsOnExit(children: () => Iterable<ManagedProcess>): () => void {
+  const kill = () => {
+    for (const child of children()) {
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  };
+  process.once('exit', kill);
+  return () => process.removeListener('exit', kill);
+}
+
 export async function startProcess(options: StartOptions): Promise<ManagedProcess> {
   const child = spawn(options.command, options.args ?? [], {
     cwd: options.cwd,

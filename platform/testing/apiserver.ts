@@ -10,7 +10,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
-import { findTool, MissingToolError, startProcess, waitFor, type ManagedProcess } from '../local/processes.js';
+import { findTool, killGroupsOnExit, MissingToolError, startProcess, waitFor, type ManagedProcess } from '../local/processes.js';
 import { toolDir, versions } from '../tools/versions.js';
 import { freeLowPort } from './ports.js';
 
@@ -120,24 +120,15 @@ export async function startTestApiServer(options: TestApiServerOptions = {}): Pr
   const dir = await mkdtemp(path.join(os.tmpdir(), 'promsnap-apiserver-'));
   const running: ManagedProcess[] = [];
   // If the test process dies without stop() (an uncaught error, process.exit), the servers must not
-  // outlive it: they run in their own process groups, which nothing else would signal.
-  const killOnExit = () => {
-    for (const child of running) {
-      try {
-        process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-  };
-  process.once('exit', killOnExit);
+  // outlive it.
+  const removeExitHook = killGroupsOnExit(() => running);
 
   let stopping: Promise<void> | undefined;
   const stop = () => {
     stopping ??= (async () => {
       // The API server first: stopped after etcd, it would spend its grace period retrying etcd.
       for (const child of [...running].reverse()) await child.stop('SIGTERM', 10_000);
-      process.removeListener('exit', killOnExit);
+      removeExitHook();
       await rm(dir, { recursive: true, force: true });
     })();
     return stopping;

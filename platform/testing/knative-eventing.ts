@@ -13,7 +13,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { MissingToolError, startProcess, waitFor, portInUse, type ManagedProcess } from '../local/processes.js';
+import { killGroupsOnExit, MissingToolError, startProcess, waitFor, portInUse, type ManagedProcess } from '../local/processes.js';
 import { parseObjects, type KubeObject } from '../manifests.js';
 import { toolDir, versions } from '../tools/versions.js';
 import type { TestApiServer } from './apiserver.js';
@@ -290,22 +290,14 @@ export async function startKnativeEventing(api: TestApiServer, options: KnativeE
   const running = new Map<Component, ManagedProcess>();
   let proxy: ClusterProxy | undefined;
 
-  const killOnExit = () => {
-    for (const child of running.values()) {
-      try {
-        process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-  };
-  process.once('exit', killOnExit);
+  // If the test process dies without stop(), Knative's processes must not outlive it.
+  const removeExitHook = killGroupsOnExit(() => running.values());
 
   let stopping: Promise<void> | undefined;
   const stop = () => {
     stopping ??= (async () => {
       await stopKnativeProcesses([...running.values()]);
-      process.removeListener('exit', killOnExit);
+      removeExitHook();
       await proxy?.close();
       await bridges.close();
       await rm(dir, { recursive: true, force: true });
