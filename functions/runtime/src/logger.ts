@@ -12,6 +12,9 @@ export interface Logger {
 
 const severity: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
+/** Every level, least severe first: what a function's LOG_LEVEL may name. */
+export const logLevels = Object.keys(severity) as readonly LogLevel[];
+
 export function isLogLevel(value: string): value is LogLevel {
   return value in severity;
 }

@@ -1,7 +1,7 @@
 // The simulation service's settings, read once at start-up from the environment (Knative's runtime
 // contract sets PORT, K_SERVICE and K_REVISION; the rest come from the Service manifest).
 import { EnvReader } from '../../runtime/src/env.js';
-import type { LogLevel } from '../../runtime/src/logger.js';
+import { logLevels, type LogLevel } from '../../runtime/src/logger.js';
 
 export interface LatencyRange {
   minMs: number;
@@ -27,8 +27,6 @@ export const defaults = {
   // Below Kubernetes' default 30 s termination grace period, so the drain ends before SIGKILL does.
   shutdownGraceMs: 25_000,
 } as const;
-
-const logLevels = ['debug', 'info', 'warn', 'error'] as const;
 
 /** Throws ConfigError naming every bad variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): SimulationConfig {

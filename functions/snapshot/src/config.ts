@@ -1,7 +1,7 @@
 // The snapshot function's settings, read once at start-up from the environment: the same names
 // locally and in the Knative Service manifest. Knative sets PORT, K_SERVICE and K_REVISION.
 import { EnvReader } from '../../runtime/src/env.js';
-import type { LogLevel } from '../../runtime/src/logger.js';
+import { logLevels, type LogLevel } from '../../runtime/src/logger.js';
 
 export interface SnapshotConfig {
   port: number;
@@ -38,8 +38,6 @@ export const defaults = {
   // rest. Knative gives a revision's pods terminationGracePeriodSeconds = timeoutSeconds (300 s).
   shutdownGraceMs: 60_000,
 } as const;
-
-const logLevels = ['debug', 'info', 'warn', 'error'] as const;
 
 // S3 bucket naming rules (3 to 63 characters, lower case, digits, dots and hyphens).
 const bucketName = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
