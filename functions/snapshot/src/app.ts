@@ -4,12 +4,12 @@
 //   GET  /lastdata      the newest snapshot, streamed from the bucket
 //   GET  /snapshots     snapshots in time order, paginated (?limit=&after=<key>)
 //   GET  /metrics, /healthz, /readyz
-import express, { type Express, type Request, type Response } from 'express';
+import express, { type ErrorRequestHandler, type Express, type Request, type RequestHandler, type Response } from 'express';
 import { HTTP, type Headers } from 'cloudevents';
 import { receiveEvent } from '../../../events/src/index.js';
 import type { Logger } from '../../runtime/src/logger.js';
 import { storeDeadLetter } from './dead-letters.js';
-import { RejectedEventError, errorHandler, failureReason } from './errors.js';
+import { RejectedEventError, bodyRefusal, errorHandler, failureReason } from './errors.js';
 import { takeSnapshot } from './handler.js';
 import { InFlight } from './in-flight.js';
 import type { SnapshotMetrics } from './metrics.js';
@@ -41,28 +41,32 @@ export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   // Events arrive with any content type (binary mode carries the data's own); the SDK reads the text.
-  const eventBody = express.text({ type: () => true, limit: maxEventBytes });
+  const readText = express.text({ type: () => true, limit: maxEventBytes });
+  const eventBody: RequestHandler = (req, res, next) => readText(req, res, (err?: unknown) => next(err === undefined ? undefined : bodyRefusal(err)));
 
-  app.post('/', eventBody, async (req, res) => {
+  // Every failed delivery is counted here, one the body parser refused before the handler ran too.
+  const countFailedDelivery: ErrorRequestHandler = (err, _req, _res, next) => {
+    metrics.failures.inc({ reason: failureReason(err) });
+    metrics.requests.inc({ outcome: err instanceof RejectedEventError ? 'rejected' : 'failed' });
+    next(err);
+  };
+
+  const deliver: RequestHandler = async (req, res) => {
     const startedAt = Date.now();
-    try {
-      const received = receiveEvent(messageOf(req));
-      if (!received.ok) throw new RejectedEventError('invalid_event', 400, 'the request is not a valid CloudEvent', received.problems);
-      const result = await inFlight.run(() => takeSnapshot(deps, received.value.event, startedAt));
-      metrics.duration.observe((Date.now() - startedAt) / 1000);
-      const data = result.reply.data!;
-      metrics.requests.inc({ outcome: result.created ? 'stored' : 'duplicate' });
-      metrics.lastBytes.set(data.bytes);
-      metrics.lastSeries.set(data.series);
-      metrics.lastSuccess.set(Date.now() / 1000);
-      const message = HTTP.binary(result.reply);
-      res.status(200).set(message.headers as Record<string, string>).send(message.body);
-    } catch (err) {
-      metrics.failures.inc({ reason: failureReason(err) });
-      metrics.requests.inc({ outcome: err instanceof RejectedEventError ? 'rejected' : 'failed' });
-      throw err;
-    }
-  });
+    const received = receiveEvent(messageOf(req));
+    if (!received.ok) throw new RejectedEventError('invalid_event', 400, 'the request is not a valid CloudEvent', received.problems);
+    const result = await inFlight.run(() => takeSnapshot(deps, received.value.event, startedAt));
+    metrics.duration.observe((Date.now() - startedAt) / 1000);
+    const data = result.reply.data!;
+    metrics.requests.inc({ outcome: result.created ? 'stored' : 'duplicate' });
+    metrics.lastBytes.set(data.bytes);
+    metrics.lastSeries.set(data.series);
+    metrics.lastSuccess.set(Date.now() / 1000);
+    const message = HTTP.binary(result.reply);
+    res.status(200).set(message.headers as Record<string, string>).send(message.body);
+  };
+
+  app.post('/', eventBody, deliver, countFailedDelivery);
 
   app.post('/dead-letters', eventBody, async (req, res) => {
     const received = receiveEvent(messageOf(req));

@@ -9,6 +9,7 @@ import type { Logger } from '../../runtime/src/logger.js';
 /** Why a snapshot failed: the `reason` label of snapshot_failures_total. */
 export const failureReasons = [
   'invalid_event',
+  'too_large',
   'query_rejected',
   'key_conflict',
   'prometheus_unavailable',
@@ -22,7 +23,7 @@ export type FailureReason = (typeof failureReasons)[number];
 /** Statuses answered for failures a retry can fix; Knative retries every one of them. */
 export const retryableStatuses = [502, 503, 504] as const;
 /** Statuses answered for events no retry can fix; Knative retries none of them (no 404/408/409/429). */
-export const rejectedStatuses = [400, 412, 422] as const;
+export const rejectedStatuses = [400, 412, 413, 422] as const;
 
 /** A dependency failed in a way a later attempt can fix: answered with a 5xx so Knative retries. */
 export class RetryableError extends Error {
@@ -42,7 +43,7 @@ export class RetryableError extends Error {
 export class RejectedEventError extends Error {
   constructor(
     readonly reason: FailureReason,
-    /** 400 (not an acceptable event), 412 (key holds another event), 422 (query refused). */
+    /** 400 (not an acceptable event), 412 (key holds another event), 413 (body too large), 422 (query refused). */
     readonly status: (typeof rejectedStatuses)[number],
     message: string,
     /** Each problem found, for the response body. */
@@ -52,6 +53,25 @@ export class RejectedEventError extends Error {
     super(message, options);
     this.name = 'RejectedEventError';
   }
+}
+
+/**
+ * A failure of Express's body parser as a refusal like any other bad event, so the route answers and
+ * counts it as one: over the limit is 413 `too_large`, a body that cannot be read (bad length, unknown
+ * charset or encoding, aborted) is 400 `invalid_event`. Anything else is returned as it is.
+ */
+export function bodyRefusal(err: unknown): unknown {
+  const { type, status, length, limit } = err as { type?: unknown; status?: unknown; length?: unknown; limit?: unknown };
+  if (type === 'entity.too.large') {
+    const size = typeof length === 'number' ? `${length} bytes` : 'more bytes';
+    const message = `the event body (${size}) is over the limit of ${String(limit)} bytes`;
+    return new RejectedEventError('too_large', 413, message, [message], { cause: err });
+  }
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    const message = `the event body cannot be read: ${err instanceof Error ? err.message : String(err)}`;
+    return new RejectedEventError('invalid_event', 400, message, [message], { cause: err });
+  }
+  return err;
 }
 
 export function failureReason(err: unknown): FailureReason {
@@ -77,7 +97,7 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
       res.status(err.status).json({ error: publicMessage[err.reason], reason: err.reason, retryable: true });
       return;
     }
-    // Express's own body parsers fail with a status (413 too large, 400 bad encoding).
+    // A body parser's failure that no route turned into a RejectedEventError (bodyRefusal).
     const status = (err as { status?: unknown }).status;
     if (typeof status === 'number' && status >= 400 && status < 500) {
       const message = err instanceof Error ? err.message : 'bad request';
@@ -93,6 +113,7 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
 // What a 5xx body may say: the kind of failure, never hosts, keys or stack traces.
 const publicMessage: Record<FailureReason, string> = {
   invalid_event: 'the event was refused',
+  too_large: 'the event body is too large',
   query_rejected: 'Prometheus refused the query',
   key_conflict: 'the snapshot key holds another event',
   prometheus_unavailable: 'Prometheus is unreachable; the delivery can be retried',

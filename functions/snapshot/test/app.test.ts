@@ -217,6 +217,36 @@ test('malformed, incomplete and wrong-type events get 400 saying what is wrong, 
   assert.equal(await app.metric('snapshot_requests_total', { outcome: 'rejected' }), cases.length);
 });
 
+test('an event body over 1 MB gets 413, is counted as a refused delivery, and nothing is written', async (t) => {
+  const bucket = await s3.bucket();
+  const app = await startApp(t, { prometheusUrl: prometheus.url, s3Client: s3.client, bucket });
+  const headers = HTTP.binary(createPingEvent({ namespace: 'promsnap', name: 'snapshot-schedule' })).headers as Record<string, string>;
+  // Ping data of exactly `bytes` bytes: valid JSON with one property a ping does not have.
+  const data = (bytes: number) => {
+    const head = '{"queries":["up"],"pad":"';
+    return `${head}${'x'.repeat(bytes - head.length - 2)}"}`;
+  };
+  const limit = 1024 * 1024; // Express's "1mb"
+
+  // At the limit the body is read, and refused for what it says.
+  const atLimit = await post(app.url, { headers, body: data(limit) });
+  assert.equal(atLimit.status, 400, atLimit.text);
+  assert.deepEqual((atLimit.json as { problems: string[] }).problems, ['data has unknown property "pad"']);
+
+  const over = await post(app.url, { headers, body: data(limit + 1) });
+  assert.equal(over.status, 413, over.text);
+  const message = `the event body (${limit + 1} bytes) is over the limit of ${limit} bytes`;
+  assert.deepEqual(over.json, { error: message, reason: 'too_large', problems: [message], retryable: false });
+  const structured = await post(app.url, { headers: { 'content-type': 'application/cloudevents+json' }, body: data(2 * limit) });
+  assert.equal(structured.status, 413, structured.text);
+
+  assert.deepEqual(await s3.keys(bucket), []);
+  assert.equal(await app.metric('snapshot_failures_total', { reason: 'too_large' }), 2);
+  assert.equal(await app.metric('snapshot_failures_total', { reason: 'invalid_event' }), 1);
+  assert.equal(await app.metric('snapshot_requests_total', { outcome: 'rejected' }), 3);
+  assert.equal(await app.metric('snapshot_requests_total', { outcome: 'failed' }), 0);
+});
+
 test('a query Prometheus refuses gets 422 with its reason, and nothing is written', async (t) => {
   const bucket = await s3.bucket();
   const app = await startApp(t, { prometheusUrl: prometheus.url, s3Client: s3.client, bucket });
