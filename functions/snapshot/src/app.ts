@@ -68,7 +68,13 @@ export function createApp(deps: AppDeps): Express {
 
   app.post('/', eventBody, deliver, countFailedDelivery);
 
-  app.post('/dead-letters', eventBody, async (req, res) => {
+  // A dead letter the sink cannot keep is the last trace of an event: never only a log line either.
+  const countFailedDeadLetter: ErrorRequestHandler = (err, _req, _res, next) => {
+    metrics.deadLetterFailures.inc({ reason: failureReason(err) });
+    next(err);
+  };
+
+  const keepDeadLetter: RequestHandler = async (req, res) => {
     const received = receiveEvent(messageOf(req));
     if (!received.ok) throw new RejectedEventError('invalid_event', 400, 'the request is not a valid CloudEvent', received.problems);
     const stored = await inFlight.run(() => storeDeadLetter(store, received.value.event, new Date()));
@@ -82,7 +88,9 @@ export function createApp(deps: AppDeps): Express {
       error: stored.record.error,
     });
     res.status(202).json({ bucket: store.bucket, key: stored.key, created: stored.created });
-  });
+  };
+
+  app.post('/dead-letters', eventBody, keepDeadLetter, countFailedDeadLetter);
 
   app.get('/lastdata', async (_req, res) => {
     const newest = await store.newestSnapshot();

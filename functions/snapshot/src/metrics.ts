@@ -6,6 +6,9 @@ import { failureReasons, type FailureReason } from './errors.js';
 export const outcomes = ['stored', 'duplicate', 'rejected', 'failed'] as const;
 export type Outcome = (typeof outcomes)[number];
 
+/** The reasons a dead letter can fail for: the sink never queries Prometheus. */
+export const deadLetterFailureReasons = ['invalid_event', 'too_large', 'storage_unavailable', 'internal'] as const satisfies readonly FailureReason[];
+
 export interface SnapshotMetrics {
   registry: Registry;
   duration: Histogram;
@@ -15,6 +18,7 @@ export interface SnapshotMetrics {
   failures: Counter<'reason'>;
   requests: Counter<'outcome'>;
   deadLetters: Counter;
+  deadLetterFailures: Counter<'reason'>;
 }
 
 export function createMetrics(): SnapshotMetrics {
@@ -62,9 +66,16 @@ export function createMetrics(): SnapshotMetrics {
       help: 'Events received by the dead-letter sink (Knative gave up delivering them)',
       registers: [registry],
     }),
+    deadLetterFailures: new Counter({
+      name: 'snapshot_dead_letter_failures_total',
+      help: 'Dead letters the sink could not store, by reason; once Knative stops retrying them they are lost',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
   };
   // Every series exists from the start, so rate() and increase() see the first failure as a change.
   for (const reason of failureReasons) metrics.failures.inc({ reason } satisfies { reason: FailureReason }, 0);
   for (const outcome of outcomes) metrics.requests.inc({ outcome }, 0);
+  for (const reason of deadLetterFailureReasons) metrics.deadLetterFailures.inc({ reason }, 0);
   return metrics;
 }

@@ -268,17 +268,27 @@ test('a deadline that is not a whole number of seconds is passed on in a form Pr
   assert.equal(res.status, 200, res.text);
 });
 
-test('MinIO stopped: 503, counted, body without internals', async (t) => {
+test('MinIO stopped: 503 for pings and for dead letters, each counted, bodies without internals', async (t) => {
   const own = await startTestMinio();
   t.after(() => own.stop());
   const bucket = await own.bucket();
   const app = await startApp(t, { prometheusUrl: prometheus.url, s3Client: own.client, bucket });
   await own.minio.stop();
-  const res = await post(app.url, HTTP.binary(createPingEvent({ namespace: 'promsnap', name: 'snapshot-schedule' })));
+  const ping = createPingEvent({ namespace: 'promsnap', name: 'snapshot-schedule' });
+  const res = await post(app.url, HTTP.binary(ping));
   assert.equal(res.status, 503, res.text);
   assert.deepEqual(res.json, { error: 'the object store is unavailable; the delivery can be retried', reason: 'storage_unavailable', retryable: true });
   assert.equal(await app.metric('snapshot_failures_total', { reason: 'storage_unavailable' }), 1);
   assert.equal(await app.metric('snapshot_requests_total', { outcome: 'failed' }), 1);
+
+  // The dead letter of that ping cannot be kept either: 503, so Knative retries the sink, and counted
+  // apart from snapshot failures, since an event lost here leaves no other trace.
+  const dead = await post(`${app.url}/dead-letters`, HTTP.binary(ping.cloneWith({ knativeerrorcode: '503' })));
+  assert.equal(dead.status, 503, dead.text);
+  assert.deepEqual(dead.json, { error: 'the object store is unavailable; the delivery can be retried', reason: 'storage_unavailable', retryable: true });
+  assert.equal(await app.metric('snapshot_dead_letter_failures_total', { reason: 'storage_unavailable' }), 1);
+  assert.equal(await app.metric('snapshot_dead_letters_total'), 0, 'only a stored dead letter counts as received');
+  assert.equal(await app.metric('snapshot_failures_total', { reason: 'storage_unavailable' }), 1, 'snapshot failures did not move');
 });
 
 test('/lastdata streams the newest snapshot and /snapshots pages through them in time order', async (t) => {
@@ -365,6 +375,12 @@ test('the dead-letter sink keeps each event once with its Knative error attribut
   assert.equal(await app.metric('snapshot_dead_letters_total'), 1, 'a redelivered dead letter is counted once');
   const junk = await post(`${app.url}/dead-letters`, { headers: { 'content-type': 'application/json' }, body: '{}' });
   assert.equal(junk.status, 400);
+  const huge = await post(`${app.url}/dead-letters`, { headers: message.headers, body: JSON.stringify({ queries: ['x'.repeat(1024 * 1024)] }) });
+  assert.equal(huge.status, 413);
+  assert.equal(await app.metric('snapshot_dead_letter_failures_total', { reason: 'invalid_event' }), 1);
+  assert.equal(await app.metric('snapshot_dead_letter_failures_total', { reason: 'too_large' }), 1);
+  assert.equal(await app.metric('snapshot_dead_letter_failures_total', { reason: 'storage_unavailable' }), 0);
+  assert.equal(await app.metric('snapshot_failures_total', { reason: 'invalid_event' }), 0, 'dead letters are not snapshot deliveries');
 });
 
 test('health, readiness and metrics', async (t) => {
@@ -383,6 +399,7 @@ test('health, readiness and metrics', async (t) => {
     'snapshot_failures_total{reason="prometheus_unavailable"',
     'snapshot_requests_total{outcome="stored"',
     'snapshot_dead_letters_total',
+    'snapshot_dead_letter_failures_total{reason="storage_unavailable"',
   ]) {
     assert.ok(text.includes(name), `${name} is exposed`);
   }
