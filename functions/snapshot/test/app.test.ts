@@ -3,7 +3,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { gunzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
-import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { HTTP } from 'cloudevents';
 import {
   SNAPSHOT_STORED_TYPE,
@@ -12,6 +12,8 @@ import {
   validateSnapshotStoredEvent,
   type SnapshotStoredData,
 } from '../../../events/src/index.js';
+import { waitFor } from '../../../platform/local/processes.js';
+import { startTcpProxy } from '../../../platform/testing/tcp-proxy.js';
 import { snapshotKey } from '../src/key.js';
 import { createS3Client } from '../src/store.js';
 import {
@@ -146,6 +148,66 @@ test('the same event delivered twice, in turn or at once, leaves exactly one obj
   assert.equal((await s3.keys(bucket)).length, 2);
   assert.equal(await app.metric('snapshot_requests_total', { outcome: 'stored' }), 2);
   assert.equal(await app.metric('snapshot_requests_total', { outcome: 'duplicate' }), 3);
+});
+
+// Keys come from a ping's time and id, so a second PingSource sending the same id in the same second
+// names the same object as the first. Its snapshot must never replace the first one's.
+test('a key holding another event\'s snapshot is left untouched: 412 key_conflict (not retryable), counted', async (t) => {
+  const bucket = await s3.bucket();
+  const app = await startApp(t, { prometheusUrl: prometheus.url, s3Client: s3.client, bucket, queries: ['up'] });
+  const instant = await settledInstant();
+  const first = createPingEvent({ namespace: 'promsnap', name: 'snapshot-schedule', time: instant });
+  const other = createPingEvent({ namespace: 'team-b', name: 'nightly', id: first.id, time: instant });
+  const stored = await post(app.url, HTTP.binary(first));
+  assert.equal(stored.status, 200, stored.text);
+  const key = storedData(stored).key;
+  const before = await readObject(s3, bucket, key);
+  const etag = (await s3.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }))).ETag;
+
+  const res = await post(app.url, HTTP.binary(other));
+  assert.equal(res.status, 412, res.text);
+  const body = res.json as { error: string; reason: string; retryable: boolean };
+  assert.equal(body.reason, 'key_conflict');
+  assert.equal(body.retryable, false);
+  assert.equal(body.error, `object ${key} already holds a snapshot of another event (id ${JSON.stringify(first.id)}, source ${JSON.stringify(first.source)})`);
+  assert.deepEqual(await s3.keys(bucket), [key]);
+  assert.deepEqual(await readObject(s3, bucket, key), before, 'the first event\'s snapshot is as it was');
+  assert.equal((await s3.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }))).ETag, etag);
+  assert.equal(await app.metric('snapshot_failures_total', { reason: 'key_conflict' }), 1);
+  assert.equal(await app.metric('snapshot_requests_total', { outcome: 'rejected' }), 1);
+  assert.equal(await app.metric('snapshot_requests_total', { outcome: 'stored' }), 1);
+  // The first event's own redelivery is still recognised as a duplicate.
+  assert.equal((await post(app.url, HTTP.binary(first))).status, 200);
+  assert.equal(await app.metric('snapshot_requests_total', { outcome: 'duplicate' }), 1);
+});
+
+test('another event\'s snapshot written while this one\'s query runs: the conditional write refuses, 412 key_conflict', async (t) => {
+  const bucket = await s3.bucket();
+  // This delivery's Prometheus answers 1.5 s late, so the other event is stored between its HEAD and its write.
+  const slow = await startTcpProxy({ port: prometheus.port }, { delayResponseMs: 1_500 });
+  t.after(() => slow.close());
+  const late = await startApp(t, { prometheusUrl: slow.url, s3Client: s3.client, bucket, queries: ['up'] });
+  const quick = await startApp(t, { prometheusUrl: prometheus.url, s3Client: s3.client, bucket, queries: ['up'] });
+  const instant = await settledInstant();
+  const first = createPingEvent({ namespace: 'promsnap', name: 'snapshot-schedule', time: instant });
+  const other = createPingEvent({ namespace: 'team-b', name: 'nightly', id: first.id, time: instant });
+
+  const pending = post(late.url, HTTP.binary(other));
+  await waitFor(() => slow.connections > 0, { what: 'the late delivery\'s query to reach Prometheus' });
+  const stored = await post(quick.url, HTTP.binary(first));
+  assert.equal(stored.status, 200, stored.text);
+  const key = storedData(stored).key;
+  const before = await readObject(s3, bucket, key);
+
+  const res = await pending;
+  assert.equal(res.status, 412, res.text);
+  assert.equal((res.json as { reason: string }).reason, 'key_conflict');
+  assert.deepEqual(await s3.keys(bucket), [key]);
+  assert.deepEqual(await s3.pendingUploads(bucket), []);
+  assert.deepEqual(await readObject(s3, bucket, key), before, 'the first event\'s snapshot is as it was');
+  assert.equal(JSON.parse(before.toString()).source, first.source);
+  assert.equal(await late.metric('snapshot_failures_total', { reason: 'key_conflict' }), 1);
+  assert.equal(await late.metric('snapshot_requests_total', { outcome: 'rejected' }), 1);
 });
 
 test('Prometheus down: 503, nothing written, failure counted; back up: the redelivery stores the same instant', async (t) => {
