@@ -7,7 +7,10 @@ export interface SnapshotConfig {
   port: number;
   prometheus: {
     url: string;
-    /** Deadline for one query, answer body included; also sent to Prometheus as its own timeout. */
+    /**
+     * Deadline for the time one query waits on Prometheus, its answer included but not the time the
+     * store holds the answer back; also sent to Prometheus as its own timeout.
+     */
     timeoutMs: number;
   };
   s3: {

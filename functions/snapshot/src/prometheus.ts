@@ -2,6 +2,11 @@
 // a given time and answered as a stream: the body is handed on as it arrives, never held whole. Each
 // failure becomes a RetryableError (unreachable, timed out, 5xx, an answer that breaks off) or a
 // RejectedEventError (400/422: Prometheus refuses the query itself, which no retry will change).
+//
+// The deadline counts only time spent waiting on Prometheus. Its answer is read as fast as the bucket
+// takes it, so while the upload holds the stream back the clock stops: a slow store must not be
+// reported, and retried, as a slow Prometheus. A store that stops taking bytes altogether fails the
+// upload on the S3 client's own socket timeout (storage_unavailable).
 import { PassThrough, type Readable } from 'node:stream';
 import axios, { AxiosError } from 'axios';
 import { RejectedEventError, RetryableError } from './errors.js';
@@ -9,7 +14,10 @@ import { RejectedEventError, RetryableError } from './errors.js';
 export interface PrometheusOptions {
   /** Base URL, e.g. http://prometheus.monitoring.svc.cluster.local:9090 */
   url: string;
-  /** Deadline for the whole query, answer body included. */
+  /**
+   * Deadline for waiting on Prometheus: for its answer to start, then for the rest of it whenever the
+   * reader is ready for more. Time the reader holds the answer back is not counted.
+   */
   timeoutMs: number;
 }
 
@@ -41,10 +49,10 @@ export function createPrometheusClient(options: PrometheusOptions): PrometheusCl
     async query(query, time) {
       const controller = new AbortController();
       let timedOut = false;
-      const deadline = setTimeout(() => {
+      const deadline = pausableTimer(options.timeoutMs, () => {
         timedOut = true;
         controller.abort();
-      }, options.timeoutMs);
+      });
       const timeoutError = () =>
         new RetryableError('prometheus_timeout', 504, `Prometheus did not answer query ${JSON.stringify(query)} within ${options.timeoutMs} ms`);
 
@@ -71,27 +79,71 @@ export function createPrometheusClient(options: PrometheusOptions): PrometheusCl
         body = res.data;
         status = res.status;
       } catch (err) {
-        clearTimeout(deadline);
+        deadline.clear();
         if (timedOut) throw timeoutError();
         throw requestFailure(err, options.url);
       }
 
       if (status !== 200) {
-        clearTimeout(deadline);
+        deadline.clear();
         const text = await readSome(body, maxErrorBodyBytes).catch(() => '');
         throw statusFailure(status, text, query);
       }
 
-      // The caller reads `out`; `body` feeds it, and either side ending tears down the other.
+      // The caller reads `out`; `body` feeds it, and either side ending tears down the other. Piped by
+      // hand, so that the deadline stops exactly while `out` is full, i.e. the reader holds it back.
       const out = new PassThrough();
       body.on('error', (err) => out.destroy(timedOut ? timeoutError() : brokenAnswer(err)));
       controller.signal.addEventListener('abort', () => out.destroy(timeoutError()), { once: true });
       out.on('close', () => {
-        clearTimeout(deadline);
+        deadline.clear();
         if (!body.destroyed) body.destroy();
       });
-      body.pipe(out);
+      body.on('data', (chunk: Buffer) => {
+        if (out.write(chunk)) return;
+        body.pause();
+        deadline.pause();
+        out.once('drain', () => {
+          deadline.resume();
+          body.resume();
+        });
+      });
+      body.on('end', () => {
+        deadline.clear();
+        out.end();
+      });
       return out;
+    },
+  };
+}
+
+interface PausableTimer {
+  pause(): void;
+  resume(): void;
+  clear(): void;
+}
+
+/** Calls `expire` once `ms` of running time have passed; paused time does not count. */
+function pausableTimer(ms: number, expire: () => void): PausableTimer {
+  let left = ms;
+  let since = Date.now();
+  let timer: NodeJS.Timeout | undefined = setTimeout(expire, left);
+  return {
+    pause() {
+      if (!timer) return;
+      clearTimeout(timer);
+      timer = undefined;
+      left -= Date.now() - since;
+    },
+    resume() {
+      if (timer || left === Number.POSITIVE_INFINITY) return;
+      since = Date.now();
+      timer = setTimeout(expire, Math.max(0, left));
+    },
+    clear() {
+      clearTimeout(timer);
+      timer = undefined;
+      left = Number.POSITIVE_INFINITY;
     },
   };
 }

@@ -1,12 +1,14 @@
-// Large answers: streamed through in parts, and a failure half-way leaves nothing behind.
+// Large answers: streamed through in parts, a failure half-way leaves nothing behind, and the query
+// deadline tells a slow Prometheus from a slow store.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { HTTP } from 'cloudevents';
 import { createPingEvent, receiveEvent, validateSnapshotStoredEvent } from '../../../events/src/index.js';
 import { startTcpProxy, type TcpProxy } from '../../../platform/testing/tcp-proxy.js';
-import { defaultPartSize } from '../src/store.js';
-import { post, sortedResult, startApp, startExporter, startTestMinio, startTestPrometheus, type Exporter, type TestPrometheus } from './helper.js';
+import { createS3Client, defaultPartSize } from '../src/store.js';
+import { credentials, post, sortedResult, startApp, startExporter, startTestMinio, startTestPrometheus, type Exporter, type TestPrometheus } from './helper.js';
+import { startThrottlingProxy } from './throttling-proxy.js';
 
 const SERIES = 20_000;
 const query = 'promsnap_bulk_value';
@@ -88,6 +90,50 @@ test('a Prometheus slower than the deadline: 504 and nothing written', async (t)
   const res = await post(app.url, HTTP.binary(createPingEvent({ namespace: 'promsnap', name: 'snapshot-schedule', time: instant })));
   assert.equal(res.status, 504, res.text);
   assert.equal((res.json as { reason: string }).reason, 'prometheus_timeout');
+  assert.deepEqual(await s3.keys(bucket), []);
+  assert.deepEqual(await s3.pendingUploads(bucket), []);
+  assert.equal(await app.metric('snapshot_failures_total', { reason: 'prometheus_timeout' }), 1);
+});
+
+test('a store slower than the query deadline: the answer waits for the upload and is stored, not a 504', async (t) => {
+  const bucket = await s3.bucket();
+  // MinIO behind a link of 2.5 MB/s: the 15 MB upload takes about 6 s, four deadlines.
+  const slowStore = await startThrottlingProxy({ port: s3.minio.port }, 2.5e6);
+  t.after(() => slowStore.close());
+  const client = createS3Client({ endpoint: slowStore.url, region: 'us-east-1', ...credentials });
+  t.after(() => client.destroy());
+  const timeoutMs = 1_500;
+  const app = await startApp(t, { prometheusUrl: prometheus.url, s3Client: client, bucket, queries: [query], timeoutMs });
+  const ping = createPingEvent({ namespace: 'promsnap', name: 'snapshot-schedule', time: instant });
+  const started = Date.now();
+  const res = await post(app.url, HTTP.binary(ping));
+  const tookMs = Date.now() - started;
+  assert.equal(res.status, 200, res.text);
+  assert.ok(tookMs > 3 * timeoutMs, `the snapshot took ${tookMs} ms, well past the ${timeoutMs} ms deadline`);
+  const received = receiveEvent({ headers: res.headers, body: res.text });
+  assert.ok(received.ok);
+  const checked = validateSnapshotStoredEvent(received.value.event);
+  assert.ok(checked.ok);
+  assert.equal(checked.value.data!.series, SERIES);
+  assert.deepEqual(await s3.keys(bucket), [checked.value.data!.key]);
+  assert.deepEqual(await s3.pendingUploads(bucket), []);
+  assert.equal(await app.metric('snapshot_failures_total', { reason: 'prometheus_timeout' }), 0);
+  t.diagnostic(`${checked.value.data!.bytes} bytes stored through 2.5 MB/s in ${tookMs} ms with a ${timeoutMs} ms query deadline`);
+});
+
+test('a Prometheus trickling its answer slower than the deadline: still 504, nothing written', async (t) => {
+  const bucket = await s3.bucket();
+  // The answer starts at once, then comes at 1 MB/s: about 7 s for its gzipped 7 MB.
+  const slowPrometheus = await startThrottlingProxy({ port: prometheus.port }, 1e6);
+  t.after(() => slowPrometheus.close());
+  const timeoutMs = 1_500;
+  const app = await startApp(t, { prometheusUrl: slowPrometheus.url, s3Client: s3.client, bucket, queries: [query], timeoutMs });
+  const started = Date.now();
+  const res = await post(app.url, HTTP.binary(createPingEvent({ namespace: 'promsnap', name: 'snapshot-schedule', time: instant })));
+  const tookMs = Date.now() - started;
+  assert.equal(res.status, 504, res.text);
+  assert.equal((res.json as { reason: string }).reason, 'prometheus_timeout');
+  assert.ok(tookMs < 4 * timeoutMs, `answered after ${tookMs} ms, at the deadline rather than the end of the answer`);
   assert.deepEqual(await s3.keys(bucket), []);
   assert.deepEqual(await s3.pendingUploads(bucket), []);
   assert.equal(await app.metric('snapshot_failures_total', { reason: 'prometheus_timeout' }), 1);
