@@ -2,6 +2,7 @@
 // contract sets PORT, K_SERVICE and K_REVISION; the rest come from the Service manifest).
 import { EnvReader } from '../../runtime/src/env.js';
 import { logLevels, type LogLevel } from '../../runtime/src/logger.js';
+import { parseLabels } from './labels.js';
 
 export interface LatencyRange {
   minMs: number;
@@ -12,6 +13,8 @@ export interface SimulationConfig {
   port: number;
   /** Range of the simulated work time of GET /simulate-requests. */
   latency: LatencyRange;
+  /** Extra labels on every series (SIMULATION_LABELS), besides app="simulation". */
+  labels: Record<string, string>;
   logLevel: LogLevel;
   shutdownGraceMs: number;
   /** Knative's Service and Revision names, carried on every log line when set. */
@@ -34,6 +37,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const port = read.integer('PORT', defaults.port, { min: 1, max: 65_535 });
   const minMs = read.integer('SIMULATION_LATENCY_MIN_MS', defaults.latencyMinMs, { min: 0, max: 60_000 });
   const maxMs = read.integer('SIMULATION_LATENCY_MAX_MS', defaults.latencyMaxMs, { min: 0, max: 60_000 });
+  const labels = parseLabels('SIMULATION_LABELS', read.string('SIMULATION_LABELS', ''));
+  for (const problem of labels.problems) read.problem(problem);
   const logLevel = read.oneOf('LOG_LEVEL', logLevels, 'info');
   const shutdownGraceMs = read.integer('SHUTDOWN_GRACE_MS', defaults.shutdownGraceMs, { min: 0, max: 600_000 });
   if (minMs > maxMs) {
@@ -48,6 +53,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   return read.done({
     port,
     latency: { minMs, maxMs },
+    labels: labels.labels,
     logLevel,
     shutdownGraceMs,
     service: read.string('K_SERVICE'),

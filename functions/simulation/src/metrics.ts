@@ -4,6 +4,8 @@
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export const durationBucketsMs = [1, 2, 3, 4, 5, 10, 25, 50, 100, 250, 500, 1000];
+export const requestLabelNames = ['method', 'route', 'statusCode'] as const;
+export const durationLabelNames = ['method', 'route', 'code'] as const;
 
 export interface SimulationMetrics {
   registry: Registry;
@@ -11,20 +13,25 @@ export interface SimulationMetrics {
   duration: Histogram<'method' | 'route' | 'code'>;
 }
 
-export function createMetrics(): SimulationMetrics {
+export interface MetricsOptions {
+  /** Extra labels on every series (SIMULATION_LABELS, checked by labels.ts); `app` is always simulation. */
+  labels?: Record<string, string>;
+}
+
+export function createMetrics(options: MetricsOptions = {}): SimulationMetrics {
   const registry = new Registry();
-  registry.setDefaultLabels({ app: 'simulation' });
+  registry.setDefaultLabels({ ...options.labels, app: 'simulation' });
   collectDefaultMetrics({ register: registry });
   const requests = new Counter({
     name: 'simulation_app_requests_total',
     help: 'Total number of requests to the simulation app',
-    labelNames: ['method', 'route', 'statusCode'] as const,
+    labelNames: requestLabelNames,
     registers: [registry],
   });
   const duration = new Histogram({
     name: 'simulation_app_request_duration_milliseconds',
     help: 'Histogram of request durations for the simulation app in milliseconds',
-    labelNames: ['method', 'route', 'code'] as const,
+    labelNames: durationLabelNames,
     buckets: durationBucketsMs,
     registers: [registry],
   });

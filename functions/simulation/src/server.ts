@@ -26,10 +26,10 @@ const log = createLogger({
 
 let lifecycle: Lifecycle | undefined;
 const app = createApp({
-  metrics: createMetrics(),
+  metrics: createMetrics({ labels: config.labels }),
   log,
   latency: config.latency,
   ready: () => lifecycle?.accepting ?? false,
 });
 lifecycle = await serve(app, { port: config.port, log, shutdownGraceMs: config.shutdownGraceMs });
-log.info('simulation ready', { latency: config.latency, shutdownGraceMs: config.shutdownGraceMs });
+log.info('simulation ready', { latency: config.latency, labels: config.labels, shutdownGraceMs: config.shutdownGraceMs });

@@ -17,6 +17,7 @@ test('an empty environment gives the documented defaults', () => {
   assert.deepEqual(loadConfig({}), {
     port: 8080,
     latency: { minMs: defaults.latencyMinMs, maxMs: defaults.latencyMaxMs },
+    labels: {},
     logLevel: 'info',
     shutdownGraceMs: defaults.shutdownGraceMs,
     service: undefined,
@@ -29,6 +30,7 @@ test('every variable is read, including the names Knative sets', () => {
     PORT: '9000',
     SIMULATION_LATENCY_MIN_MS: '5',
     SIMULATION_LATENCY_MAX_MS: '50',
+    SIMULATION_LABELS: 'team=payments,env=dev',
     LOG_LEVEL: 'debug',
     SHUTDOWN_GRACE_MS: '3000',
     K_SERVICE: 'simulation',
@@ -37,6 +39,7 @@ test('every variable is read, including the names Knative sets', () => {
   assert.deepEqual(config, {
     port: 9000,
     latency: { minMs: 5, maxMs: 50 },
+    labels: { team: 'payments', env: 'dev' },
     logLevel: 'debug',
     shutdownGraceMs: 3000,
     service: 'simulation',
@@ -73,4 +76,28 @@ test('a simulated latency the shutdown grace could not wait for is refused', () 
   assert.deepEqual(problemsOf({ SIMULATION_LATENCY_MAX_MS: '5000', SHUTDOWN_GRACE_MS: '5000' }), [
     'SIMULATION_LATENCY_MAX_MS (5000) must be below SHUTDOWN_GRACE_MS (5000) so in-flight requests finish during a shutdown',
   ]);
+});
+
+test('SIMULATION_LABELS: name=value pairs, spaces and a trailing comma allowed, a value may hold "="', () => {
+  assert.deepEqual(loadConfig({ SIMULATION_LABELS: ' team = payments , env=dev, selector=a=b ,' }).labels, {
+    team: 'payments',
+    env: 'dev',
+    selector: 'a=b',
+  });
+});
+
+test('SIMULATION_LABELS: every bad entry is reported, each naming the variable', () => {
+  assert.deepEqual(problemsOf({ SIMULATION_LABELS: 'team,1team=a,team-b=c,__meta=x,app=other,job=j,route=/x,type=t,env=,env=dev,env=prod' }), [
+    'SIMULATION_LABELS: "team" must be name=value',
+    'SIMULATION_LABELS: label name "1team" must match [a-zA-Z_][a-zA-Z0-9_]*',
+    'SIMULATION_LABELS: label name "team-b" must match [a-zA-Z_][a-zA-Z0-9_]*',
+    'SIMULATION_LABELS: label name "__meta" starts with "__", which Prometheus reserves for itself',
+    'SIMULATION_LABELS: label "app" cannot be set: it is always "simulation"',
+    'SIMULATION_LABELS: label "job" cannot be set: Prometheus sets it on every target',
+    'SIMULATION_LABELS: label "route" cannot be set: the request metrics already use it',
+    'SIMULATION_LABELS: label "type" cannot be set: Node.js\'s default metrics already use it',
+    'SIMULATION_LABELS: label "env" has an empty value (Prometheus reads that as no label)',
+    'SIMULATION_LABELS: label "env" is given twice',
+  ]);
+  assert.deepEqual(problemsOf({ SIMULATION_LABELS: 'app=simulation' }), ['SIMULATION_LABELS: label "app" cannot be set: it is always "simulation"']);
 });

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { freePort, startProcess, waitFor, type ManagedProcess } from '../../../platform/local/processes.js';
+import { parseExposition, valueOf } from '../../../platform/testing/exposition.js';
 
 const repoRoot = path.resolve(import.meta.dirname, '../../..');
 const serverTs = 'functions/simulation/src/server.ts';
@@ -75,7 +76,7 @@ test('SIGTERM during a slow request: the request completes with 200, then the pr
 test('a bad variable stops the start with exit code 1 and a message naming it', async (t) => {
   const server = await startServer(
     t,
-    { SIMULATION_LATENCY_MIN_MS: 'soon', LOG_LEVEL: 'loud' },
+    { SIMULATION_LATENCY_MIN_MS: 'soon', LOG_LEVEL: 'loud', SIMULATION_LABELS: 'team=payments,app=billing' },
     false,
   );
   const code = await server.process.exited;
@@ -84,5 +85,18 @@ test('a bad variable stops the start with exit code 1 and a message naming it', 
   assert.match(output, /^simulation: invalid configuration:$/m);
   assert.match(output, /SIMULATION_LATENCY_MIN_MS="soon" must be a whole number/);
   assert.match(output, /LOG_LEVEL="loud" must be one of debug, info, warn, error/);
+  assert.match(output, /SIMULATION_LABELS: label "app" cannot be set: it is always "simulation"/);
   assert.equal(server.logs.length, 0, 'nothing was served');
+});
+
+test('SIMULATION_LABELS: every series on /metrics carries the extra labels, and app stays "simulation"', async (t) => {
+  const server = await startServer(t, { SIMULATION_LABELS: 'team=payments, env=dev' });
+  assert.equal((await fetch(`${server.url}/`)).status, 200);
+  const res = await fetch(`${server.url}/metrics`);
+  assert.equal(res.status, 200);
+  const samples = parseExposition(await res.text());
+  assert.ok(samples.length > 20, `${samples.length} samples, the default metrics among them`);
+  const without = samples.filter((s) => s.labels['team'] !== 'payments' || s.labels['env'] !== 'dev' || s.labels['app'] !== 'simulation');
+  assert.deepEqual(without, [], 'every sample has team="payments", env="dev" and app="simulation"');
+  assert.equal(valueOf(samples, 'simulation_app_requests_total', { method: 'GET', route: '/', statusCode: '200', team: 'payments', env: 'dev' }), 1);
 });
