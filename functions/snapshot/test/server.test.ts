@@ -154,11 +154,11 @@ test('memory does not grow with the answer: peak growth for a 100 MB answer is a
   );
   assert.deepEqual([small.series, large.series], [1_250, 5_000]);
   assert.ok(small.bytes > 24e6 && large.bytes > 95e6, `answers of ${small.bytes} and ${large.bytes} bytes`);
-  // Measured (2 shared cores): +52 to +61 MB for 25 MB, +79 to +89 MB for 100 MB, the difference 24 to
-  // 28 MB every time. The growth is not the answer: about 16 MB of parts in flight ((queueSize + 1) x
-  // 5 MiB), plus spent buffers that V8 frees only once 64 MB of them have piled up, which a 25 MB
-  // answer does not reach and a larger one cannot pass. A function holding the answer, even once,
-  // would grow by at least the 75 MB the answers differ by.
+  // Measured (2 shared cores, 10 runs): +37 to +61 MB for 25 MB, +42 to +89 MB for 100 MB, the larger
+  // never more than 28 MB above the smaller. The growth is not the answer: about 16 MB of parts in
+  // flight ((queueSize + 1) x 5 MiB), plus spent buffers that V8 frees only once 64 MB of them have
+  // piled up, which a 25 MB answer does not reach and a larger one cannot pass. A function holding the
+  // answer, even once, would grow by at least the 75 MB the answers differ by.
   assert.ok(
     largeGrowth < smallGrowth + 60e6,
     `peak grew ${mb(largeGrowth)} MB for ${mb(large.bytes)} MB and ${mb(smallGrowth)} MB for ${mb(small.bytes)} MB`,
