@@ -514,13 +514,29 @@ export function pingSource(objects: readonly KubeObject[], name = 'snapshot-sche
   };
 }
 
+/** spec.delivery as written (Knative's duck v1 DeliverySpec): what deliveryPolicy reads and checks. */
+export interface DeliverySpec {
+  retry?: number;
+  backoffPolicy?: 'exponential' | 'linear';
+  backoffDelay?: string;
+  timeout?: string;
+  retryAfterMax?: string;
+  deadLetterSink?: Destination;
+}
+
+/** A delivery spec as Knative applies it: durations as written (ISO-8601) and in milliseconds. */
 export interface DeliveryPolicy {
   /** Retries after the first attempt (Knative: spec.delivery.retry, none when unset). */
   retry: number;
   backoffPolicy?: 'exponential' | 'linear';
-  /** As written (ISO-8601), and in milliseconds. */
   backoffDelay?: string;
   backoffDelayMs?: number;
+  /** Per-attempt timeout; none when unset. */
+  timeout?: string;
+  timeoutMs?: number;
+  /** Set only when spec.delivery.retryAfterMax is: Knative honours Retry-After only then. */
+  retryAfterMax?: string;
+  retryAfterMaxMs?: number;
   deadLetterSink?: Destination;
 }
 
@@ -552,34 +568,60 @@ export function trigger(objects: readonly KubeObject[], name = 'snapshot', names
   };
 }
 
+/**
+ * The one reader of a delivery spec (a Trigger's, else its Broker's): every field Knative's dispatcher
+ * uses, checked, so a value of the wrong type or form fails here naming the field rather than being
+ * ignored. Durations are read by isoDurationMs, as Knative reads them.
+ */
 export function deliveryPolicy(spec: unknown, where = 'delivery'): DeliveryPolicy {
   if (spec === undefined || spec === null) return { retry: 0 };
   const retry = field(spec, 'retry');
   if (retry !== undefined && (typeof retry !== 'number' || !Number.isInteger(retry) || retry < 0)) {
     throw new Error(`${where}.retry must be a whole number of at least 0, got ${JSON.stringify(retry)}`);
   }
-  const policy = text(field(spec, 'backoffPolicy'));
+  const policy = field(spec, 'backoffPolicy');
   if (policy !== undefined && policy !== 'exponential' && policy !== 'linear') {
     throw new Error(`${where}.backoffPolicy must be exponential or linear, got ${JSON.stringify(policy)}`);
   }
-  const delay = text(field(spec, 'backoffDelay'));
+  const duration = (name: 'backoffDelay' | 'timeout' | 'retryAfterMax'): { text: string; ms: number } | undefined => {
+    const value = field(spec, name);
+    if (value === undefined) return undefined;
+    if (typeof value !== 'string') throw new Error(`${where}.${name} must be an ISO-8601 duration such as PT1S, got ${JSON.stringify(value)}`);
+    try {
+      return { text: value, ms: isoDurationMs(value) };
+    } catch (err) {
+      throw new Error(`${where}.${name}: ${(err as Error).message}`);
+    }
+  };
+  const delay = duration('backoffDelay');
+  const timeout = duration('timeout');
+  const retryAfterMax = duration('retryAfterMax');
   const dls = field(spec, 'deadLetterSink');
   return {
     retry: (retry as number | undefined) ?? 0,
-    ...(policy ? { backoffPolicy: policy } : {}),
-    ...(delay !== undefined ? { backoffDelay: delay, backoffDelayMs: isoDurationMs(delay) } : {}),
+    ...(policy !== undefined ? { backoffPolicy: policy as 'exponential' | 'linear' } : {}),
+    ...(delay ? { backoffDelay: delay.text, backoffDelayMs: delay.ms } : {}),
+    ...(timeout ? { timeout: timeout.text, timeoutMs: timeout.ms } : {}),
+    ...(retryAfterMax ? { retryAfterMax: retryAfterMax.text, retryAfterMaxMs: retryAfterMax.ms } : {}),
     ...(dls !== undefined ? { deadLetterSink: destination(dls, `${where}.deadLetterSink`) } : {}),
   };
 }
 
 /**
- * The wait before each retry, as Knative's dispatcher computes it (knative.dev/eventing
- * pkg/kncloudevents/retries.go, attempt i counted from 0): exponential backoffDelay * 2^i, linear
- * backoffDelay * i. Without both a policy and a delay, Knative retries at once.
+ * The wait before the retry that follows failed attempt `attempt` (counted from 0), as Knative's
+ * dispatcher computes it (knative.dev/eventing pkg/kncloudevents/retries.go): exponential
+ * backoffDelay * 2^attempt, linear backoffDelay * attempt (so the first linear retry is immediate).
+ * Without both a policy and a delay, Knative retries at once.
  */
-export function retryDelaysMs(policy: DeliveryPolicy): number[] {
-  const delay = policy.backoffPolicy ? (policy.backoffDelayMs ?? 0) : 0;
-  return Array.from({ length: policy.retry }, (_, i) => (policy.backoffPolicy === 'linear' ? delay * i : delay * 2 ** i));
+export function retryDelayMs(policy: Pick<DeliveryPolicy, 'backoffPolicy' | 'backoffDelayMs'>, attempt: number): number {
+  const { backoffPolicy, backoffDelayMs } = policy;
+  if (backoffPolicy === undefined || backoffDelayMs === undefined) return 0;
+  return backoffPolicy === 'exponential' ? backoffDelayMs * 2 ** attempt : backoffDelayMs * attempt;
+}
+
+/** The waits between a delivery's 1 + retry attempts. */
+export function retryDelaysMs(policy: Pick<DeliveryPolicy, 'retry' | 'backoffPolicy' | 'backoffDelayMs'>): number[] {
+  return Array.from({ length: policy.retry }, (_, i) => retryDelayMs(policy, i));
 }
 
 const msPer = {

@@ -10,31 +10,18 @@
 //   5xx, 404, 408, 409 or 429; every other status ends the delivery at once;
 // - any non-2xx outcome left at the end goes to the deadLetterSink (with the same retry policy),
 //   carrying knativeerrordest / knativeerrorcode / knativeerrordata extensions.
-// Durations (backoffDelay, timeout, retryAfterMax) are read by manifests.ts's isoDurationMs, as Knative reads them.
-import { isoDurationMs } from '../manifests.js';
+// The Trigger's spec.delivery is read by manifests.ts (deliveryPolicy), which also holds Knative's
+// backoff (retryDelayMs); this module adds what the dispatcher does with them.
+import { retryDelayMs, type DeliveryPolicy as DeliverySettings, type Destination } from '../manifests.js';
 
-/** spec.delivery of a Trigger (duck DeliverySpec), as it appears in the rendered manifests. */
-export interface DeliverySpec {
-  retry?: number;
-  backoffPolicy?: 'exponential' | 'linear';
-  backoffDelay?: string;
-  timeout?: string;
-  retryAfterMax?: string;
-  deadLetterSink?: unknown;
-}
-
-export interface DeliveryPolicy {
-  /** Retries after the first attempt. */
-  retry: number;
-  backoffPolicy?: 'exponential' | 'linear';
-  backoffDelayMs?: number;
-  /** Per-attempt timeout (spec.delivery.timeout); none when undefined. */
-  timeoutMs?: number;
-  /** Set only when spec.delivery.retryAfterMax is: Knative honours Retry-After only then. */
-  retryAfterMaxMs?: number;
+/** A Trigger's delivery settings with the dead-letter sink resolved to the URL the emitter sends to. */
+export type DeliveryPolicy = Omit<DeliverySettings, 'deadLetterSink'> & {
   /** Resolved dead-letter sink URL, when the Trigger has one. */
   deadLetterSink?: string;
-}
+};
+
+/** The parts of a policy that decide retries and waits. */
+export type RetryPolicy = Pick<DeliverySettings, 'retry' | 'backoffPolicy' | 'backoffDelayMs' | 'retryAfterMaxMs'>;
 
 /** What one HTTP attempt produced: a status (with headers and body) or no response at all. */
 export type AttemptOutcome =
@@ -46,25 +33,10 @@ export const knativeErrorDataMaxLength = 1024;
 /** The broker ingress stamps this TTL on every event; the dead-letter copy still carries it. */
 export const knativeBrokerDefaultTtl = 255;
 
-/** The policy a Trigger's spec.delivery describes; resolveSink turns a Destination into a URL. */
-export function deliveryPolicyFrom(spec: DeliverySpec | undefined, resolveSink: (destination: unknown) => string): DeliveryPolicy {
-  const policy: DeliveryPolicy = { retry: 0 };
-  if (!spec) return policy;
-  if (spec.retry !== undefined) {
-    if (!Number.isInteger(spec.retry) || spec.retry < 0) throw new Error(`delivery.retry must be a whole number >= 0, got ${spec.retry}`);
-    policy.retry = spec.retry;
-  }
-  if (spec.backoffPolicy !== undefined) {
-    if (spec.backoffPolicy !== 'exponential' && spec.backoffPolicy !== 'linear') {
-      throw new Error(`delivery.backoffPolicy must be exponential or linear, got ${JSON.stringify(spec.backoffPolicy)}`);
-    }
-    policy.backoffPolicy = spec.backoffPolicy;
-  }
-  if (spec.backoffDelay !== undefined) policy.backoffDelayMs = isoDurationMs(spec.backoffDelay);
-  if (spec.timeout !== undefined) policy.timeoutMs = isoDurationMs(spec.timeout);
-  if (spec.retryAfterMax !== undefined) policy.retryAfterMaxMs = isoDurationMs(spec.retryAfterMax);
-  if (spec.deadLetterSink !== undefined) policy.deadLetterSink = resolveSink(spec.deadLetterSink);
-  return policy;
+/** The settings manifests.ts read, with `resolveSink` turning the dead-letter Destination into a URL. */
+export function withDeadLetterUrl(settings: DeliverySettings, resolveSink: (destination: Destination) => string): DeliveryPolicy {
+  const { deadLetterSink, ...rest } = settings;
+  return deadLetterSink === undefined ? rest : { ...rest, deadLetterSink: resolveSink(deadLetterSink) };
 }
 
 /** Knative's SelectiveRetry: whether an attempt's outcome is worth another try. */
@@ -87,12 +59,8 @@ export function retryAfterMs(value: string | undefined, now: number): number {
 }
 
 /** The wait before the retry that follows failed attempt `attempt` (0-based). */
-export function backoffMs(policy: DeliveryPolicy, attempt: number, outcome?: AttemptOutcome, now = Date.now()): number {
-  let wait = 0;
-  // Knative sets a backoff function only when both policy and delay are given; otherwise retries are immediate.
-  if (policy.backoffPolicy !== undefined && policy.backoffDelayMs !== undefined) {
-    wait = policy.backoffPolicy === 'exponential' ? policy.backoffDelayMs * 2 ** attempt : policy.backoffDelayMs * attempt;
-  }
+export function backoffMs(policy: RetryPolicy, attempt: number, outcome?: AttemptOutcome, now = Date.now()): number {
+  let wait = retryDelayMs(policy, attempt);
   if (policy.retryAfterMaxMs !== undefined && outcome && 'status' in outcome && (outcome.status === 429 || outcome.status === 503)) {
     const header = outcome.headers?.['retry-after'];
     const asked = Math.min(retryAfterMs(Array.isArray(header) ? header[0] : header, now), policy.retryAfterMaxMs);
@@ -104,7 +72,7 @@ export function backoffMs(policy: DeliveryPolicy, attempt: number, outcome?: Att
 /** What to do after attempt `attempt` (0-based) ended with `outcome`. */
 export type Step = { kind: 'delivered' } | { kind: 'retry'; waitMs: number } | { kind: 'failed' };
 
-export function nextStep(policy: DeliveryPolicy, attempt: number, outcome: AttemptOutcome, now = Date.now()): Step {
+export function nextStep(policy: RetryPolicy, attempt: number, outcome: AttemptOutcome, now = Date.now()): Step {
   if (isSuccess(outcome)) return { kind: 'delivered' };
   if (!isRetryable(outcome) || attempt >= policy.retry) return { kind: 'failed' };
   return { kind: 'retry', waitMs: backoffMs(policy, attempt, outcome, now) };
@@ -140,7 +108,7 @@ export interface DeliveryResult {
  * are outcomes); `sleep` waits and may end early when the runner stops (then delivery gives up).
  */
 export async function deliverWithRetries(
-  policy: DeliveryPolicy,
+  policy: RetryPolicy,
   send: () => Promise<AttemptOutcome>,
   sleep: (waitMs: number) => Promise<boolean>,
 ): Promise<DeliveryResult> {

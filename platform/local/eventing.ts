@@ -2,12 +2,13 @@
 // the Broker it sends to, the Triggers on that Broker (filter, subscriber, delivery policy) and where
 // each subscriber and dead-letter sink is served locally. Pure: the ping emitter (ping.ts) acts on it.
 import type { LocalNetwork } from './addresses.js';
-import { deliveryPolicyFrom, type DeliveryPolicy, type DeliverySpec } from './delivery.js';
+import { withDeadLetterUrl, type DeliveryPolicy } from './delivery.js';
 import {
   findObject,
   objectsOfKind,
   pingSource as readPingSource,
   trigger as readTrigger,
+  type Destination,
   type KubeObject as ManifestObject,
 } from '../manifests.js';
 import type { KubeObject } from './workloads.js';
@@ -40,14 +41,9 @@ export interface PingRoute {
   subscriptions: Subscription[];
 }
 
-interface Destination {
-  ref?: { apiVersion?: string; kind?: string; name?: string; namespace?: string };
-  uri?: string;
-}
-
-/** The local URL of a Knative Destination (ref and/or uri), seen from `namespace`. */
-export function resolveDestination(destination: unknown, namespace: string, network: LocalNetwork): string {
-  const { ref, uri } = (destination ?? {}) as Destination;
+/** The local URL of a Knative Destination (ref and/or uri, as manifests.ts reads it), seen from `namespace`. */
+export function resolveDestination(destination: Destination, namespace: string, network: LocalNetwork): string {
+  const { ref, uri } = destination;
   if (ref) {
     const ns = ref.namespace ?? namespace;
     const address = network.resolve(String(ref.name), 80, { namespace: ns });
@@ -67,7 +63,7 @@ function isBrokerRef(ref: Destination['ref']): boolean {
 /**
  * Every PingSource with the subscriptions its events reach: through a Broker, one per Trigger on it
  * (the Trigger's delivery, or the Broker's as default); straight to a sink, one without retries.
- * The objects are read with platform/manifests.ts; the delivery policy is delivery.ts's.
+ * The objects and the delivery policy are read with platform/manifests.ts.
  */
 export function pingRoutes(objects: KubeObject[], network: LocalNetwork): PingRoute[] {
   const rendered = objects as unknown as ManifestObject[];
@@ -98,14 +94,13 @@ export function pingRoutes(objects: KubeObject[], network: LocalNetwork): PingRo
     return {
       source,
       subscriptions: triggers.map((object) => {
+        // The Trigger's delivery, else its Broker's, as manifests.ts reads it.
         const trigger = readTrigger(rendered, object.metadata.name, brokerNamespace);
-        // The raw spec, so every DeliverySpec field (timeout, retryAfterMax too) reaches delivery.ts.
-        const delivery = ((object as unknown as KubeObject).spec?.delivery ?? broker.spec?.delivery) as DeliverySpec | undefined;
         return {
           via: `Trigger ${trigger.namespace}/${trigger.name}`,
           filter: trigger.filter,
           subscriber: resolveDestination(trigger.subscriber, trigger.namespace, network),
-          policy: deliveryPolicyFrom(delivery, (dls) => resolveDestination(dls, trigger.namespace, network)),
+          policy: withDeadLetterUrl(trigger.delivery, (dls) => resolveDestination(dls, trigger.namespace, network)),
         };
       }),
     };

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import {
   allContainers,
   clusterAddress,
+  deliveryPolicy,
   describeObject,
   findGenerated,
   findObject,
@@ -17,6 +18,7 @@ import {
   objectsOfKind,
   parseObjects,
   podTemplates,
+  retryDelayMs,
   retryDelaysMs,
   renderPlatform,
   servicePorts,
@@ -245,6 +247,39 @@ test('ISO-8601 durations read as Knative reads backoffDelay, timeout and retryAf
   for (const bad of ['', 'P', 'PT', '2s', 'PT2', 'P1DT', '1S', 'PTS', '-PT1S', 'PT1S1M']) {
     assert.throws(() => isoDurationMs(bad), /duration|negative/, bad);
   }
+});
+
+test('deliveryPolicy: the one reader of a delivery spec, every field Knative\'s dispatcher uses, checked', () => {
+  const dls = { ref: { apiVersion: 'serving.knative.dev/v1', kind: 'Service', name: 'snapshot' }, uri: '/dead-letters' };
+  assert.deepEqual(
+    deliveryPolicy({ retry: 2, backoffPolicy: 'linear', backoffDelay: 'PT0.5S', timeout: 'PT30S', retryAfterMax: 'PT1M', deadLetterSink: dls }),
+    {
+      retry: 2,
+      backoffPolicy: 'linear',
+      backoffDelay: 'PT0.5S',
+      backoffDelayMs: 500,
+      timeout: 'PT30S',
+      timeoutMs: 30_000,
+      retryAfterMax: 'PT1M',
+      retryAfterMaxMs: 60_000,
+      deadLetterSink: dls,
+    },
+  );
+  assert.deepEqual(deliveryPolicy(undefined), { retry: 0 });
+  assert.deepEqual(deliveryPolicy({}), { retry: 0 });
+  assert.throws(() => deliveryPolicy({ retry: 1.5 }, 'Trigger x'), /^Error: Trigger x\.retry must be a whole number/);
+  assert.throws(() => deliveryPolicy({ retry: '3' }), /delivery\.retry/);
+  assert.throws(() => deliveryPolicy({ backoffPolicy: 5 }), /delivery\.backoffPolicy must be exponential or linear, got 5/);
+  // A value of the wrong type is refused naming its field, not ignored.
+  assert.throws(() => deliveryPolicy({ backoffDelay: 2 }), /delivery\.backoffDelay must be an ISO-8601 duration/);
+  assert.throws(() => deliveryPolicy({ timeout: '30s' }), /delivery\.timeout: "30s" is not an ISO-8601 duration/);
+  assert.throws(() => deliveryPolicy({ retryAfterMax: '-PT1S' }), /delivery\.retryAfterMax: .* is negative/);
+  assert.throws(() => deliveryPolicy({ deadLetterSink: {} }), /delivery\.deadLetterSink has neither ref nor uri/);
+  // One wait at a time, as the local dispatcher asks for it, and the same waits as the list.
+  assert.deepEqual([0, 1, 2, 3].map((i) => retryDelayMs({ backoffPolicy: 'exponential', backoffDelayMs: 1_000 }, i)), [1_000, 2_000, 4_000, 8_000]);
+  assert.equal(retryDelayMs({ backoffDelayMs: 1_000 }, 2), 0);
+  assert.equal(retryDelayMs({ backoffPolicy: 'linear' }, 2), 0);
+  assert.deepEqual(retryDelaysMs({ retry: 0, backoffPolicy: 'exponential', backoffDelayMs: 1_000 }), []);
 });
 
 test('manifests.ts: kinds as kubectl reads them, generated names, durations and Knative\'s backoff', () => {

@@ -3,37 +3,38 @@
 // PT0.2S gave gaps of 0.2, 0.4 and 0.8 s).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { deliveryPolicy } from '../../manifests.js';
 import {
   backoffMs,
   deadLetterExtensions,
   deliverWithRetries,
-  deliveryPolicyFrom,
   isRetryable,
   nextStep,
+  withDeadLetterUrl,
   type AttemptOutcome,
 } from '../delivery.js';
 
 const resolve = (destination: unknown) => `resolved:${JSON.stringify(destination)}`;
 
 test('exponential backoff doubles from backoffDelay: 0.2, 0.4, 0.8 s', () => {
-  const policy = deliveryPolicyFrom({ retry: 3, backoffPolicy: 'exponential', backoffDelay: 'PT0.2S' }, resolve);
+  const policy = deliveryPolicy({ retry: 3, backoffPolicy: 'exponential', backoffDelay: 'PT0.2S' });
   assert.deepEqual([0, 1, 2].map((attempt) => backoffMs(policy, attempt)), [200, 400, 800]);
 });
 
 test('linear backoff is backoffDelay times the attempt index, so the first retry is immediate', () => {
-  const policy = deliveryPolicyFrom({ retry: 3, backoffPolicy: 'linear', backoffDelay: 'PT1S' }, resolve);
+  const policy = deliveryPolicy({ retry: 3, backoffPolicy: 'linear', backoffDelay: 'PT1S' });
   assert.deepEqual([0, 1, 2].map((attempt) => backoffMs(policy, attempt)), [0, 1_000, 2_000]);
 });
 
 test('without both backoffPolicy and backoffDelay, retries do not wait', () => {
-  assert.equal(backoffMs(deliveryPolicyFrom({ retry: 2, backoffDelay: 'PT1S' }, resolve), 1), 0);
-  assert.equal(backoffMs(deliveryPolicyFrom({ retry: 2, backoffPolicy: 'exponential' }, resolve), 1), 0);
+  assert.equal(backoffMs(deliveryPolicy({ retry: 2, backoffDelay: 'PT1S' }), 1), 0);
+  assert.equal(backoffMs(deliveryPolicy({ retry: 2, backoffPolicy: 'exponential' }), 1), 0);
 });
 
 test('Retry-After is honoured on 429/503 only when retryAfterMax is set, and capped by it', () => {
   const now = Date.parse('2026-01-01T00:00:00Z');
-  const withMax = deliveryPolicyFrom({ retry: 3, backoffPolicy: 'exponential', backoffDelay: 'PT0.1S', retryAfterMax: 'PT5S' }, resolve);
-  const withoutMax = deliveryPolicyFrom({ retry: 3, backoffPolicy: 'exponential', backoffDelay: 'PT0.1S' }, resolve);
+  const withMax = deliveryPolicy({ retry: 3, backoffPolicy: 'exponential', backoffDelay: 'PT0.1S', retryAfterMax: 'PT5S' });
+  const withoutMax = deliveryPolicy({ retry: 3, backoffPolicy: 'exponential', backoffDelay: 'PT0.1S' });
   const busy: AttemptOutcome = { status: 503, headers: { 'retry-after': '3' } };
   assert.equal(backoffMs(withMax, 0, busy, now), 3_000);
   assert.equal(backoffMs(withMax, 0, { status: 429, headers: { 'retry-after': '60' } }, now), 5_000);
@@ -51,7 +52,7 @@ test('Knative retries no response, 5xx, 404, 408, 409 and 429, and nothing else'
 });
 
 test('the snapshot function\'s own codes: 400 and 422 are not retried, 502/503/504 are', () => {
-  const policy = deliveryPolicyFrom({ retry: 3, backoffPolicy: 'exponential', backoffDelay: 'PT0.2S' }, resolve);
+  const policy = deliveryPolicy({ retry: 3, backoffPolicy: 'exponential', backoffDelay: 'PT0.2S' });
   assert.deepEqual(nextStep(policy, 0, { status: 400 }), { kind: 'failed' });
   assert.deepEqual(nextStep(policy, 0, { status: 422 }), { kind: 'failed' });
   for (const status of [502, 503, 504]) assert.deepEqual(nextStep(policy, 1, { status }), { kind: 'retry', waitMs: 400 });
@@ -60,16 +61,16 @@ test('the snapshot function\'s own codes: 400 and 422 are not retried, 502/503/5
 });
 
 test('the dead-letter sink is resolved from the Trigger and the policy validated', () => {
-  const policy = deliveryPolicyFrom(
-    { retry: 2, backoffPolicy: 'exponential', backoffDelay: 'PT1S', timeout: 'PT30S', deadLetterSink: { ref: { name: 'snapshot' }, uri: '/dead-letters' } },
+  const policy = withDeadLetterUrl(
+    deliveryPolicy({ retry: 2, backoffPolicy: 'exponential', backoffDelay: 'PT1S', timeout: 'PT30S', deadLetterSink: { ref: { name: 'snapshot' }, uri: '/dead-letters' } }),
     resolve,
   );
   assert.equal(policy.deadLetterSink, 'resolved:{"ref":{"name":"snapshot"},"uri":"/dead-letters"}');
   assert.equal(policy.timeoutMs, 30_000);
-  assert.deepEqual(deliveryPolicyFrom(undefined, resolve), { retry: 0 });
-  assert.throws(() => deliveryPolicyFrom({ retry: -1 }, resolve), /retry/);
-  assert.throws(() => deliveryPolicyFrom({ backoffPolicy: 'random' as 'linear' }, resolve), /backoffPolicy/);
-  assert.throws(() => deliveryPolicyFrom({ backoffDelay: '2s' }, resolve), /ISO-8601/);
+  assert.deepEqual(withDeadLetterUrl(deliveryPolicy(undefined), resolve), { retry: 0 });
+  assert.throws(() => deliveryPolicy({ retry: -1 }), /retry/);
+  assert.throws(() => deliveryPolicy({ backoffPolicy: 'random' }), /backoffPolicy/);
+  assert.throws(() => deliveryPolicy({ backoffDelay: '2s' }), /ISO-8601/);
 });
 
 test('dead-letter extensions carry the failed destination, last code and base64 body cut to 1024', () => {
@@ -85,7 +86,7 @@ test('dead-letter extensions carry the failed destination, last code and base64 
 });
 
 test('deliverWithRetries tries 1 + retry times with the policy\'s waits, then reports the last failure', async () => {
-  const policy = deliveryPolicyFrom({ retry: 3, backoffPolicy: 'exponential', backoffDelay: 'PT0.2S' }, resolve);
+  const policy = deliveryPolicy({ retry: 3, backoffPolicy: 'exponential', backoffDelay: 'PT0.2S' });
   const answers = [500, 503, 500, 500];
   const slept: number[] = [];
   const result = await deliverWithRetries(
@@ -100,7 +101,7 @@ test('deliverWithRetries tries 1 + retry times with the policy\'s waits, then re
 });
 
 test('deliverWithRetries stops retrying once a retry succeeds, or at once on a non-retryable code', async () => {
-  const policy = deliveryPolicyFrom({ retry: 3, backoffPolicy: 'linear', backoffDelay: 'PT0.1S' }, resolve);
+  const policy = deliveryPolicy({ retry: 3, backoffPolicy: 'linear', backoffDelay: 'PT0.1S' });
   const answers = [503, 503, 202];
   const ok = await deliverWithRetries(policy, async () => ({ status: answers.shift()! }), async () => true);
   assert.equal(ok.delivered, true);

@@ -7,7 +7,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { HTTP, type CloudEventV1 } from 'cloudevents';
 import { createSnapshotStoredEvent, knativeError } from '../../../events/src/index.js';
-import { deliveryPolicyFrom } from '../delivery.js';
+import { deliveryPolicy, type DeliverySpec } from '../../manifests.js';
+import { withDeadLetterUrl } from '../delivery.js';
 import type { PingRoute } from '../eventing.js';
 import { parseEvery, pingData, startPingEmitter, type DeliveryReport } from '../ping.js';
 
@@ -42,7 +43,7 @@ async function receiver(t: { after(fn: () => unknown): void }, statuses: number[
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, received };
 }
 
-function route(subscriber: string, delivery: Parameters<typeof deliveryPolicyFrom>[0], deadLetterSink?: string): PingRoute {
+function route(subscriber: string, delivery: DeliverySpec, deadLetterSink?: string): PingRoute {
   return {
     source: { namespace: 'promsnap', name: 'snapshot-schedule', schedule: '*/5 * * * *', data: '{"queries":["up"]}', contentType: 'application/json', extensions: {} },
     subscriptions: [
@@ -50,7 +51,8 @@ function route(subscriber: string, delivery: Parameters<typeof deliveryPolicyFro
         via: 'Trigger promsnap/snapshot',
         filter: { type: 'dev.knative.sources.ping' },
         subscriber,
-        policy: deliveryPolicyFrom({ ...delivery, ...(deadLetterSink ? { deadLetterSink: {} } : {}) }, () => deadLetterSink!),
+        // Read and resolved as eventing.ts does for a Trigger (the sink already a loopback URL here).
+        policy: withDeadLetterUrl(deliveryPolicy({ ...delivery, ...(deadLetterSink ? { deadLetterSink: { uri: deadLetterSink } } : {}) }), (d) => d.uri!),
       },
     ],
   };
