@@ -370,18 +370,35 @@ test(`the event path on Knative Eventing ${versions.knativeEventing}: PingSource
     }
   });
 
+  /** The platform's alert `name` once Prometheus, evaluating its rules over the function's metrics, fires it. */
+  const firingAlert = (name: string) =>
+    waitFor(
+      async () => {
+        const body = (await (await fetch(`${prometheus!.url}/api/v1/alerts`)).json()) as { data: { alerts: Array<{ labels: Record<string, string>; state: string }> } };
+        return body.data.alerts.find((a) => a.labels['alertname'] === name && a.state === 'firing');
+      },
+      { what: `the ${name} alert to fire`, timeoutMs: 30_000, intervalMs: 500 },
+    );
+
   await t.test('every dead letter is counted, and the platform\'s SnapshotDeadLetters alert fires', async () => {
     const stored = (await listed()).filter((key) => key.startsWith('dead-letters/'));
     assert.equal(stored.length, 4, `dead letters stored: ${stored.join(', ')}`);
     const metrics = await (await fetch(`http://127.0.0.1:${functionPort}/metrics`)).text();
     assert.match(metrics, /^snapshot_dead_letters_total(\{[^}]*\})? 4$/m);
-    const firing = await waitFor(
-      async () => {
-        const body = (await (await fetch(`${prometheus!.url}/api/v1/alerts`)).json()) as { data: { alerts: Array<{ labels: Record<string, string>; state: string }> } };
-        return body.data.alerts.find((a) => a.labels['alertname'] === 'SnapshotDeadLetters' && a.state === 'firing');
-      },
-      { what: 'the SnapshotDeadLetters alert to fire', timeoutMs: 30_000, intervalMs: 500 },
-    );
+    const firing = await firingAlert('SnapshotDeadLetters');
+    assert.equal(firing.labels['severity'], 'critical');
+  });
+
+  await t.test('the sink\'s writes that met MinIO down are counted as storage_unavailable, and SnapshotDeadLettersNotStored fires', async () => {
+    // From the MinIO scenario above: the sink answered 503 while MinIO was down, before a retry kept the letter.
+    const failedWrites = seen.filter((r) => r.method === 'POST' && r.path === '/dead-letters' && r.status === 503).length;
+    assert.ok(failedWrites >= 1, 'the dead-letter sink met MinIO down');
+    const metrics = await (await fetch(`http://127.0.0.1:${functionPort}/metrics`)).text();
+    const counted = (reason: string) =>
+      Number(new RegExp(`^snapshot_dead_letter_failures_total\\{(?=[^}]*reason="${reason}")[^}]*\\} (\\d+)$`, 'm').exec(metrics)?.[1]);
+    assert.equal(counted('storage_unavailable'), failedWrites, 'each failed write counted once');
+    for (const reason of ['invalid_event', 'too_large', 'internal']) assert.equal(counted(reason), 0, reason);
+    const firing = await firingAlert('SnapshotDeadLettersNotStored');
     assert.equal(firing.labels['severity'], 'critical');
   });
 
