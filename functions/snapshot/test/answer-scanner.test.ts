@@ -75,3 +75,38 @@ test('a truncated answer, trailing garbage or an error status fails the stream',
   await assert.rejects(scan('{"status":"success","data":{"result":[}}', 50), /not valid JSON/);
   await assert.rejects(scan('{"status":"error","errorType":"bad_data","error":"x"}', 50), /status is "error"/);
 });
+
+test('escaped quotes and backslashes split at every pair of chunk boundaries still scan right', async () => {
+  // Label values whose escapes hide JSON structure: a scanner that lost track of one escape would end
+  // a string early and count the brackets and braces inside it, or fail on them.
+  const tricky = JSON.stringify({
+    status: 'success',
+    data: {
+      resultType: 'vector',
+      result: [
+        { metric: { a: '\\', b: '"],[{"x":"', c: '\\"}]\\\\' }, value: [1, '1'] },
+        { metric: { d: 'tab\there\nand é \u0001', e: '\\\\\\"' }, value: [2, '2'] },
+      ],
+    },
+  });
+  const expected = { status: 'success', resultType: 'vector', series: 2, bytes: Buffer.byteLength(tricky) };
+  const input = Buffer.from(tricky);
+  for (let first = 1; first < input.length; first++) {
+    for (let second = first + 1; second < input.length; second++) {
+      const scanner = new AnswerScanner();
+      const out: Buffer[] = [];
+      await pipeline(
+        Readable.from([input.subarray(0, first), input.subarray(first, second), input.subarray(second)]),
+        scanner,
+        new Writable({
+          write(chunk: Buffer, _e, cb) {
+            out.push(chunk);
+            cb();
+          },
+        }),
+      );
+      assert.deepEqual(scanner.summary, expected, `cut at ${first} and ${second}`);
+      assert.ok(Buffer.concat(out).equals(input), `bytes unchanged when cut at ${first} and ${second}`);
+    }
+  }
+});
