@@ -12,6 +12,8 @@ export interface SnapshotConfig {
      * store holds the answer back; also sent to Prometheus as its own timeout.
      */
     timeoutMs: number;
+    /** Ask Prometheus for a gzipped answer (PROMETHEUS_GZIP). */
+    gzip: boolean;
   };
   s3: {
     endpoint: string;
@@ -51,6 +53,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const port = read.integer('PORT', defaults.port, { min: 1, max: 65_535 });
   const prometheusUrl = read.url('PROMETHEUS_URL');
   const timeoutMs = read.integer('PROMETHEUS_TIMEOUT_MS', defaults.prometheusTimeoutMs, { min: 100, max: 600_000 });
+  // On by default: at 1M series gzip sends 12.9 MB instead of 163, and measured on 2 cores over
+  // loopback it cost no time (median 1.32x the floor either way, Prometheus's CPU 2.8 to 3.3 s and
+  // this function's 1.4 to 1.7 s with and without). Off saves both sides' CPU where it is scarcer
+  // than bandwidth.
+  const prometheusGzip = read.boolean('PROMETHEUS_GZIP', true);
   const endpoint = read.url('S3_ENDPOINT');
   const bucket = read.string('S3_BUCKET', defaults.bucket);
   if (!bucketName.test(bucket)) {
@@ -70,7 +77,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   return read.done({
     port,
-    prometheus: { url: prometheusUrl, timeoutMs },
+    prometheus: { url: prometheusUrl, timeoutMs, gzip: prometheusGzip },
     s3: { endpoint, bucket, region, accessKeyId, secretAccessKey },
     queries,
     gzip,

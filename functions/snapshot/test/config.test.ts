@@ -14,7 +14,7 @@ test('defaults fill everything but the endpoints and credentials', () => {
   const config = loadConfig(minimal);
   assert.deepEqual(config, {
     port: 8080,
-    prometheus: { url: 'http://prometheus.monitoring.svc.cluster.local:9090', timeoutMs: 30_000 },
+    prometheus: { url: 'http://prometheus.monitoring.svc.cluster.local:9090', timeoutMs: 30_000, gzip: true },
     s3: { endpoint: minimal.S3_ENDPOINT, bucket: 'snapshots', region: 'us-east-1', accessKeyId: 'snapshot', secretAccessKey: 'secret' },
     queries: ['{__name__!=""}'],
     gzip: false,
@@ -30,6 +30,12 @@ test('queries are one query as written, or a JSON array', () => {
   assert.deepEqual(loadConfig({ ...minimal, SNAPSHOT_QUERIES: '["up", "{job=\\"a\\"}"]' }).queries, ['up', '{job="a"}']);
 });
 
+test("Prometheus's answer is asked for gzipped unless PROMETHEUS_GZIP is off", () => {
+  assert.equal(loadConfig({ ...minimal, PROMETHEUS_GZIP: 'false' }).prometheus.gzip, false);
+  assert.equal(loadConfig({ ...minimal, PROMETHEUS_GZIP: 'true' }).prometheus.gzip, true);
+  assert.equal(loadConfig({ ...minimal, SNAPSHOT_GZIP: 'true' }).prometheus.gzip, true);
+});
+
 test('every missing or bad variable is named at once', () => {
   assert.throws(
     () =>
@@ -38,6 +44,7 @@ test('every missing or bad variable is named at once', () => {
         S3_ENDPOINT: 'minio:9000',
         S3_BUCKET: 'Snapshots_Bucket',
         SNAPSHOT_GZIP: 'maybe',
+        PROMETHEUS_GZIP: 'sometimes',
         SNAPSHOT_QUERIES: '["up", 3]',
         PROMETHEUS_TIMEOUT_MS: '90000',
         SHUTDOWN_GRACE_MS: '60000',
@@ -49,6 +56,7 @@ test('every missing or bad variable is named at once', () => {
       assert.deepEqual(named, [
         'PORT',
         'PROMETHEUS_URL',
+        'PROMETHEUS_GZIP',
         'S3_ENDPOINT',
         'S3_BUCKET',
         'AWS_ACCESS_KEY_ID',

@@ -209,7 +209,7 @@ export interface RunningApp {
 
 export async function startApp(
   t: TestContext,
-  deps: { prometheusUrl: string; s3Client: S3Client; bucket: string; queries?: string[]; gzip?: boolean; timeoutMs?: number },
+  deps: { prometheusUrl: string; s3Client: S3Client; bucket: string; queries?: string[]; gzip?: boolean; timeoutMs?: number; prometheusGzip?: boolean },
 ): Promise<RunningApp> {
   const logs: Array<Record<string, unknown>> = [];
   const log = createLogger({ level: 'debug', write: (line) => logs.push(JSON.parse(line) as Record<string, unknown>) });
@@ -217,7 +217,7 @@ export async function startApp(
   const inFlight = new InFlight();
   let lifecycle: Lifecycle | undefined;
   const app = createApp({
-    prometheus: createPrometheusClient({ url: deps.prometheusUrl, timeoutMs: deps.timeoutMs ?? 10_000 }),
+    prometheus: createPrometheusClient({ url: deps.prometheusUrl, timeoutMs: deps.timeoutMs ?? 10_000, gzip: deps.prometheusGzip ?? true }),
     store: createStore({ client: deps.s3Client, bucket: deps.bucket }),
     metrics,
     log,

@@ -59,6 +59,32 @@ test('a large answer goes to the bucket in parts and arrives whole', async (t) =
   t.diagnostic(`${SERIES} series, ${data.bytes} bytes stored in ${tookMs} ms`);
 });
 
+test('PROMETHEUS_GZIP: the answer crosses the wire gzipped by default, uncompressed when off, and is stored the same', async (t) => {
+  const sizes: Record<string, { wire: number; stored: number; series: number }> = {};
+  for (const prometheusGzip of [true, false]) {
+    const bucket = await s3.bucket();
+    const app = await startApp(t, { prometheusUrl: proxy.url, s3Client: s3.client, bucket, queries: [query], prometheusGzip });
+    const before = proxy.bytesForwarded;
+    const res = await post(app.url, HTTP.binary(createPingEvent({ namespace: 'promsnap', name: 'snapshot-schedule', time: instant })));
+    assert.equal(res.status, 200, res.text);
+    const received = receiveEvent({ headers: res.headers, body: res.text });
+    assert.ok(received.ok);
+    const data = validateSnapshotStoredEvent(received.value.event);
+    assert.ok(data.ok);
+    sizes[String(prometheusGzip)] = { wire: proxy.bytesForwarded - before, stored: data.value.data!.bytes, series: data.value.data!.series };
+  }
+  const on = sizes['true']!;
+  const off = sizes['false']!;
+  t.diagnostic(`on the wire: ${on.wire} bytes gzipped, ${off.wire} uncompressed; stored ${on.stored} and ${off.stored}`);
+  assert.equal(on.series, SERIES);
+  assert.equal(off.series, SERIES);
+  // The same answer stored either way (event ids differ, their length does not).
+  assert.equal(on.stored, off.stored);
+  assert.ok(off.wire > off.stored * 0.9, `${off.wire} bytes on the wire uncompressed, about the stored ${off.stored}`);
+  // This answer's padding is random, so it only halves (a real answer shrinks about 12x).
+  assert.ok(on.wire * 1.5 < off.wire, `${on.wire} bytes gzipped is well under ${off.wire}`);
+});
+
 test('an answer cut half-way: 502, no object, no pending multipart upload, failure counted', async (t) => {
   const bucket = await s3.bucket();
   const app = await startApp(t, { prometheusUrl: proxy.url, s3Client: s3.client, bucket, queries: [query] });
