@@ -8,10 +8,10 @@
 // ignores the header would let two *concurrent* deliveries of one event both write: the same key and
 // the same instant's data, last writer wins; never one event over another, as keys carry the event id.
 //
-// Streamed: @aws-sdk/lib-storage's Upload cuts the body into parts of `partSize` and sends at most
-// `queueSize` at once, so memory is about (queueSize + 1) x partSize whatever the snapshot's size. When
-// the body fails (Prometheus's answer breaks off) the Upload aborts the multipart upload before it
-// rejects, so neither an object nor stored parts remain.
+// Streamed: multipart-writer.ts cuts the body into parts of `partSize` and sends at most `queueSize`
+// at once, so memory is about (queueSize + 1) x partSize whatever the snapshot's size. When the body
+// fails (Prometheus's answer breaks off) it aborts the multipart upload before it rejects, so neither
+// an object nor stored parts remain.
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import {
@@ -24,9 +24,9 @@ import {
   S3ServiceException,
   type _Object,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { RetryableError } from './errors.js';
 import { parseSnapshotKey } from './key.js';
+import { writeObjectOnce } from './multipart-writer.js';
 
 export interface S3Settings {
   endpoint: string;
@@ -133,22 +133,8 @@ export function createStore(options: StoreOptions): SnapshotStore {
     head,
 
     async writeOnce(key, body, writeOptions) {
-      const upload = new Upload({
-        client,
-        partSize,
-        queueSize,
-        leavePartsOnError: false,
-        params: {
-          Bucket: bucket,
-          Key: key,
-          Body: body,
-          ContentType: writeOptions.contentType,
-          Metadata: writeOptions.metadata,
-          IfNoneMatch: '*',
-        },
-      });
       try {
-        await upload.done();
+        await writeObjectOnce({ client, bucket, key, body, contentType: writeOptions.contentType, metadata: writeOptions.metadata, partSize, queueSize });
       } catch (err) {
         body.destroy();
         // Another delivery of the same event stored it first (412); an S3 write of it still in

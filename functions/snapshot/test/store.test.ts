@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
-import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { AbortMultipartUploadCommand, GetObjectCommand } from '@aws-sdk/client-s3';
 import { waitFor } from '../../../platform/local/processes.js';
 import { RetryableError } from '../src/errors.js';
 import { createS3Client, createStore } from '../src/store.js';
@@ -101,6 +101,86 @@ test('a body that fails half-way leaves no object and no pending multipart uploa
   await assert.rejects(store.writeOnce(key, source(20 * MiB, 1 * MiB), { contentType: 'application/json' }), RetryableError);
   assert.deepEqual(await s3.keys(bucket), []);
   assert.deepEqual(await s3.pendingUploads(bucket), []);
+});
+
+/** The bytes source(n) produces. */
+function expected(n: number): Buffer {
+  const out = Buffer.alloc(n);
+  for (let at = 0; at < n; at += 64 * 1024) out.fill(String.fromCharCode(97 + ((at / (64 * 1024)) % 26)), at, Math.min(n, at + 64 * 1024));
+  return out;
+}
+
+test('bodies of any length arrive byte for byte: empty, exactly two parts, and parts with a short last one', async () => {
+  const bucket = await s3.bucket();
+  // Three parts in flight at most, so parts finish out of order and their buffers are reused.
+  const store = createStore({ client: s3.client, bucket, partSize: 5 * MiB, queueSize: 3 });
+  for (const [name, size] of [['empty', 0], ['two-parts', 10 * MiB], ['five-parts', 23 * MiB + 123]] as const) {
+    const key = `2026/11/25/100000Z-${name}.json`;
+    const result = await store.writeOnce(key, source(size), { contentType: 'application/json', metadata: { name } });
+    assert.equal(result.created, true, name);
+    assert.equal(result.object.bytes, size, name);
+    assert.equal(result.object.contentType, 'application/json', name);
+    assert.deepEqual(result.object.metadata, { name }, name);
+    assert.ok((await read(bucket, key)).equals(expected(size)), `${name}: the stored bytes are the body's, in order`);
+    const stored = await s3.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    stored.Body!.destroy();
+    // S3's multipart ETag ends in -<parts>: no empty last part for a body that fills its parts exactly.
+    assert.match(stored.ETag ?? '', { 'empty': /^"[0-9a-f]+"$/, 'two-parts': /-2"$/, 'five-parts': /-5"$/ }[name], name);
+  }
+  assert.deepEqual(await s3.pendingUploads(bucket), []);
+});
+
+test('a part the store refuses fails the write: no object, no pending upload, the body no longer read', async () => {
+  const bucket = await s3.bucket();
+  const store = createStore({ client: s3.client, bucket, partSize: 5 * MiB, queueSize: 2 });
+  const key = '2026/11/25/100000Z-vanished.json';
+  // A body read only as fast as the writer takes it, held back after 12 MiB; meanwhile the multipart
+  // upload is aborted behind the writer's back, so its next part meets NoSuchUpload.
+  let holdAt = 12 * MiB;
+  let forwarded = 0;
+  const held = source(40 * MiB);
+  const body = new Readable({
+    read() {
+      if (forwarded < holdAt) held.resume();
+    },
+  });
+  held.on('data', (chunk: Buffer) => {
+    forwarded += chunk.length;
+    if (!body.push(chunk) || forwarded >= holdAt) held.pause();
+  });
+  body.on('close', () => held.destroy());
+  const writing = store.writeOnce(key, body, { contentType: 'application/json' });
+  await waitFor(async () => (await s3.pendingUploads(bucket)).length === 1, { what: 'the multipart upload to start', timeoutMs: 10_000 });
+  const [pending] = await s3.pendingUploads(bucket);
+  await s3.client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: pending!.split(' ')[1] }));
+  holdAt = Number.POSITIVE_INFINITY;
+  held.resume();
+  await assert.rejects(writing, (err: unknown) => {
+    assert.ok(err instanceof RetryableError, String(err));
+    assert.equal(err.reason, 'storage_unavailable');
+    assert.match(err.message, /NoSuchUpload/);
+    return true;
+  });
+  assert.ok(body.destroyed, 'the body was stopped');
+  assert.ok(forwarded < 40 * MiB, `${forwarded} bytes read of 40 MiB`);
+  assert.deepEqual(await s3.keys(bucket), []);
+  assert.deepEqual(await s3.pendingUploads(bucket), []);
+});
+
+test('a completion the store refuses aborts the upload: no object, no parts left', async () => {
+  const bucket = await s3.bucket();
+  // Parts under S3's 5 MiB minimum are taken one by one but refused at completion (EntityTooSmall).
+  const store = createStore({ client: s3.client, bucket, partSize: 1 * MiB, queueSize: 2 });
+  const key = '2026/11/25/100000Z-small-parts.json';
+  await assert.rejects(store.writeOnce(key, source(3 * MiB + 5), { contentType: 'application/json' }), (err: unknown) => {
+    assert.ok(err instanceof RetryableError, String(err));
+    assert.equal(err.reason, 'storage_unavailable');
+    assert.match(err.message, /EntityTooSmall/);
+    return true;
+  });
+  assert.deepEqual(await s3.keys(bucket), []);
+  assert.deepEqual(await s3.pendingUploads(bucket), []);
+  assert.equal((await s3.minio.mc('ls', '--incomplete', '--recursive', `local/${bucket}`)).trim(), '');
 });
 
 test('listing pages through snapshots in time order and skips other objects', async () => {
