@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
-import { AbortMultipartUploadCommand, GetObjectCommand } from '@aws-sdk/client-s3';
+import { AbortMultipartUploadCommand, GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { waitFor } from '../../../platform/local/processes.js';
 import { RetryableError } from '../src/errors.js';
 import { createS3Client, createStore } from '../src/store.js';
@@ -122,8 +122,7 @@ test('bodies of any length arrive byte for byte: empty, exactly two parts, and p
     assert.equal(result.object.contentType, 'application/json', name);
     assert.deepEqual(result.object.metadata, { name }, name);
     assert.ok((await read(bucket, key)).equals(expected(size)), `${name}: the stored bytes are the body's, in order`);
-    const stored = await s3.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-    stored.Body!.destroy();
+    const stored = await s3.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
     // S3's multipart ETag ends in -<parts>: no empty last part for a body that fills its parts exactly.
     assert.match(stored.ETag ?? '', { 'empty': /^"[0-9a-f]+"$/, 'two-parts': /-2"$/, 'five-parts': /-5"$/ }[name], name);
   }
