@@ -14,7 +14,7 @@ test('defaults fill everything but the endpoints and credentials', () => {
   const config = loadConfig(minimal);
   assert.deepEqual(config, {
     port: 8080,
-    prometheus: { url: 'http://prometheus.monitoring.svc.cluster.local:9090', timeoutMs: 30_000, gzip: true },
+    prometheus: { url: 'http://prometheus.monitoring.svc.cluster.local:9090', timeoutMs: 30_000, gzip: false },
     s3: { endpoint: minimal.S3_ENDPOINT, bucket: 'snapshots', region: 'us-east-1', accessKeyId: 'snapshot', secretAccessKey: 'secret' },
     queries: ['{__name__!=""}'],
     gzip: false,
@@ -30,10 +30,11 @@ test('queries are one query as written, or a JSON array', () => {
   assert.deepEqual(loadConfig({ ...minimal, SNAPSHOT_QUERIES: '["up", "{job=\\"a\\"}"]' }).queries, ['up', '{job="a"}']);
 });
 
-test("Prometheus's answer is asked for gzipped unless PROMETHEUS_GZIP is off", () => {
-  assert.equal(loadConfig({ ...minimal, PROMETHEUS_GZIP: 'false' }).prometheus.gzip, false);
+test("Prometheus's answer is asked for uncompressed unless PROMETHEUS_GZIP is on", () => {
   assert.equal(loadConfig({ ...minimal, PROMETHEUS_GZIP: 'true' }).prometheus.gzip, true);
-  assert.equal(loadConfig({ ...minimal, SNAPSHOT_GZIP: 'true' }).prometheus.gzip, true);
+  assert.equal(loadConfig({ ...minimal, PROMETHEUS_GZIP: 'false' }).prometheus.gzip, false);
+  // Storing gzipped is another setting.
+  assert.equal(loadConfig({ ...minimal, SNAPSHOT_GZIP: 'true' }).prometheus.gzip, false);
 });
 
 test('every missing or bad variable is named at once', () => {

@@ -217,7 +217,7 @@ export async function startApp(
   const inFlight = new InFlight();
   let lifecycle: Lifecycle | undefined;
   const app = createApp({
-    prometheus: createPrometheusClient({ url: deps.prometheusUrl, timeoutMs: deps.timeoutMs ?? 10_000, gzip: deps.prometheusGzip ?? true }),
+    prometheus: createPrometheusClient({ url: deps.prometheusUrl, timeoutMs: deps.timeoutMs ?? 10_000, gzip: deps.prometheusGzip ?? false }),
     store: createStore({ client: deps.s3Client, bucket: deps.bucket }),
     metrics,
     log,
