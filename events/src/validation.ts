@@ -1,7 +1,7 @@
 // Validation against the JSON Schemas this folder publishes. The schema is the one source of truth:
 // the same object is exported for other tools and compiled here, and every problem is reported at
 // once (allErrors) so a sender fixes its event in one round trip, not one field at a time.
-import { Ajv, type ErrorObject, type SchemaObject } from 'ajv';
+import { Ajv, type ErrorObject, type SchemaObject, type ValidateFunction } from 'ajv';
 
 export type Validated<T> = { ok: true; value: T } | { ok: false; problems: string[] };
 
@@ -16,12 +16,20 @@ export class EventValidationError extends Error {
   }
 }
 
-const ajv = new Ajv({ allErrors: true, strict: true });
+let ajv: Ajv | undefined;
 
-/** Compiles a schema once; the returned check names each problem by its path under `root`. */
+/**
+ * Compiles a schema on its first check, once; the check names each problem by its path under `root`.
+ * Not at import: compiling this folder's schemas took about 45 ms of a function's 300 ms start-up,
+ * for events that arrive only once it is ready. (A schema that ajv refuses fails its first check, so
+ * each schema's tests in events/test catch it.)
+ */
 export function schemaChecker(schema: SchemaObject, root: string): (value: unknown) => string[] {
-  const validate = ajv.compile(schema);
-  return (value) => (validate(value) ? [] : (validate.errors ?? []).map((error) => describe(error, root)));
+  let validate: ValidateFunction | undefined;
+  return (value) => {
+    validate ??= (ajv ??= new Ajv({ allErrors: true, strict: true })).compile(schema);
+    return validate(value) ? [] : (validate.errors ?? []).map((error) => describe(error, root));
+  };
 }
 
 function describe(error: ErrorObject, root: string): string {
