@@ -1,7 +1,8 @@
 // Validation against the JSON Schemas this folder publishes. The schema is the one source of truth:
 // the same object is exported for other tools and compiled here, and every problem is reported at
 // once (allErrors) so a sender fixes its event in one round trip, not one field at a time.
-import { Ajv, type ErrorObject, type SchemaObject, type ValidateFunction } from 'ajv';
+import { createRequire } from 'node:module';
+import type { Ajv, ErrorObject, SchemaObject, ValidateFunction } from 'ajv';
 
 export type Validated<T> = { ok: true; value: T } | { ok: false; problems: string[] };
 
@@ -18,6 +19,12 @@ export class EventValidationError extends Error {
 
 let ajv: Ajv | undefined;
 
+/** ajv itself is loaded with the first check too (about 20 ms); its package is CommonJS, so require() keeps checks synchronous. */
+function loadAjv(): Ajv {
+  const { Ajv: AjvClass } = createRequire(import.meta.url)('ajv') as typeof import('ajv');
+  return new AjvClass({ allErrors: true, strict: true });
+}
+
 /**
  * Compiles a schema on its first check, once; the check names each problem by its path under `root`.
  * Not at import: compiling this folder's schemas took about 45 ms of a function's 300 ms start-up,
@@ -27,7 +34,7 @@ let ajv: Ajv | undefined;
 export function schemaChecker(schema: SchemaObject, root: string): (value: unknown) => string[] {
   let validate: ValidateFunction | undefined;
   return (value) => {
-    validate ??= (ajv ??= new Ajv({ allErrors: true, strict: true })).compile(schema);
+    validate ??= (ajv ??= loadAjv()).compile(schema);
     return validate(value) ? [] : (validate.errors ?? []).map((error) => describe(error, root));
   };
 }
