@@ -20,39 +20,25 @@ export interface TcpProxy {
   close(): Promise<void>;
 }
 
-export async function startTcpProxy(target: { host?: string; port: number }, faults: ProxyFaults = {}): Promise<TcpProxy> {
-  const sockets = new Set<Socket>();
-  let connections = 0;
-  let bytesForwarded = 0;
-  let current = faults;
-  // Where bytesForwarded stood when the faults were set: a cut counts from there, across connections
-  // (a kept-alive connection may already have carried earlier answers).
-  let faultsSetAt = 0;
-  const proxy: TcpProxy = {
-    port: 0,
-    url: '',
-    get connections() {
-      return connections;
-    },
-    get bytesForwarded() {
-      return bytesForwarded;
-    },
-    get faults() {
-      return current;
-    },
-    set faults(next: ProxyFaults) {
-      current = next;
-      faultsSetAt = bytesForwarded;
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  };
+export interface ProxyTarget {
+  host?: string;
+  port: number;
+}
 
+export interface LoopbackListener {
+  port: number;
+  url: string;
+  /** Stops listening and drops every open connection. */
+  close(): Promise<void>;
+}
+
+/**
+ * Listens on a free loopback port and gives each client its own connection to target; `wire` decides
+ * how bytes move between the two. Either side failing drops both, as a broken link would.
+ */
+export async function listenProxy(target: ProxyTarget, wire: (client: Socket, upstream: Socket) => void): Promise<LoopbackListener> {
+  const sockets = new Set<Socket>();
   const server = net.createServer((client) => {
-    connections++;
     const upstream = net.connect(target.port, target.host ?? '127.0.0.1');
     for (const socket of [client, upstream]) {
       sockets.add(socket);
@@ -62,6 +48,31 @@ export async function startTcpProxy(target: { host?: string; port: number }, fau
         upstream.destroy();
       });
     }
+    wire(client, upstream);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    port,
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+export async function startTcpProxy(target: ProxyTarget, faults: ProxyFaults = {}): Promise<TcpProxy> {
+  let connections = 0;
+  let bytesForwarded = 0;
+  let current = faults;
+  // Where bytesForwarded stood when the faults were set: a cut counts from there, across connections
+  // (a kept-alive connection may already have carried earlier answers).
+  let faultsSetAt = 0;
+
+  const listener = await listenProxy(target, (client, upstream) => {
+    connections++;
     client.pipe(upstream);
     client.on('end', () => upstream.end());
 
@@ -89,8 +100,22 @@ export async function startTcpProxy(target: { host?: string; port: number }, fau
     upstream.on('end', () => void (started ?? Promise.resolve()).then(() => client.end()));
   });
 
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  proxy.port = (server.address() as AddressInfo).port;
-  proxy.url = `http://127.0.0.1:${proxy.port}`;
-  return proxy;
+  return {
+    port: listener.port,
+    url: listener.url,
+    get connections() {
+      return connections;
+    },
+    get bytesForwarded() {
+      return bytesForwarded;
+    },
+    get faults() {
+      return current;
+    },
+    set faults(next: ProxyFaults) {
+      current = next;
+      faultsSetAt = bytesForwarded;
+    },
+    close: listener.close,
+  };
 }

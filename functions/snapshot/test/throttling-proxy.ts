@@ -2,43 +2,19 @@
 // for real: a store that takes an upload slowly, or a Prometheus that trickles its answer. The rate is
 // the whole link's, shared by every connection (an upload sends parts on several at once), and each
 // side is read only as fast as it allows, so TCP's own flow control holds the sender back.
-import net, { type AddressInfo, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { listenProxy, type LoopbackListener, type ProxyTarget } from '../../../platform/testing/tcp-proxy.js';
 
-export interface ThrottlingProxy {
-  port: number;
-  url: string;
-  close(): Promise<void>;
-}
+export type ThrottlingProxy = LoopbackListener;
 
-export async function startThrottlingProxy(target: { host?: string; port: number }, bytesPerSecond: number): Promise<ThrottlingProxy> {
-  const sockets = new Set<Socket>();
+export async function startThrottlingProxy(target: ProxyTarget, bytesPerSecond: number): Promise<ThrottlingProxy> {
   const up = new Link(bytesPerSecond);
   const down = new Link(bytesPerSecond);
-  const server = net.createServer((client) => {
-    const upstream = net.connect(target.port, target.host ?? '127.0.0.1');
-    for (const socket of [client, upstream]) {
-      sockets.add(socket);
-      socket.on('close', () => sockets.delete(socket));
-      socket.on('error', () => {
-        client.destroy();
-        upstream.destroy();
-      });
-    }
+  return listenProxy(target, (client, upstream) => {
     throttle(client, upstream, up);
     throttle(upstream, client, down);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  return {
-    port,
-    url: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  };
 }
 
 /** One direction of the link: hands out the time each chunk may pass, in turn across connections. */
