@@ -15,10 +15,6 @@ const severity: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, erro
 /** Every level, least severe first: what a function's LOG_LEVEL may name. */
 export const logLevels = Object.keys(severity) as readonly LogLevel[];
 
-export function isLogLevel(value: string): value is LogLevel {
-  return value in severity;
-}
-
 export interface LoggerOptions {
   level?: LogLevel;
   fields?: LogFields;
