@@ -42,7 +42,7 @@ function run(command: string, args: string[], options: { cwd: string }): Promise
 async function describeSource(ref: string | undefined): Promise<string> {
   const commit = (await run('git', ['rev-parse', '--short', ref ?? 'HEAD'], { cwd: repoRoot })).trim();
   if (ref) return `commit ${commit} (${ref})`;
-  const dirty = (await run('git', ['status', '--porcelain', '--', ...measured], { cwd: repoRoot })).trim();
+  const dirty = (await run('git', ['status', '--porcelain', '--', ...measured], { cwd: repoRoot })).trimEnd();
   if (!dirty) return `working tree, clean at ${commit}`;
   const files = dirty.split('\n').map((line) => line.slice(3));
   return `working tree at ${commit} with uncommitted changes in ${files.join(', ')}`;

@@ -1,11 +1,12 @@
 // Part 2, instrumentation overhead. The simulation service (compiled server.js, prom-client and its
-// request-counting middleware) and the same Express app without them (bare-server.js) run side by
-// side, and hey loads `/` on both *at the same time*, in several short rounds. On a machine shared
-// with other work, throughput measured one after the other swings by 2x from second to second;
-// loaded together, both servers meet the same neighbours at the same moment and get the same share
-// of the cores, so the ratio of their throughputs is the ratio of the work each request costs them.
-// The CPU time each server spends per request (from /proc) is reported beside it. Then the time
-// prom-client takes to render /metrics for 1k and 10k label combinations.
+// request counting) and the same Express app without them (bare-server.js) are loaded by hey on `/`,
+// in several rounds. Each server runs on a core of its own and hey on the other, one server at a time:
+// sharing cores with the load generator would make the figure depend on how the scheduler interleaves
+// four busy processes, and it moves by several percent from one run to the next. The CPU time each
+// server spends per request (from /proc) is reported beside the throughput. Then the time prom-client
+// takes to render /metrics for 1k and 10k label combinations.
+import { execFile } from 'node:child_process';
+import os from 'node:os';
 import { freePort, startProcess, type ManagedProcess } from '../platform/local/processes.js';
 import { runHey, type HeySummary } from '../platform/local/hey.js';
 import { createMetrics } from '../functions/simulation/src/metrics.js';
@@ -16,10 +17,12 @@ export interface InstrumentationOptions {
   node: string;
   simulationJs: string;
   bareJs: string;
-  /** Rounds of simultaneous loads on both. */
-  pairs: number;
+  /** Rounds, each with a fresh pair of processes loaded one after the other. */
+  rounds: number;
   /** hey -z for each measured load. */
   duration: string;
+  /** hey -z for each load that only warms a fresh process up. */
+  warmup: string;
   /** hey -c against each server. */
   concurrency: number;
   renderRepeats: number;
@@ -44,10 +47,14 @@ export interface InstrumentationFigures {
   bare: LoadFigures;
   /** Median over rounds of instrumented rps / bare rps. */
   rpsRatio: number;
+  /** Lowest and highest per-round ratio: how far one round can be from the median. */
+  rpsRatioRange: [number, number];
   p99Ratio: number;
-  /** Median over pairs of instrumented / bare CPU per request. */
+  /** Median over rounds of instrumented / bare CPU per request. */
   cpuRatio: number;
-  pairs: number;
+  rounds: number;
+  /** Where the servers and hey ran, for the report. */
+  placement: string;
   renders: RenderFigures[];
 }
 
@@ -61,7 +68,36 @@ interface Load {
   cpuUsPerRequest: number;
 }
 
-async function startServer(name: string, node: string, js: string): Promise<Server> {
+/** CPUs for the server under load and for hey, or undefined where they cannot be kept apart. */
+interface Placement {
+  server: number;
+  hey: number;
+}
+
+function taskset(args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile('taskset', args, (err, _stdout, stderr) => (err ? reject(new Error(`taskset ${args.join(' ')}: ${stderr.trim() || err.message}`)) : resolve()));
+  });
+}
+
+/** Binds every thread of a running process (Node's and Go's alike) to one CPU; threads it starts later inherit it. */
+function pin(pid: number, cpu: number): Promise<void> {
+  return taskset(['-a', '-p', '-c', String(cpu), String(pid)]);
+}
+
+/** The last two CPUs this process may use, if there are two and taskset works here. */
+async function choosePlacement(): Promise<Placement | undefined> {
+  if (os.availableParallelism() < 2) return undefined;
+  try {
+    await taskset(['-p', String(process.pid)]);
+  } catch {
+    return undefined;
+  }
+  const cpus = os.cpus().length;
+  return { server: cpus - 2, hey: cpus - 1 };
+}
+
+async function startServer(name: string, node: string, js: string, placement: Placement | undefined): Promise<Server> {
   const port = await freePort();
   const process_ = await startProcess({
     name,
@@ -70,12 +106,14 @@ async function startServer(name: string, node: string, js: string): Promise<Serv
     env: { ...process.env, PORT: String(port), LOG_LEVEL: 'info' },
     readyUrl: `http://127.0.0.1:${port}/readyz`,
   });
+  if (placement) await pin(process_.pid, placement.server);
   return { url: `http://127.0.0.1:${port}/`, process: process_ };
 }
 
-async function load(server: Server, duration: string, concurrency: number): Promise<Load> {
+async function load(server: Server, duration: string, concurrency: number, placement: Placement | undefined): Promise<Load> {
   const cpuBefore = await cpuMs(server.process.pid);
   const hey = await runHey({ url: server.url, duration, concurrency });
+  if (placement) await pin(hey.pid, placement.hey);
   const summary = await hey.done;
   const cpuUsed = (await cpuMs(server.process.pid)) - cpuBefore;
   const failed = Object.values(summary.errors).reduce((a, b) => a + b, 0);
@@ -85,38 +123,51 @@ async function load(server: Server, duration: string, concurrency: number): Prom
 }
 
 export async function benchInstrumentation(options: InstrumentationOptions): Promise<InstrumentationFigures> {
-  const instrumented = await startServer('simulation', options.node, options.simulationJs);
-  const bare = await startServer('bare', options.node, options.bareJs);
-  try {
-    // JIT warm-up for both, not measured.
-    // JIT warm-up for both, not measured.
-    await Promise.all([load(instrumented, '2s', options.concurrency), load(bare, '2s', options.concurrency)]);
-    const pairs: Array<{ instrumented: Load; bare: Load }> = [];
-    for (let run = 0; run < options.pairs; run++) {
-      const [i, b] = await Promise.all([load(instrumented, options.duration, options.concurrency), load(bare, options.duration, options.concurrency)]);
-      pairs.push({ instrumented: i, bare: b });
-      const line = (l: Load) => `${l.summary.requestsPerSecond.toFixed(0)} rps ${l.cpuUsPerRequest.toFixed(1)} us CPU/req`;
-      options.log(`  round ${run + 1} simulation ${line(i)}, bare ${line(b)}`);
-    }
-    const p99 = (l: Load) => (l.summary.percentiles['99'] ?? Number.NaN) * 1000;
-    const rps = (l: Load) => l.summary.requestsPerSecond;
-    const figures = (side: 'instrumented' | 'bare'): LoadFigures => ({
-      rps: median(pairs.map((p) => rps(p[side]))),
-      p99Ms: median(pairs.map((p) => p99(p[side]))),
-      cpuUsPerRequest: median(pairs.map((p) => p[side].cpuUsPerRequest)),
+  const placement = await choosePlacement();
+  const rounds: Array<{ instrumented: Load; bare: Load }> = [];
+  for (let run = 0; run < options.rounds; run++) {
+    // Fresh processes every round: how fast one Node process serves depends on where its heap and JIT
+    // code landed, which lasts as long as the process and differs by a few percent between processes.
+    const instrumented = await startServer('simulation', options.node, options.simulationJs, placement);
+    const bare = await startServer('bare', options.node, options.bareJs, placement).catch(async (err: unknown) => {
+      await instrumented.process.stop();
+      throw err;
     });
-    return {
-      instrumented: figures('instrumented'),
-      bare: figures('bare'),
-      rpsRatio: median(pairs.map((p) => rps(p.instrumented) / rps(p.bare))),
-      p99Ratio: median(pairs.map((p) => p99(p.instrumented) / p99(p.bare))),
-      cpuRatio: median(pairs.map((p) => p.instrumented.cpuUsPerRequest / p.bare.cpuUsPerRequest)),
-      pairs: pairs.length,
-      renders: [await render(1_000, options.renderRepeats), await render(10_000, options.renderRepeats)],
-    };
-  } finally {
-    await Promise.all([instrumented.process.stop(), bare.process.stop()]);
+    try {
+      // Which one goes first alternates, so a trend in the machine's speed favours neither.
+      const order = run % 2 === 0 ? [instrumented, bare] : [bare, instrumented];
+      for (const server of order) await load(server, options.warmup, options.concurrency, placement); // JIT warm-up
+      const measured = new Map<Server, Load>();
+      for (const server of order) measured.set(server, await load(server, options.duration, options.concurrency, placement));
+      const round = { instrumented: measured.get(instrumented)!, bare: measured.get(bare)! };
+      rounds.push(round);
+      const line = (l: Load) => `${l.summary.requestsPerSecond.toFixed(0)} rps ${l.cpuUsPerRequest.toFixed(1)} us CPU/req`;
+      options.log(`  round ${run + 1} simulation ${line(round.instrumented)}, bare ${line(round.bare)}`);
+    } finally {
+      await Promise.all([instrumented.process.stop(), bare.process.stop()]);
+    }
   }
+  const p99 = (l: Load) => (l.summary.percentiles['99'] ?? Number.NaN) * 1000;
+  const rps = (l: Load) => l.summary.requestsPerSecond;
+  const figures = (side: 'instrumented' | 'bare'): LoadFigures => ({
+    rps: median(rounds.map((p) => rps(p[side]))),
+    p99Ms: median(rounds.map((p) => p99(p[side]))),
+    cpuUsPerRequest: median(rounds.map((p) => p[side].cpuUsPerRequest)),
+  });
+  const ratios = rounds.map((p) => rps(p.instrumented) / rps(p.bare));
+  return {
+    instrumented: figures('instrumented'),
+    bare: figures('bare'),
+    rpsRatio: median(ratios),
+    rpsRatioRange: [Math.min(...ratios), Math.max(...ratios)],
+    p99Ratio: median(rounds.map((p) => p99(p.instrumented) / p99(p.bare))),
+    cpuRatio: median(rounds.map((p) => p.instrumented.cpuUsPerRequest / p.bare.cpuUsPerRequest)),
+    rounds: rounds.length,
+    placement: placement
+      ? `each server alone on CPU ${placement.server}, hey on CPU ${placement.hey}`
+      : 'server and hey unpinned (fewer than two CPUs, or no taskset)',
+    renders: [await render(1_000, options.renderRepeats), await render(10_000, options.renderRepeats)],
+  };
 }
 
 /**

@@ -73,7 +73,9 @@ function results(overrides: Partial<BenchResults> = {}): BenchResults {
       rpsRatio: 0.9,
       p99Ratio: 1.25,
       cpuRatio: 1.1,
-      pairs: 15,
+      rounds: 15,
+      rpsRatioRange: [0.85, 0.95],
+      placement: 'each server alone on CPU 0, hey on CPU 1',
       renders: [{ combinations: 1_000, ms: 25, bytes: 2_000_000 }],
     },
     startup: [
