@@ -57,6 +57,8 @@ export async function runSnapshotFunction(options: {
   runId: string;
   /** Extra Node options, e.g. --cpu-prof. */
   nodeArgs?: string[];
+  /** The image's environment (NODE_OPTIONS and the like). */
+  env: Record<string, string>;
 }): Promise<FunctionRun> {
   const port = await freePort();
   const fn = await startProcess({
@@ -65,6 +67,7 @@ export async function runSnapshotFunction(options: {
     args: [...(options.nodeArgs ?? []), options.serverJs],
     env: {
       ...process.env,
+      ...options.env,
       PORT: String(port),
       PROMETHEUS_URL: options.prometheusUrl,
       S3_ENDPOINT: options.store.endpoint,
@@ -104,11 +107,14 @@ export async function runNaive(options: {
   time: string;
   runId: string;
   nodeArgs?: string[];
+  /** The same image environment as the function's: the baseline is another way to write it. */
+  env: Record<string, string>;
 }): Promise<ContenderRun> {
   const child = spawn(options.node, [...(options.nodeArgs ?? []), options.naiveJs], {
     stdio: ['pipe', 'pipe', 'pipe'],
     env: {
       ...process.env,
+      ...options.env,
       PROMETHEUS_URL: options.prometheusUrl,
       S3_ENDPOINT: options.store.endpoint,
       S3_BUCKET: options.store.bucket,

@@ -26,6 +26,8 @@ export interface InstrumentationOptions {
   /** hey -c against each server. */
   concurrency: number;
   renderRepeats: number;
+  /** The simulation image's environment, for both servers. */
+  env: Record<string, string>;
   log: (line: string) => void;
 }
 
@@ -97,13 +99,13 @@ async function choosePlacement(): Promise<Placement | undefined> {
   return { server: cpus - 2, hey: cpus - 1 };
 }
 
-async function startServer(name: string, node: string, js: string, placement: Placement | undefined): Promise<Server> {
+async function startServer(name: string, node: string, js: string, env: Record<string, string>, placement: Placement | undefined): Promise<Server> {
   const port = await freePort();
   const process_ = await startProcess({
     name,
     command: node,
     args: [js],
-    env: { ...process.env, PORT: String(port), LOG_LEVEL: 'info' },
+    env: { ...process.env, ...env, PORT: String(port), LOG_LEVEL: 'info' },
     readyUrl: `http://127.0.0.1:${port}/readyz`,
   });
   if (placement) await pin(process_.pid, placement.server);
@@ -128,8 +130,8 @@ export async function benchInstrumentation(options: InstrumentationOptions): Pro
   for (let run = 0; run < options.rounds; run++) {
     // Fresh processes every round: how fast one Node process serves depends on where its heap and JIT
     // code landed, which lasts as long as the process and differs by a few percent between processes.
-    const instrumented = await startServer('simulation', options.node, options.simulationJs, placement);
-    const bare = await startServer('bare', options.node, options.bareJs, placement).catch(async (err: unknown) => {
+    const instrumented = await startServer('simulation', options.node, options.simulationJs, options.env, placement);
+    const bare = await startServer('bare', options.node, options.bareJs, options.env, placement).catch(async (err: unknown) => {
       await instrumented.process.stop();
       throw err;
     });

@@ -14,6 +14,7 @@ import { findTool } from '../platform/local/processes.js';
 import { compileFunctions, repoRoot, type Build } from './build.js';
 import { formatSummary, summariseDir } from './cpuprofile.js';
 import { startDataset } from './dataset.js';
+import { describeEnv, readImageEnvs } from './image-env.js';
 import { benchInstrumentation } from './instrumentation.js';
 import { describeMachine } from './machine.js';
 import { gnuTime } from './procfs.js';
@@ -96,6 +97,7 @@ async function main(): Promise<void> {
   log(`  compiled: ${build.source}`);
   if (build.diagnostics) log(`tsc reported (emitted anyway):\n${build.diagnostics}`);
 
+  const imageEnvs = await readImageEnvs(build.sourceRoot);
   const results: BenchResults = {
     date,
     mode: opts.quick ? 'quick' : 'full',
@@ -104,6 +106,7 @@ async function main(): Promise<void> {
     loadAverageAtEnd: Number.NaN,
     durationSeconds: Number.NaN,
     buildNote: `compiled JS (tsc -p tsconfig.build.json into a temporary outDir) from the ${build.source}`,
+    envNote: `each run with its image's environment: snapshot ${describeEnv(imageEnvs.snapshot)}; simulation (and the bare app) ${describeEnv(imageEnvs.simulation)}`,
     snapshot: [],
     instrumentation: undefined,
     startup: [],
@@ -112,7 +115,7 @@ async function main(): Promise<void> {
   // The light parts first, before a Prometheus holding a million series takes the memory and cores.
   if (opts.parts.has('startup')) {
     log('start-up (spawn to /readyz) ...');
-    results.startup = await benchStartup({ node, build, runs: opts.quick ? 5 : 10, log });
+    results.startup = await benchStartup({ node, build, runs: opts.quick ? 5 : 10, imageEnvs, log });
   }
   if (opts.parts.has('instrumentation')) {
     log('instrumentation overhead (hey) ...');
@@ -125,11 +128,12 @@ async function main(): Promise<void> {
       warmup: opts.quick ? '1s' : '2s',
       concurrency: 8,
       renderRepeats: opts.quick ? 10 : 30,
+      env: imageEnvs.simulation,
       log,
     });
   }
   if (opts.parts.has('snapshot')) {
-    results.snapshot = await snapshotPart(opts.sizes, opts.runs, node, build, opts.profile);
+    results.snapshot = await snapshotPart(opts.sizes, opts.runs, node, build, imageEnvs.snapshot, opts.profile);
     if (opts.profile) for (const summary of await summariseDir(opts.profile)) log(formatSummary(summary));
   }
 
@@ -147,7 +151,14 @@ async function main(): Promise<void> {
   log(`written: ${files.map((f) => path.relative(process.cwd(), f)).join(', ')}`);
 }
 
-async function snapshotPart(sizes: number[], runs: number, node: string, build: Build, profileDir: string | undefined): Promise<SnapshotFigures[]> {
+async function snapshotPart(
+  sizes: number[],
+  runs: number,
+  node: string,
+  build: Build,
+  env: Record<string, string>,
+  profileDir: string | undefined,
+): Promise<SnapshotFigures[]> {
   if (profileDir) await mkdir(profileDir, { recursive: true });
   const credentials = { accessKeyId: 'promsnap-bench', secretAccessKey: 'promsnap-bench-secret' };
   const minioDir = await mkdtemp(path.join(tmpdir(), 'promsnap-bench-minio-'));
@@ -186,6 +197,7 @@ async function snapshotPart(sizes: number[], runs: number, node: string, build: 
         s3,
         floor,
         runs,
+        env,
         ...(profileDir ? { profileDir } : {}),
         log,
       }),

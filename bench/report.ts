@@ -14,6 +14,8 @@ export interface BenchResults {
   loadAverageAtEnd: number;
   durationSeconds: number;
   buildNote: string;
+  /** The environment the function processes ran with. */
+  envNote: string;
   snapshot: SnapshotFigures[];
   instrumentation: InstrumentationFigures | undefined;
   startup: StartupFigures[];
@@ -154,7 +156,7 @@ export function renderReport(r: BenchResults): string {
       `- Machine: ${m.cpu}, ${m.cores} cores, ${round(m.memoryGiB, 1)} GiB memory, ${m.kernel}, Node ${m.node}`,
       `- Tools: ${m.tools}`,
       `- Load average (1 min): ${round(m.loadAverage, 2)} at start, ${round(r.loadAverageAtEnd, 2)} at end (the machine is shared; figures are medians of ${r.runs} interleaved runs)`,
-      `- Functions: ${r.buildNote}`,
+      `- Functions: ${r.buildNote}; ${r.envNote}`,
       `- Whole run: ${round(r.durationSeconds / 60, 1)} min`,
     ].join('\n'),
   );

@@ -19,6 +19,8 @@ export interface SnapshotBenchOptions {
   s3: S3Client;
   floor: FloorTools;
   runs: number;
+  /** The snapshot image's environment, for both Node contenders. */
+  env: Record<string, string>;
   /** Folder for `node --cpu-prof` profiles of the two Node contenders (timings then include profiling). */
   profileDir?: string;
   log: (line: string) => void;
@@ -90,6 +92,7 @@ export async function benchSnapshot(dataset: Dataset, options: SnapshotBenchOpti
           time: dataset.time,
           runId,
           nodeArgs: profile(`promsnap-${seriesLabel(dataset.series)}-run${run + 1}`),
+          env: options.env,
         });
         keys = r.keys;
         if (r.series !== dataset.series) throw new Error(`the snapshot function stored ${r.series} series, expected ${dataset.series}`);
@@ -109,6 +112,7 @@ export async function benchSnapshot(dataset: Dataset, options: SnapshotBenchOpti
           time: dataset.time,
           runId,
           nodeArgs: profile(`naive-${seriesLabel(dataset.series)}-run${run + 1}`),
+          env: options.env,
         });
         keys = r.keys;
         samples.naiveMs.push(r.ms);

@@ -7,6 +7,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { freePort } from '../platform/local/processes.js';
 import type { Build } from './build.js';
+import type { ImageEnvs } from './image-env.js';
 import { median, msSince } from './stats.js';
 
 export interface StartupFigures {
@@ -49,7 +50,14 @@ async function timeToReady(node: string, args: string[], cwd: string, env: NodeJ
   }
 }
 
-export async function benchStartup(options: { node: string; build: Build; runs: number; log: (line: string) => void }): Promise<StartupFigures[]> {
+export async function benchStartup(options: {
+  node: string;
+  build: Build;
+  runs: number;
+  /** Each function's image environment, under tsx as compiled, so the runtime is the only difference. */
+  imageEnvs: ImageEnvs;
+  log: (line: string) => void;
+}): Promise<StartupFigures[]> {
   const fnEnv = {
     snapshot: {
       // Start-up never talks to either: addresses only have to be valid.
@@ -71,7 +79,7 @@ export async function benchStartup(options: { node: string; build: Build; runs: 
     for (let i = 0; i < variants.length; i++) {
       const v = variants[(i + run) % variants.length]!;
       const port = await freePort();
-      v.times.push(await timeToReady(options.node, v.args, options.build.sourceRoot, { ...process.env, ...fnEnv[v.fn], PORT: String(port) }, port));
+      v.times.push(await timeToReady(options.node, v.args, options.build.sourceRoot, { ...process.env, ...options.imageEnvs[v.fn], ...fnEnv[v.fn], PORT: String(port) }, port));
     }
   }
   return variants.map((v) => {

@@ -66,6 +66,7 @@ function results(overrides: Partial<BenchResults> = {}): BenchResults {
     loadAverageAtEnd: 1,
     durationSeconds: 300,
     buildNote: 'compiled',
+    envNote: 'each run with its image environment',
     snapshot: [snap(10_000, 105, 104, 100, 90), snap(100_000, 130, 250, 600, 400), snap(1_000_000, 150, 1500, 4_500, 4_000)],
     instrumentation: {
       instrumented: { rps: 9_000, p99Ms: 5, cpuUsPerRequest: 40 },

@@ -1,0 +1,26 @@
+// The environment each function's image sets (the ENV lines of its Dockerfile's last stage). The bench
+// runs every function process with it, since what ships is measured: the snapshot image's
+// NODE_OPTIONS sizes V8's young generation, which decides how soon spent socket buffers are freed.
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseDockerfile } from '../platform/testing/image.js';
+
+export type FunctionName = 'snapshot' | 'simulation';
+export type ImageEnvs = Record<FunctionName, Record<string, string>>;
+
+/** Reads functions/<fn>/Dockerfile under sourceRoot (the repository, or the ref being measured). */
+export async function readImageEnvs(sourceRoot: string): Promise<ImageEnvs> {
+  const read = async (fn: FunctionName) => {
+    const stages = parseDockerfile(await readFile(path.join(sourceRoot, 'functions', fn, 'Dockerfile'), 'utf8'));
+    const image = stages.at(-1);
+    if (!image) throw new Error(`functions/${fn}/Dockerfile has no stage`);
+    return image.env;
+  };
+  return { snapshot: await read('snapshot'), simulation: await read('simulation') };
+}
+
+/** `NAME=value NAME=value`, for the report. */
+export function describeEnv(env: Record<string, string>): string {
+  const entries = Object.entries(env);
+  return entries.length === 0 ? 'none' : entries.map(([name, value]) => `${name}=${value}`).join(' ');
+}
