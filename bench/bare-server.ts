@@ -1,5 +1,5 @@
-// The simulation's `/` route in the same Express set-up without instrumentation (no request-counting
-// middleware, no prom-client), served by the same runtime: the "bare" side of the instrumentation
+// The simulation's `/` route in the same Express set-up without instrumentation (no request counting,
+// no prom-client), served by the same runtime: the "bare" side of the instrumentation
 // overhead ratio. Everything else is kept equal so the difference is the instrumentation alone.
 import express from 'express';
 import { serve, type Lifecycle } from '../functions/runtime/src/lifecycle.js';

@@ -1,13 +1,12 @@
 // Part 2, instrumentation overhead. The simulation service (compiled server.js, prom-client and its
 // request counting) and the same Express app without them (bare-server.js) are loaded by hey on `/`,
-// in several rounds. Each server runs on a core of its own and hey on the other, one server at a time:
-// sharing cores with the load generator would make the figure depend on how the scheduler interleaves
-// four busy processes, and it moves by several percent from one run to the next. The CPU time each
+// in several rounds, one server at a time. Where taskset and two CPUs are at hand, the servers are
+// pinned to one CPU and hey to another: sharing cores with the load generator makes the figure depend
+// on how the scheduler interleaves the busy processes, and it moved by several percent between runs. The CPU time each
 // server spends per request (from /proc) is reported beside the throughput. Then the time prom-client
 // takes to render /metrics for 1k and 10k label combinations.
 import { execFile } from 'node:child_process';
-import os from 'node:os';
-import { freePort, startProcess, type ManagedProcess } from '../platform/local/processes.js';
+import { findTool, freePort, startProcess, type ManagedProcess } from '../platform/local/processes.js';
 import { runHey, type HeySummary } from '../platform/local/hey.js';
 import { createMetrics } from '../functions/simulation/src/metrics.js';
 import { cpuMs } from './procfs.js';
@@ -76,46 +75,49 @@ interface Placement {
   hey: number;
 }
 
-function taskset(args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile('taskset', args, (err, _stdout, stderr) => (err ? reject(new Error(`taskset ${args.join(' ')}: ${stderr.trim() || err.message}`)) : resolve()));
-  });
-}
-
-/** Binds every thread of a running process (Node's and Go's alike) to one CPU; threads it starts later inherit it. */
-function pin(pid: number, cpu: number): Promise<void> {
-  return taskset(['-a', '-p', '-c', String(cpu), String(pid)]);
-}
-
-/** The last two CPUs this process may use, if there are two and taskset works here. */
-async function choosePlacement(): Promise<Placement | undefined> {
-  if (os.availableParallelism() < 2) return undefined;
-  try {
-    await taskset(['-p', String(process.pid)]);
-  } catch {
-    return undefined;
+/** Reads a CPU list as taskset and /proc print it (`0-3,6,8-9`). */
+export function parseCpuList(text: string): number[] {
+  const cpus: number[] = [];
+  for (const part of text.trim().split(',')) {
+    const range = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
+    if (!range) throw new Error(`not a CPU list: ${JSON.stringify(text)}`);
+    const first = Number(range[1]);
+    const last = range[2] === undefined ? first : Number(range[2]);
+    for (let cpu = first; cpu <= last; cpu++) cpus.push(cpu);
   }
-  const cpus = os.cpus().length;
-  return { server: cpus - 2, hey: cpus - 1 };
+  return cpus;
+}
+
+/**
+ * The last two CPUs this process may run on (a container may be given fewer than the host has), or
+ * undefined where there are not two or taskset is missing: the servers and hey then run unpinned.
+ */
+async function choosePlacement(): Promise<Placement | undefined> {
+  const affinity = await new Promise<string | undefined>((resolve) => {
+    execFile('taskset', ['-cp', String(process.pid)], (err, stdout) => resolve(err ? undefined : stdout));
+  });
+  const list = affinity === undefined ? undefined : /list:\s*(\S+)/.exec(affinity)?.[1];
+  const cpus = list === undefined ? [] : parseCpuList(list);
+  if (cpus.length < 2) return undefined;
+  return { server: cpus.at(-2)!, hey: cpus.at(-1)! };
 }
 
 async function startServer(name: string, node: string, js: string, env: Record<string, string>, placement: Placement | undefined): Promise<Server> {
   const port = await freePort();
+  // Started through taskset, so every thread the server ever has is on its CPU from the first.
+  const command = placement ? { command: findTool('taskset'), args: ['-c', String(placement.server), node, js] } : { command: node, args: [js] };
   const process_ = await startProcess({
     name,
-    command: node,
-    args: [js],
+    ...command,
     env: { ...process.env, ...env, PORT: String(port), LOG_LEVEL: 'info' },
     readyUrl: `http://127.0.0.1:${port}/readyz`,
   });
-  if (placement) await pin(process_.pid, placement.server);
   return { url: `http://127.0.0.1:${port}/`, process: process_ };
 }
 
 async function load(server: Server, duration: string, concurrency: number, placement: Placement | undefined): Promise<Load> {
   const cpuBefore = await cpuMs(server.process.pid);
-  const hey = await runHey({ url: server.url, duration, concurrency });
-  if (placement) await pin(hey.pid, placement.hey);
+  const hey = await runHey({ url: server.url, duration, concurrency, ...(placement ? { cpu: placement.hey } : {}) });
   const summary = await hey.done;
   const cpuUsed = (await cpuMs(server.process.pid)) - cpuBefore;
   const failed = Object.values(summary.errors).reduce((a, b) => a + b, 0);
@@ -166,7 +168,7 @@ export async function benchInstrumentation(options: InstrumentationOptions): Pro
     cpuRatio: median(rounds.map((p) => p.instrumented.cpuUsPerRequest / p.bare.cpuUsPerRequest)),
     rounds: rounds.length,
     placement: placement
-      ? `each server alone on CPU ${placement.server}, hey on CPU ${placement.hey}`
+      ? `servers pinned to CPU ${placement.server}, hey to CPU ${placement.hey}`
       : 'server and hey unpinned (fewer than two CPUs, or no taskset)',
     renders: [await render(1_000, options.renderRepeats), await render(10_000, options.renderRepeats)],
   };

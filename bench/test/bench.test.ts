@@ -5,7 +5,12 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { repoRoot } from '../build.js';
 import { countSeries, SNAPSHOT_QUERY, startDataset } from '../dataset.js';
+import { describeEnv, readImageEnvs } from '../image-env.js';
+import { parseCpuList } from '../instrumentation.js';
 import { peakRssBytes, resetPeakRss, rssBytes } from '../procfs.js';
 import { figures, goals, renderReport, seriesLabel, type BenchResults } from '../report.js';
 import { median } from '../stats.js';
@@ -76,7 +81,7 @@ function results(overrides: Partial<BenchResults> = {}): BenchResults {
       cpuRatio: 1.1,
       rounds: 15,
       rpsRatioRange: [0.85, 0.95],
-      placement: 'each server alone on CPU 0, hey on CPU 1',
+      placement: 'servers pinned to CPU 0, hey to CPU 1',
       renders: [{ combinations: 1_000, ms: 25, bytes: 2_000_000 }],
     },
     startup: [
@@ -97,6 +102,37 @@ test('the report ends with one `name value` line per figure, the names the issue
   assert.equal(values.get('snapshot_1m_time_vs_floor'), '1.13');
   assert.equal(values.get('simulation_rps_ratio'), '0.9');
   assert.equal(values.get('snapshot_startup_ms'), '250');
+});
+
+test('the report says how the overhead was measured, how far rounds spread, and the environment the functions ran with', () => {
+  const report = renderReport(results());
+  assert.match(report, /15 rounds of fresh processes; servers pinned to CPU 0, hey to CPU 1/);
+  assert.match(report, /0\.9x \(rounds 0\.85-0\.95\)/);
+  assert.match(report, /^simulation_rps_ratio_min 0\.85$/m);
+  assert.match(report, /^simulation_rps_ratio_max 0\.95$/m);
+  assert.match(report, /- Functions: compiled; each run with its image environment/);
+});
+
+test('the functions run with the environment their Dockerfiles set', async () => {
+  const envs = await readImageEnvs(repoRoot);
+  const envLines = async (fn: string) =>
+    (await readFile(path.join(repoRoot, 'functions', fn, 'Dockerfile'), 'utf8')).split('\n').filter((l) => l.startsWith('ENV ')).map((l) => l.slice(4));
+  // Each ENV line is NAME=value in these Dockerfiles; every one of them reaches the bench's processes.
+  for (const fn of ['snapshot', 'simulation'] as const) {
+    const lines = await envLines(fn);
+    assert.ok(lines.length > 0, `${fn} sets some environment`);
+    assert.deepEqual(lines.map((l) => `${l.slice(0, l.indexOf('='))}=${envs[fn][l.slice(0, l.indexOf('='))]}`), lines);
+  }
+  assert.match(envs.snapshot['NODE_OPTIONS'] ?? '', /--max-semi-space-size=/);
+  assert.equal(describeEnv({ A: '1', B: 'x y' }), 'A=1 B=x y');
+  assert.equal(describeEnv({}), 'none');
+});
+
+test('CPU lists read as taskset and /proc print them', () => {
+  assert.deepEqual(parseCpuList('0-1'), [0, 1]);
+  assert.deepEqual(parseCpuList('0-3,6,8-9\n'), [0, 1, 2, 3, 6, 8, 9]);
+  assert.deepEqual(parseCpuList('5'), [5]);
+  assert.throws(() => parseCpuList('0-1 (mask 3)'), /not a CPU list/);
 });
 
 test('goals are judged met or missed from the figures', () => {

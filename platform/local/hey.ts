@@ -14,6 +14,8 @@ export interface HeyOptions {
   host?: string;
   /** Every line hey prints, as it prints it. */
   onLine?: (line: string) => void;
+  /** Starts hey bound to this CPU (taskset -c), threads and all: a benchmark keeps it off the server's. */
+  cpu?: number;
 }
 
 export interface HeySummary {
@@ -111,8 +113,9 @@ export async function runHey(options: HeyOptions): Promise<HeyRun> {
   const lines: string[] = [];
   const child = await startProcess({
     name: 'hey',
-    command: binary,
-    args,
+    ...(options.cpu === undefined
+      ? { command: binary, args }
+      : { command: findTool('taskset'), args: ['-c', String(options.cpu), binary, ...args] }),
     onLine: (line) => {
       lines.push(line);
       options.onLine?.(line);

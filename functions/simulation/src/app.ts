@@ -79,8 +79,9 @@ export function createApp(deps: AppDeps): RequestListener {
 
 /**
  * Counts and times every request, 404s and errors included, once its response is over. It wraps the
- * Express app instead of being mounted in it: as middleware it added a layer to every request's walk
- * through the router, which cost about as much as the counting itself (bench, instrumentation part).
+ * Express app rather than being mounted in it as middleware, which would add a layer to every
+ * request's walk through the router (with this and performance.now() instead of hrtime.bigint(), the
+ * bench's CPU per request went from 1.10-1.11x bare to 1.06-1.08x).
  */
 function observeRequests(app: Express, metrics: SimulationMetrics, log: Logger): RequestListener {
   return (req, res) => {

@@ -1,10 +1,11 @@
 // The hey wrapper against a real HTTP server on loopback: the summary it reads is what hey measured.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdir, readFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { heyArgs, isHeyDuration, parseHeySummary, runHey } from '../hey.js';
-import { MissingToolError } from '../processes.js';
+import { MissingToolError, waitFor } from '../processes.js';
 
 async function server(t: { after(fn: () => unknown): void }) {
   let served = 0;
@@ -31,6 +32,29 @@ test('hey runs for the given duration and its summary counts every response by s
   assert.ok(summary.totalSeconds >= 0.9 && summary.totalSeconds < 5, `total ${summary.totalSeconds}`);
   assert.ok(summary.requestsPerSecond > 0);
   assert.ok(summary.percentiles['99'] !== undefined);
+});
+
+test('hey given a CPU runs on that CPU only, every thread of it', async (t) => {
+  const { url } = await server(t);
+  // The last CPU this process may use: the one a container with few CPUs still has.
+  const allowed = /Cpus_allowed_list:\s*(\S+)/.exec(await readFile('/proc/self/status', 'utf8'))![1]!;
+  const cpu = Number(allowed.split(/[,-]/).at(-1));
+  const run = await runHey({ url, duration: '1s', concurrency: 2, cpu });
+  // taskset binds itself, then becomes hey; by the time hey has started its Go threads it is serving.
+  const threads = await waitFor(
+    async () => {
+      const comm = (await readFile(`/proc/${run.pid}/comm`, 'utf8')).trim();
+      const tasks = await readdir(`/proc/${run.pid}/task`);
+      return comm === 'hey' && tasks.length > 1 && tasks;
+    },
+    { what: 'hey to run several threads', timeoutMs: 5_000, intervalMs: 20 },
+  );
+  for (const thread of threads) {
+    const status = await readFile(`/proc/${run.pid}/task/${thread}/status`, 'utf8');
+    assert.equal(/Cpus_allowed_list:\s*(\S+)/.exec(status)![1], String(cpu), `thread ${thread}`);
+  }
+  const summary = await run.done;
+  assert.ok((summary.statusCodes['200'] ?? 0) > 0, 'the pinned hey still loads the server');
 });
 
 test('a server that is not there shows up as hey errors, not as responses', async () => {
