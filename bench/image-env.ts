@@ -1,21 +1,15 @@
 // The environment each function's image sets (the ENV lines of its Dockerfile's last stage). The bench
 // runs every function process with it, since what ships is measured: the snapshot image's
 // NODE_OPTIONS sizes V8's young generation, which decides how soon spent socket buffers are freed.
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parseDockerfile } from '../platform/testing/image.js';
+import { readDockerfile } from '../platform/testing/image.js';
 
 export type FunctionName = 'snapshot' | 'simulation';
 export type ImageEnvs = Record<FunctionName, Record<string, string>>;
 
 /** Reads functions/<fn>/Dockerfile under sourceRoot (the repository, or the ref being measured). */
 export async function readImageEnvs(sourceRoot: string): Promise<ImageEnvs> {
-  const read = async (fn: FunctionName) => {
-    const stages = parseDockerfile(await readFile(path.join(sourceRoot, 'functions', fn, 'Dockerfile'), 'utf8'));
-    const image = stages.at(-1);
-    if (!image) throw new Error(`functions/${fn}/Dockerfile has no stage`);
-    return image.env;
-  };
+  const read = async (fn: FunctionName) => (await readDockerfile(path.join(sourceRoot, 'functions', fn, 'Dockerfile'))).final.env;
   return { snapshot: await read('snapshot'), simulation: await read('simulation') };
 }
 

@@ -122,6 +122,14 @@ function jsonForm(instruction: Instruction, line: number): string[] {
   throw new Error(`line ${line}: ${instruction.getKeyword()} must use the JSON (exec) form, e.g. ["node", "server.js"]`);
 }
 
+/** Reads the Dockerfile at `dockerfile`; its last stage is what a container of the image starts as. */
+export async function readDockerfile(dockerfile: string): Promise<{ stages: Stage[]; final: Stage }> {
+  const stages = parseDockerfile(await readFile(dockerfile, 'utf8'));
+  const final = stages.at(-1);
+  if (!final) throw new Error(`${dockerfile} has no FROM`);
+  return { stages, final };
+}
+
 export interface ImageOptions {
   /** Path of the Dockerfile. */
   dockerfile: string;
@@ -152,8 +160,7 @@ export interface RunningImage {
 
 /** Replays the Dockerfile's stages and starts the final stage's CMD; see the top of this file. */
 export async function runImage(options: ImageOptions): Promise<RunningImage> {
-  const stages = parseDockerfile(await readFile(options.dockerfile, 'utf8'));
-  const final = stages.at(-1)!;
+  const { stages, final } = await readDockerfile(options.dockerfile);
   const cmd = final.cmd;
   if (!cmd || cmd.length === 0) throw new Error('the final stage has no CMD');
   const { uid, gid } = nonRootUser(final.user);

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { HTTP } from 'cloudevents';
 import { createPingEvent } from '../../../events/src/index.js';
 import { freePort, startProcess, waitFor, type ManagedProcess } from '../../../platform/local/processes.js';
-import { parseDockerfile } from '../../../platform/testing/image.js';
+import { readDockerfile } from '../../../platform/testing/image.js';
 import { startTcpProxy, type TcpProxy } from '../../../platform/testing/tcp-proxy.js';
 import { credentials, post, startExporter, startTestMinio, startTestPrometheus, type Exporter, type TestPrometheus } from './helper.js';
 
@@ -126,7 +126,7 @@ test('memory does not grow with the answer: peak growth for a 100 MB answer is a
   t.after(() => bigPrometheus.dispose());
   // V8 as the image sets it (its NODE_OPTIONS: a small young generation), since when spent Buffers
   // are freed is V8's choice, not the code's.
-  const image = parseDockerfile(await readFile(path.join(root, 'functions/snapshot/Dockerfile'), 'utf8')).at(-1)!;
+  const image = (await readDockerfile(path.join(root, 'functions/snapshot/Dockerfile'))).final;
   assert.ok(image.env['NODE_OPTIONS'], 'the image sets NODE_OPTIONS');
   const server = await startServer({
     NODE_OPTIONS: image.env['NODE_OPTIONS'],
