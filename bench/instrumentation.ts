@@ -2,14 +2,13 @@
 // request counting) and the same Express app without them (bare-server.js) are loaded by hey on `/`,
 // in several rounds, one server at a time. Where taskset and two CPUs are at hand, the servers are
 // pinned to one CPU and hey to another: sharing cores with the load generator makes the figure depend
-// on how the scheduler interleaves the busy processes, and it moved by several percent between runs. The CPU time each
-// server spends per request (from /proc) is reported beside the throughput. Then the time prom-client
-// takes to render /metrics for 1k and 10k label combinations.
-import { execFile } from 'node:child_process';
+// on how the scheduler interleaves the busy processes, and it moved by several percent between runs.
+// The CPU time each server spends per request (from /proc) is reported beside the throughput. Then
+// the time prom-client takes to render /metrics for 1k and 10k label combinations.
 import { findTool, freePort, startProcess, type ManagedProcess } from '../platform/local/processes.js';
 import { runHey, type HeySummary } from '../platform/local/hey.js';
 import { createMetrics } from '../functions/simulation/src/metrics.js';
-import { cpuMs } from './procfs.js';
+import { allowedCpus, cpuMs } from './procfs.js';
 import { median } from './stats.js';
 
 export interface InstrumentationOptions {
@@ -75,29 +74,17 @@ interface Placement {
   hey: number;
 }
 
-/** Reads a CPU list as taskset and /proc print it (`0-3,6,8-9`). */
-export function parseCpuList(text: string): number[] {
-  const cpus: number[] = [];
-  for (const part of text.trim().split(',')) {
-    const range = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
-    if (!range) throw new Error(`not a CPU list: ${JSON.stringify(text)}`);
-    const first = Number(range[1]);
-    const last = range[2] === undefined ? first : Number(range[2]);
-    for (let cpu = first; cpu <= last; cpu++) cpus.push(cpu);
-  }
-  return cpus;
-}
-
 /**
- * The last two CPUs this process may run on (a container may be given fewer than the host has), or
- * undefined where there are not two or taskset is missing: the servers and hey then run unpinned.
+ * The last two CPUs this process may run on, or undefined where there are not two or taskset is
+ * missing: the servers and hey then run unpinned.
  */
 async function choosePlacement(): Promise<Placement | undefined> {
-  const affinity = await new Promise<string | undefined>((resolve) => {
-    execFile('taskset', ['-cp', String(process.pid)], (err, stdout) => resolve(err ? undefined : stdout));
-  });
-  const list = affinity === undefined ? undefined : /list:\s*(\S+)/.exec(affinity)?.[1];
-  const cpus = list === undefined ? [] : parseCpuList(list);
+  try {
+    findTool('taskset');
+  } catch {
+    return undefined;
+  }
+  const cpus = await allowedCpus();
   if (cpus.length < 2) return undefined;
   return { server: cpus.at(-2)!, hey: cpus.at(-1)! };
 }

@@ -7,11 +7,18 @@
 import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 
-async function statusField(pid: number, field: 'VmHWM' | 'VmRSS'): Promise<number> {
+async function statusLine(pid: number | 'self', field: string): Promise<string> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
+  const match = new RegExp(`^${field}:\\s+(.+)$`, 'm').exec(status);
   if (!match) throw new Error(`/proc/${pid}/status has no ${field} line`);
-  return Number(match[1]) * 1024;
+  return match[1]!;
+}
+
+async function statusField(pid: number, field: 'VmHWM' | 'VmRSS'): Promise<number> {
+  const line = await statusLine(pid, field);
+  const kB = /^(\d+) kB$/.exec(line);
+  if (!kB) throw new Error(`/proc/${pid}/status: ${field} is not in kB: ${line}`);
+  return Number(kB[1]) * 1024;
 }
 
 /** Highest RSS (bytes) of a live process since it started or since resetPeakRss. */
@@ -36,6 +43,24 @@ export async function gnuTime(): Promise<string | undefined> {
   return new Promise((resolve) => {
     execFile(candidate, ['-f', '%M', 'true'], (err) => resolve(err ? undefined : candidate));
   });
+}
+
+/** Reads a CPU list as the kernel and taskset print it (`0-3,6,8-9`). */
+export function parseCpuList(text: string): number[] {
+  const cpus: number[] = [];
+  for (const part of text.trim().split(',')) {
+    const range = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
+    if (!range) throw new Error(`not a CPU list: ${JSON.stringify(text)}`);
+    const first = Number(range[1]);
+    const last = range[2] === undefined ? first : Number(range[2]);
+    for (let cpu = first; cpu <= last; cpu++) cpus.push(cpu);
+  }
+  return cpus;
+}
+
+/** The CPUs this process may run on (a container may be given fewer than the host has). */
+export async function allowedCpus(): Promise<number[]> {
+  return parseCpuList(await statusLine('self', 'Cpus_allowed_list'));
 }
 
 /** USER_HZ: the unit of utime and stime in /proc/<pid>/stat, 100 on every Linux architecture Node runs on. */

@@ -2,7 +2,7 @@
 // only as good as the instrument that took it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { readFile } from 'node:fs/promises';
@@ -10,8 +10,7 @@ import path from 'node:path';
 import { repoRoot } from '../build.js';
 import { countSeries, SNAPSHOT_QUERY, startDataset } from '../dataset.js';
 import { describeEnv, readImageEnvs } from '../image-env.js';
-import { parseCpuList } from '../instrumentation.js';
-import { peakRssBytes, resetPeakRss, rssBytes } from '../procfs.js';
+import { allowedCpus, parseCpuList, peakRssBytes, resetPeakRss, rssBytes } from '../procfs.js';
 import { figures, goals, renderReport, seriesLabel, type BenchResults } from '../report.js';
 import { median } from '../stats.js';
 
@@ -133,6 +132,15 @@ test('CPU lists read as taskset and /proc print them', () => {
   assert.deepEqual(parseCpuList('0-3,6,8-9\n'), [0, 1, 2, 3, 6, 8, 9]);
   assert.deepEqual(parseCpuList('5'), [5]);
   assert.throws(() => parseCpuList('0-1 (mask 3)'), /not a CPU list/);
+});
+
+test('the CPUs this process may use are the ones taskset reports', async () => {
+  const reported = await new Promise<string>((resolve, reject) =>
+    execFile('taskset', ['-cp', String(process.pid)], (err, stdout) => (err ? reject(err) : resolve(stdout))),
+  );
+  const list = /list:\s*(\S+)/.exec(reported)?.[1];
+  assert.ok(list, reported);
+  assert.deepEqual(await allowedCpus(), parseCpuList(list));
 });
 
 test('goals are judged met or missed from the figures', () => {
