@@ -5,11 +5,12 @@
 //
 // By default the working tree is compiled (to measure a change before committing it); with a git
 // ref, that commit's events/ and functions/ are (so a run is not skewed by someone's half-made edit).
-import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runCommand } from '../platform/tools/command.js';
 
 export const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 
@@ -30,13 +31,8 @@ export interface Build {
 export const benchEntryPoints = ['bench/naive.ts', 'bench/bare-server.ts'];
 const measured = ['events', 'functions', 'package.json', 'tsconfig.json', 'tsconfig.build.json'];
 
-function run(command: string, args: string[], options: { cwd: string }): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(command, args, { ...options, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`${command} ${args.join(' ')}: ${stderr.trim() || err.message}`));
-      else resolve(stdout);
-    });
-  });
+async function run(command: string, args: string[], options: { cwd: string }): Promise<string> {
+  return (await runCommand(command, args, options)).stdout;
 }
 
 async function describeSource(ref: string | undefined): Promise<string> {
@@ -79,13 +75,10 @@ export async function compileFunctions(options: { ref?: string } = {}): Promise<
     const configFile = path.join(dir, 'tsconfig.json');
     await writeFile(configFile, JSON.stringify(config, null, 2));
     const tsc = path.join(repoRoot, 'node_modules/.bin/tsc');
-    const diagnostics = await new Promise<string>((resolve, reject) => {
-      execFile(tsc, ['-p', configFile], { cwd: repoRoot, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-        // tsc exits 2 on type errors but still emits; a missing compiler is a real failure.
-        if (err && (err as NodeJS.ErrnoException).code === 'ENOENT') reject(new Error(`${tsc} not found: run npm install`));
-        else resolve(`${stdout}${stderr}`.trim());
-      });
-    });
+    if (!existsSync(tsc)) throw new Error(`${tsc} not found: run npm install`);
+    // tsc exits 2 on type errors but still emits.
+    const compiled = await runCommand(tsc, ['-p', configFile], { cwd: repoRoot, allowFailure: true });
+    const diagnostics = `${compiled.stdout}${compiled.stderr}`.trim();
     // ESM like the repository (package.json "type": "module"), with the repository's dependencies.
     await mkdir(outDir, { recursive: true });
     await writeFile(path.join(outDir, 'package.json'), JSON.stringify({ type: 'module' }));

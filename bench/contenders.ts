@@ -8,7 +8,8 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { HTTP } from 'cloudevents';
 import { createPingEvent, type SnapshotStoredData } from '../events/src/index.js';
-import { freePort, startProcess } from '../platform/local/processes.js';
+import { freePort } from '../platform/tools/ports.js';
+import { startProcess } from '../platform/tools/process.js';
 import { peakRssBytes, resetPeakRss, rssBytes } from './procfs.js';
 import { msSince } from './stats.js';
 

@@ -5,14 +5,14 @@
 //
 // Shape: 100 metric families, labels like a node exporter's (job, instance, pod, series), about 140
 // bytes of answer JSON per series: the size per series measured on real clusters' answers.
-import { execFile } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { once } from 'node:events';
-import { findTool } from '../platform/local/processes.js';
-import { startPrometheus, type RunningPrometheus } from '../platform/local/prometheus.js';
+import { runCommand } from '../platform/tools/command.js';
+import { findTool } from '../platform/tools/find.js';
+import { startPrometheus, type RunningPrometheus } from '../platform/tools/prometheus.js';
 
 export const SNAPSHOT_QUERY = '{__name__!=""}';
 const families = 100;
@@ -55,13 +55,8 @@ export async function writeOpenMetrics(file: string, series: number, at: number)
   return (await stat(file)).size;
 }
 
-function run(command: string, args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile(command, args, { maxBuffer: 64 * 1024 * 1024 }, (err, _stdout, stderr) => {
-      if (err) reject(new Error(`${path.basename(command)} ${args.join(' ')} failed: ${stderr || err.message}`));
-      else resolve();
-    });
-  });
+async function run(command: string, args: string[]): Promise<void> {
+  await runCommand(command, args);
 }
 
 /** Count of series Prometheus answers for the snapshot query at `time`. */

@@ -1,10 +1,10 @@
 // The floor a snapshot is compared with: the same query fetched by curl (to /dev/null, and piped
 // into `mc pipe`, which streams it into the bucket). Nothing can store the answer much faster than
 // `curl | mc pipe`. Peak RSS of curl and mc comes from GNU time when it is installed.
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { runCommand } from '../platform/tools/command.js';
 import { msSince } from './stats.js';
 
 export interface FloorTools {
@@ -45,12 +45,7 @@ function curlArgs(prometheusUrl: string, query: string, time: string, output: st
 }
 
 function exec(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    execFile(command, args, { env, maxBuffer: 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`${path.basename(command)} failed: ${stderr.trim() || err.message}`));
-      else resolve({ stdout, stderr });
-    });
-  });
+  return runCommand(command, args, { env });
 }
 
 /** The size curl printed last (its -w output) on a stream. */

@@ -5,8 +5,10 @@
 // on how the scheduler interleaves the busy processes, and it moved by several percent between runs.
 // The CPU time each server spends per request (from /proc) is reported beside the throughput. Then
 // the time prom-client takes to render /metrics for 1k and 10k label combinations.
-import { findTool, freePort, startProcess, type ManagedProcess } from '../platform/local/processes.js';
-import { runHey, type HeySummary } from '../platform/local/hey.js';
+import { findTool } from '../platform/tools/find.js';
+import { freePort } from '../platform/tools/ports.js';
+import { startProcess, type ManagedProcess } from '../platform/tools/process.js';
+import { runHey, type HeySummary } from '../platform/tools/hey.js';
 import { createMetrics } from '../functions/simulation/src/metrics.js';
 import { allowedCpus, cpuMs } from './procfs.js';
 import { median } from './stats.js';

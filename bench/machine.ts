@@ -1,6 +1,6 @@
 // What the figures were measured on: they mean little without the machine and its load.
-import { execFile } from 'node:child_process';
 import os from 'node:os';
+import { runCommand } from '../platform/tools/command.js';
 import { versions } from '../platform/tools/versions.js';
 
 export interface Machine {
@@ -14,10 +14,9 @@ export interface Machine {
   tools: string;
 }
 
-function firstLine(command: string, args: string[]): Promise<string> {
-  return new Promise((resolve) => {
-    execFile(command, args, (err, stdout) => resolve(err ? 'unknown' : (stdout.split('\n')[0] ?? '').trim()));
-  });
+async function firstLine(command: string, args: string[]): Promise<string> {
+  const result = await runCommand(command, args, { allowFailure: true }).catch(() => undefined);
+  return result?.code === 0 ? (result.stdout.split('\n')[0] ?? '').trim() : 'unknown';
 }
 
 export async function describeMachine(): Promise<Machine> {

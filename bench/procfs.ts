@@ -4,8 +4,8 @@
 // high-water mark of its RSS, exact whatever happens between two looks (polling VmRSS would miss
 // short peaks). Writing 5 to /proc/<pid>/clear_refs (Linux 4.0+) lowers the mark to the current RSS,
 // so a peak can be taken over one piece of work in a process that did other work before.
-import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
+import { runCommand } from '../platform/tools/command.js';
 
 async function statusLine(pid: number | 'self', field: string): Promise<string> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
@@ -40,9 +40,8 @@ export async function resetPeakRss(pid: number): Promise<void> {
  */
 export async function gnuTime(): Promise<string | undefined> {
   const candidate = '/usr/bin/time';
-  return new Promise((resolve) => {
-    execFile(candidate, ['-f', '%M', 'true'], (err) => resolve(err ? undefined : candidate));
-  });
+  const result = await runCommand(candidate, ['-f', '%M', 'true'], { allowFailure: true }).catch(() => undefined);
+  return result?.code === 0 ? candidate : undefined;
 }
 
 /** Reads a CPU list as the kernel and taskset print it (`0-3,6,8-9`). */

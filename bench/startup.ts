@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import http from 'node:http';
 import path from 'node:path';
-import { freePort } from '../platform/local/processes.js';
+import { freePort } from '../platform/tools/ports.js';
 import type { Build } from './build.js';
 import type { ImageEnvs } from './image-env.js';
 import { median, msSince } from './stats.js';

@@ -4,13 +4,10 @@
 // delivery policy, a Knative Service's container, every pod template and the service accounts they run
 // as. Every derivation reads what is rendered, never a copy of it, and fails with a message naming what
 // is missing. Apart from renderPlatform, all pure.
-import { execFile } from 'node:child_process';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { ensureCredentials, platformDir } from './credentials.js';
-
-const run = promisify(execFile);
+import { kustomize } from './tools/kubectl.js';
 
 export { platformDir };
 
@@ -48,13 +45,7 @@ export interface RenderOptions {
 export async function renderPlatform(options: RenderOptions = {}): Promise<RenderedPlatform> {
   const dir = options.dir ?? platformDir;
   await ensureCredentials({ dir, ...(options.log ? { log: options.log } : {}) });
-  let stdout: string;
-  try {
-    ({ stdout } = await run(options.kubectl ?? 'kubectl', ['kustomize', dir], { maxBuffer: 64 * 1024 * 1024 }));
-  } catch (err) {
-    const { stderr, message } = err as { stderr?: string; message: string };
-    throw new Error(`kubectl kustomize ${dir} failed: ${(stderr || message).trim()}`);
-  }
+  const stdout = await kustomize(dir, options.kubectl);
   return { yaml: stdout, objects: parseObjects(stdout, `kubectl kustomize ${dir}`) };
 }
 

@@ -1,7 +1,7 @@
 // The command line of `npm run cluster -- <command>`, parsed and checked before anything touches the
 // cluster, in kubectl's shape: a subcommand, then --context, --namespace/-n, --output/-o.
 import { parseArgs } from 'node:util';
-import { isHeyDuration } from '../local/hey.js';
+import { isHeyDuration } from '../tools/hey.js';
 import { usageError } from './errors.js';
 import { defaultNamespaces, type Namespaces } from './pipeline.js';
 

@@ -5,8 +5,8 @@
 // the URL's host as Host header, which is how the ingress picks the Knative Service.
 // ScaleTracker is the pure part (counts in, changes out); runLoad is the wiring.
 import { CoreV1Api, makeInformer, type Informer, type ObjectCache, type V1Pod } from '@kubernetes/client-node';
-import { runHey, type HeyRun, type HeySummary } from '../local/hey.js';
-import { MissingToolError } from '../local/processes.js';
+import { runHey, type HeyRun, type HeySummary } from '../tools/hey.js';
+import { MissingToolError } from '../tools/find.js';
 import type { Command } from './cli.js';
 import { CliError, describeRequestError, exitCodes, objectsMissing } from './errors.js';
 import { readObject, requireKnative, type Cluster } from './kube.js';

@@ -3,17 +3,15 @@
 // here (mc for the MinIO setup Job), its env and $(VAR) args built from the rendered Secrets, its
 // volumes (emptyDir, configMap, secret) as folders under a work directory, and cluster addresses
 // pointed at the local processes. So the bucket, policy and user are made by the manifests' own steps.
-import { execFile } from 'node:child_process';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import type { LocalNetwork } from './addresses.js';
 import { configMapData, expandReferences, secretData, type KubeObject as ManifestObject } from '../manifests.js';
 import { containerEnv } from './pod-env.js';
-import { findTool } from './processes.js';
+import { CommandError, runCommand } from '../tools/command.js';
+import { findTool } from '../tools/find.js';
 import type { KubeObject } from './workloads.js';
 
-const run = promisify(execFile);
 
 export interface JobStep {
   container: string;
@@ -96,10 +94,10 @@ export async function runJob(job: KubeObject, options: JobRunOptions): Promise<J
     const step = { container: String(container['name']), command: words };
     options.onStep?.(step);
     try {
-      await run(findTool(tool), args, { env: { PATH: process.env['PATH'] ?? '', HOME: jobDir, ...env }, cwd: jobDir, timeout: 120_000 });
+      await runCommand(findTool(tool), args, { env: { PATH: process.env['PATH'] ?? '', HOME: jobDir, ...env }, cwd: jobDir, timeoutMs: 120_000 });
     } catch (err) {
-      const detail = err as { stderr?: string; stdout?: string; message: string };
-      throw new Error(`Job ${job.metadata.name}: step ${container['name']} (${tool} ${args[0] ?? ''}) failed: ${(detail.stderr || detail.stdout || detail.message).trim()}`);
+      const detail = err instanceof CommandError ? err.result.stderr || err.result.stdout : (err as Error).message;
+      throw new Error(`Job ${job.metadata.name}: step ${container['name']} (${tool} ${args[0] ?? ''}) failed: ${detail.trim()}`);
     }
     steps.push(step);
   }

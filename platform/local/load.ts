@@ -6,8 +6,8 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { runHey, type HeyRun, type HeySummary } from './hey.js';
-import { MissingToolError } from './processes.js';
+import { runHey, type HeyRun, type HeySummary } from '../tools/hey.js';
+import { MissingToolError } from '../tools/find.js';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 

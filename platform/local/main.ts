@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { renderPlatform } from '../manifests.js';
 import { parseEvery } from './ping.js';
 import { checkTools, DataDirBusyError, MissingToolsError, PortTakenError, startPipeline, type RunningPipeline } from './runner.js';
-import { MissingToolError } from './processes.js';
+import { MissingToolError } from '../tools/find.js';
 import type { KubeObject } from './workloads.js';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));

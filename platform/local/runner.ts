@@ -10,12 +10,14 @@ import { LocalNetwork } from './addresses.js';
 import { serveDiscovery, type DiscoveryServer } from './discovery.js';
 import { pingRoutes, type PingRoute } from './eventing.js';
 import { runJob } from './jobs.js';
-import { startMinio, type RunningMinio } from './minio.js';
+import { startMinio, type RunningMinio } from '../tools/minio.js';
 import { startPingEmitter, type DeliveryReport, type PingEmitter } from './ping.js';
 import { prometheusSetup, type KubeObject as ManifestObject } from '../manifests.js';
 import { containerEnv } from './pod-env.js';
-import { findTool, freePort, MissingToolError, portInUse, startProcess, type ManagedProcess } from './processes.js';
-import { startPrometheus, type RunningPrometheus } from './prometheus.js';
+import { findTool, MissingToolError } from '../tools/find.js';
+import { freePort, portInUse } from '../tools/ports.js';
+import { isAlive, startProcess, stopGroups, type ManagedProcess } from '../tools/process.js';
+import { startPrometheus, type RunningPrometheus } from '../tools/prometheus.js';
 import { localScrapeConfig, type LeftOut } from './scrape-config.js';
 import { localPod, podTemplateOf, runsPods, type KubeObject, type LocalPod, type PodTemplate } from './workloads.js';
 
@@ -470,32 +472,6 @@ function usesDataDir(pid: number, dataDir: string): boolean {
     }
   }
   return false;
-}
-
-/** SIGTERM to each process group, then SIGKILL to what is left after 10 s. */
-async function stopGroups(pids: number[]): Promise<void> {
-  const signal = (sig: NodeJS.Signals) => {
-    for (const pid of pids) {
-      try {
-        process.kill(-pid, sig);
-      } catch {
-        // already gone
-      }
-    }
-  };
-  signal('SIGTERM');
-  const deadline = Date.now() + 10_000;
-  while (pids.some(isAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-  signal('SIGKILL');
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** SHUTDOWN_GRACE_MS from a function's environment (its drain budget), or Knative's default 30 s. */

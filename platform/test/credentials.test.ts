@@ -2,15 +2,13 @@
 // the committed examples, with random values, and never replaces one that exists.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { cp, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { ensureCredentials, envKeys, platformDir, randomValue } from '../credentials.js';
 import { findGenerated, renderPlatform, secretData } from '../manifests.js';
+import { runCommand } from '../tools/command.js';
 
-const run = promisify(execFile);
 
 /** platform/ as a fresh clone has it: manifests and examples, no *.env, no code. */
 async function freshCopy(t: { after(fn: () => Promise<void>): void }): Promise<string> {
@@ -25,13 +23,13 @@ async function freshCopy(t: { after(fn: () => Promise<void>): void }): Promise<s
 }
 
 test('the *.env files are git-ignored and only their examples are committed', async () => {
-  const { stdout: tracked } = await run('git', ['ls-files', 'platform'], { cwd: path.dirname(platformDir) });
+  const { stdout: tracked } = await runCommand('git', ['ls-files', 'platform'], { cwd: path.dirname(platformDir) });
   const files = tracked.split('\n');
   const examples = files.filter((f) => f.endsWith('.env.example'));
   assert.deepEqual(examples.sort(), ['platform/minio/minio-root.env.example', 'platform/minio/snapshot-s3.env.example']);
   const committed = examples.map((f) => f.slice(0, -'.example'.length)).filter((f) => files.includes(f));
   assert.deepEqual(committed, [], 'committed credentials');
-  const { stdout: ignored } = await run('git', ['check-ignore', 'platform/minio/minio-root.env', 'platform/minio/snapshot-s3.env'], {
+  const { stdout: ignored } = await runCommand('git', ['check-ignore', 'platform/minio/minio-root.env', 'platform/minio/snapshot-s3.env'], {
     cwd: path.dirname(platformDir),
   });
   assert.equal(ignored.trim().split('\n').length, 2);

@@ -16,9 +16,10 @@ import { fileURLToPath } from 'node:url';
 import { CloudEvent, HTTP } from 'cloudevents';
 import { createPingEvent, PING_EVENT_TYPE, pingSource, type DeadLetterRecord, type PingData } from '../../events/src/index.js';
 import { deadLetterKey, parseSnapshotKey, snapshotKey } from '../../functions/snapshot/src/key.js';
-import { startMinio, type RunningMinio } from '../local/minio.js';
-import { startProcess, waitFor, type ManagedProcess } from '../local/processes.js';
-import { startPrometheus, type RunningPrometheus } from '../local/prometheus.js';
+import { startMinio, type RunningMinio } from '../tools/minio.js';
+import { waitFor } from '../tools/wait.js';
+import { startProcess, type ManagedProcess } from '../tools/process.js';
+import { startPrometheus, type RunningPrometheus } from '../tools/prometheus.js';
 import { startTestApiServer, type TestApiServer } from '../testing/apiserver.js';
 import type { ProxiedRequest, ProxyResponse } from '../testing/cluster-proxy.js';
 import { startKnativeEventing, waitForReady, type KnativeEventing } from '../testing/knative-eventing.js';
@@ -33,7 +34,7 @@ import {
   trigger as triggerSpec,
   type KubeObject,
 } from '../manifests.js';
-import { freeLowPort } from '../testing/ports.js';
+import { freePort } from '../tools/ports.js';
 import { versions } from '../tools/versions.js';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -77,8 +78,8 @@ test(`the event path on Knative Eventing ${versions.knativeEventing}: PingSource
   const minioRoot = secretData(rendered, findGenerated(rendered, 'Secret', 'minio-root', NAMESPACE).metadata.name, NAMESPACE);
 
   // ---- real dependencies -------------------------------------------------------------------------
-  const functionPort = await freeLowPort();
-  const prometheusPort = await freeLowPort();
+  const functionPort = await freePort();
+  const prometheusPort = await freePort();
   const prometheusDir = path.join(work, 'prometheus');
   // The platform's own alert rules (from the rendered ConfigMap), evaluated every second over the
   // function's real metrics.
@@ -94,7 +95,7 @@ test(`the event path on Knative Eventing ${versions.knativeEventing}: PingSource
   ].join('\n');
   const startOurPrometheus = () => startPrometheus({ config: prometheusConfig, files: Object.fromEntries(ruleFiles.map((r) => [r.key, r.text])), dataDir: prometheusDir, port: prometheusPort });
 
-  const minioPorts = { port: await freeLowPort(), consolePort: await freeLowPort() };
+  const minioPorts = { port: await freePort(), consolePort: await freePort() };
   const rootCredentials = { accessKeyId: minioRoot['MINIO_ROOT_USER']!, secretAccessKey: minioRoot['MINIO_ROOT_PASSWORD']! };
   const startOurMinio = () => startMinio({ dataDir: path.join(work, 'minio'), credentials: rootCredentials, ...minioPorts });
 

@@ -12,7 +12,7 @@ import { Cron } from 'croner';
 import { parse as parseYaml } from 'yaml';
 import { createPingEvent, PING_EVENT_TYPE } from '../../events/src/index.js';
 import { rejectedStatuses, retryableStatuses } from '../../functions/snapshot/src/errors.js';
-import { MissingToolError } from '../local/processes.js';
+import { MissingToolError } from '../tools/find.js';
 import {
   describeObject,
   destinationObject,

@@ -4,30 +4,23 @@
 // rendered rules.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { findTool } from '../local/processes.js';
+import { runCommand } from '../tools/command.js';
+import { findTool } from '../tools/find.js';
 import { findObject, podTemplates, prometheusSetup, renderPlatform, type PrometheusSetup } from '../manifests.js';
 import { toolDir, versions } from '../tools/versions.js';
 
-const run = promisify(execFile);
 const ruleTestsFile = fileURLToPath(new URL('../monitoring/tests/promsnap.rules.test.yml', import.meta.url));
 /** Where the kubelet mounts a pod's service-account token, CA and namespace. */
 const serviceAccountDir = '/var/run/secrets/kubernetes.io/serviceaccount';
 
 async function promtool(...args: string[]): Promise<{ code: number; output: string }> {
-  return run(findTool('promtool'), args, { maxBuffer: 16 * 1024 * 1024 }).then(
-    ({ stdout, stderr }) => ({ code: 0, output: stdout + stderr }),
-    (err: { code?: number; stdout?: string; stderr?: string; message: string }) => ({
-      code: typeof err.code === 'number' ? err.code : 1,
-      output: `${err.stdout ?? ''}${err.stderr ?? err.message}`,
-    }),
-  );
+  const { code, stdout, stderr } = await runCommand(findTool('promtool'), args, { allowFailure: true });
+  return { code, output: stdout + stderr };
 }
 
 /** Every file path a scrape job reads (tokens, CAs, client certificates). */

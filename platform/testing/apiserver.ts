@@ -3,16 +3,20 @@
 // service-account key, CRDs installed from folders and waited for, a kubeconfig handed back, and one
 // stop() that ends both processes and removes every file. Nothing reconciles (no controller-manager,
 // scheduler, kubelet or Knative): objects are stored, validated, admitted and authorized for real.
-import { spawn } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
-import { findTool, killGroupsOnExit, MissingToolError, startProcess, waitFor, type ManagedProcess } from '../local/processes.js';
+import { cachedBinary, findTool, MissingToolError } from '../tools/find.js';
+import { kubectlFor, type KubectlOptions, type KubectlResult } from '../tools/kubectl.js';
+import { freePort, retryOnPortClash } from '../tools/ports.js';
+import { startProcess, type ManagedProcess } from '../tools/process.js';
+import { waitFor } from '../tools/wait.js';
 import { toolDir, versions } from '../tools/versions.js';
-import { freeLowPort } from './ports.js';
+
+export { KubectlError, type KubectlOptions, type KubectlResult } from '../tools/kubectl.js';
 
 export interface TestApiServerOptions {
   /**
@@ -29,31 +33,6 @@ export interface TestApiServerOptions {
   apiServerArgs?: string[];
   /** Sees every line etcd and kube-apiserver print (for debugging a test). */
   onLine?: (component: 'etcd' | 'kube-apiserver', line: string) => void;
-}
-
-export interface KubectlResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-export interface KubectlOptions {
-  /** Written to kubectl's stdin (for `-f -`). */
-  input?: string;
-  /** Resolve with a non-zero code instead of throwing KubectlError. */
-  allowFailure?: boolean;
-  /** Working directory (for relative paths such as `kubectl kustomize platform`). */
-  cwd?: string;
-}
-
-export class KubectlError extends Error {
-  constructor(
-    readonly args: readonly string[],
-    readonly result: KubectlResult,
-  ) {
-    super(`kubectl ${args.join(' ')} exited ${result.code}:\n${result.stderr.trim() || result.stdout.trim()}`);
-    this.name = 'KubectlError';
-  }
 }
 
 export interface TestApiServer {
@@ -98,17 +77,6 @@ export function knativeCrdDirectoryPaths(env: NodeJS.ProcessEnv = process.env): 
   return dirs;
 }
 
-function cachedBinary(tool: 'etcd' | 'kube-apiserver'): string {
-  const binary = path.join(toolDir(tool), 'bin', tool);
-  if (!existsSync(binary)) {
-    const version = tool === 'etcd' ? versions.etcd : versions.kubernetes;
-    throw new MissingToolError(`${tool} ${version} (${binary})`, `bash platform/tools/provision.sh ${tool}`);
-  }
-  return binary;
-}
-
-const addressInUse = /address already in use/i;
-
 export async function startTestApiServer(options: TestApiServerOptions = {}): Promise<TestApiServer> {
   const started = Date.now();
   const etcdBinary = options.binaries?.etcd ?? cachedBinary('etcd');
@@ -119,16 +87,12 @@ export async function startTestApiServer(options: TestApiServerOptions = {}): Pr
 
   const dir = await mkdtemp(path.join(os.tmpdir(), 'promsnap-apiserver-'));
   const running: ManagedProcess[] = [];
-  // If the test process dies without stop() (an uncaught error, process.exit), the servers must not
-  // outlive it.
-  const removeExitHook = killGroupsOnExit(() => running);
 
   let stopping: Promise<void> | undefined;
   const stop = () => {
     stopping ??= (async () => {
       // The API server first: stopped after etcd, it would spend its grace period retrying etcd.
       for (const child of [...running].reverse()) await child.stop('SIGTERM', 10_000);
-      removeExitHook();
       await rm(dir, { recursive: true, force: true });
     })();
     return stopping;
@@ -145,8 +109,8 @@ export async function startTestApiServer(options: TestApiServerOptions = {}): Pr
 
     const etcdStart = Date.now();
     const etcd = await retryOnPortClash(async () => {
-      const clientPort = await freeLowPort();
-      const peerPort = await freeLowPort();
+      const clientPort = await freePort();
+      const peerPort = await freePort();
       const clientUrl = `http://127.0.0.1:${clientPort}`;
       const peerUrl = `http://127.0.0.1:${peerPort}`;
       // A failed attempt may have left a member's data recorded under its old peer URL.
@@ -176,7 +140,7 @@ export async function startTestApiServer(options: TestApiServerOptions = {}): Pr
 
     const apiStart = Date.now();
     const api = await retryOnPortClash(async () => {
-      const port = await freeLowPort();
+      const port = await freePort();
       const url = `https://127.0.0.1:${port}`;
       const child = await startProcess({
         name: 'kube-apiserver',
@@ -218,11 +182,7 @@ export async function startTestApiServer(options: TestApiServerOptions = {}): Pr
     // kubectl's discovery cache is keyed by host:port; a folder of our own keeps ~/.kube clean.
     const env = { ...process.env, KUBECONFIG: kubeconfigPath, KUBECACHEDIR: kubectlCache };
 
-    const kubectlWith = async (runOptions: KubectlOptions, ...args: string[]) => {
-      const result = await run(kubectlBinary, args, env, runOptions);
-      if (result.code !== 0 && !runOptions.allowFailure) throw new KubectlError(args, result);
-      return result;
-    };
+    const kubectl = kubectlFor({ binary: kubectlBinary, env });
     const getJson = async <T>(apiPath: string): Promise<T> => {
       const res = await httpsGet(`${api.url}${apiPath}`, token);
       if (res.status !== 200) throw new Error(`GET ${apiPath}: ${res.status} ${res.body.slice(0, 500)}`);
@@ -230,7 +190,7 @@ export async function startTestApiServer(options: TestApiServerOptions = {}): Pr
     };
 
     const crdStart = Date.now();
-    const crds = crdDirs.length === 0 ? [] : await installCrds(crdDirs, kubectlWith, getJson, timeoutMs);
+    const crds = crdDirs.length === 0 ? [] : await installCrds(crdDirs, kubectl.with, getJson, timeoutMs);
     const crdsMs = Date.now() - crdStart;
 
     return {
@@ -241,8 +201,8 @@ export async function startTestApiServer(options: TestApiServerOptions = {}): Pr
       env,
       crds,
       timings: { etcdMs, apiServerMs, crdsMs, totalMs: Date.now() - started },
-      kubectl: (...args) => kubectlWith({}, ...args),
-      kubectlWith,
+      kubectl,
+      kubectlWith: kubectl.with,
       getJson,
       stop,
     };
@@ -252,51 +212,29 @@ export async function startTestApiServer(options: TestApiServerOptions = {}): Pr
   }
 }
 
-/** Another process can take a free-looking port before ours binds it: pick new ports and try again. */
-async function retryOnPortClash<T>(start: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await start();
-    } catch (err) {
-      if (attempt >= 3 || !(err instanceof Error) || !addressInUse.test(err.message)) throw err;
-    }
-  }
-}
-
-/**
- * Waits for /readyz; fails at once if the process exits, and names the checks still failing on timeout.
- * Its own loop rather than waitFor: polling must stop the moment the process is gone, or the timer
- * would keep the test process alive until the deadline.
- */
+/** Waits for /readyz; fails at once if the process exits, and names the checks still failing on timeout. */
 async function waitUntilReady(child: ManagedProcess, url: string, token: string, timeoutMs: number): Promise<void> {
-  let exitCode: number | string | undefined;
-  void child.exited.then((code) => (exitCode = code));
-  const deadline = Date.now() + timeoutMs;
   let lastBody = '';
-  let lastError = '';
-  for (;;) {
-    if (exitCode !== undefined) {
-      throw new Error(`kube-apiserver exited (${exitCode}) before it was ready:\n${child.recentOutput()}`);
-    }
-    try {
-      const res = await httpsGet(`${url}/readyz?verbose`, token);
-      if (res.status === 200) return;
-      lastBody = res.body;
-    } catch (err) {
-      lastError = err instanceof Error ? err.message : String(err);
-    }
-    if (Date.now() > deadline) {
-      const failing = lastBody
-        .split('\n')
-        .filter((line) => line.startsWith('[-]'))
-        .join('\n');
-      throw new Error(
-        `kube-apiserver at ${url} was not ready after ${timeoutMs} ms` +
-          (failing ? `; checks not passing:\n${failing}` : lastError ? ` (${lastError})` : '') +
-          `\nlast output:\n${child.recentOutput()}`,
-      );
-    }
-    await new Promise((resolve) => setTimeout(resolve, 200));
+  try {
+    await child.waitUntil(
+      async () => {
+        const res = await httpsGet(`${url}/readyz?verbose`, token);
+        lastBody = res.body;
+        return res.status === 200;
+      },
+      { what: `kube-apiserver at ${url} to be ready`, timeoutMs, intervalMs: 200 },
+    );
+  } catch (err) {
+    if (!child.alive) throw err;
+    const failing = lastBody
+      .split('\n')
+      .filter((line) => line.startsWith('[-]'))
+      .join('\n');
+    throw new Error(
+      `kube-apiserver at ${url} was not ready after ${timeoutMs} ms` +
+        (failing ? `; checks not passing:\n${failing}` : '') +
+        `\nlast output:\n${child.recentOutput()}`,
+    );
   }
 }
 
@@ -402,26 +340,5 @@ function httpsGet(url: string, token: string): Promise<{ status: number; body: s
     req.on('timeout', () => req.destroy(new Error(`GET ${url} timed out`)));
     req.on('error', reject);
     req.end();
-  });
-}
-
-function run(command: string, args: string[], env: NodeJS.ProcessEnv, options: KubectlOptions): Promise<KubectlResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env, cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
-    const stdout: Buffer[] = [];
-    const stderr: Buffer[] = [];
-    child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
-    child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
-    child.once('error', reject);
-    child.once('close', (code, signal) =>
-      resolve({
-        code: code ?? (signal ? 128 : 1),
-        stdout: Buffer.concat(stdout).toString('utf8'),
-        stderr: Buffer.concat(stderr).toString('utf8'),
-      }),
-    );
-    // kubectl may exit without reading stdin (a bad flag); the broken pipe is not the error to report.
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(options.input ?? '');
   });
 }

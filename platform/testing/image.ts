@@ -5,13 +5,14 @@
 //
 // Only what can be replayed faithfully is accepted; anything else (ADD, ARG, shell-form CMD, an
 // unknown RUN) fails loudly instead of being skipped, so a green test means the image was proved.
-import { spawn } from 'node:child_process';
 import { chmod, copyFile, cp, link, mkdir, mkdtemp, readFile, readdir, realpath, rm, stat, symlink } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DockerfileParser, type Copy, type Env, type From, type Instruction } from 'dockerfile-ast';
-import { freePort, startProcess, type ManagedProcess } from '../local/processes.js';
+import { runCommand } from '../tools/command.js';
+import { freePort } from '../tools/ports.js';
+import { startProcess, type ManagedProcess } from '../tools/process.js';
 
 export type Step =
   | { kind: 'copy'; from: string | undefined; sources: string[]; dest: string; line: number }
@@ -306,17 +307,9 @@ async function replayRun(command: string, at: { workdir: string; context: string
   throw new Error(`${at.where}: RUN ${command} is not replayed by platform/testing/image.ts`);
 }
 
-function exec(command: string, argv: string[], cwd: string, where: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, argv, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.once('error', reject);
-    child.once('close', (code) =>
-      code === 0 ? resolve() : reject(new Error(`${where}: ${command} ${argv.join(' ')} exited ${code}:\n${output.slice(-4_000)}`)),
-    );
-  });
+async function exec(command: string, argv: string[], cwd: string, where: string): Promise<void> {
+  const result = await runCommand(command, argv, { cwd, allowFailure: true });
+  if (result.code !== 0) throw new Error(`${where}: ${command} ${argv.join(' ')} exited ${result.code}:\n${(result.stdout + result.stderr).slice(-4_000)}`);
 }
 
 /** Node looks for node_modules in every parent folder; one above the image would lend it packages. */

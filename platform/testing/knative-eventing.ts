@@ -13,13 +13,15 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { killGroupsOnExit, MissingToolError, startProcess, waitFor, portInUse, type ManagedProcess } from '../local/processes.js';
+import { MissingToolError } from '../tools/find.js';
+import { waitFor } from '../tools/wait.js';
+import { startProcess, stopAll, type ManagedProcess, type StopPolicy } from '../tools/process.js';
 import { parseObjects, type KubeObject } from '../manifests.js';
 import { toolDir, versions } from '../tools/versions.js';
 import type { TestApiServer } from './apiserver.js';
 import { startClusterProxy, type ClusterProxy, type ProxyTarget } from './cluster-proxy.js';
 import { HostBridges, networkIsolation, startIsolated, type Isolation } from './netns.js';
-import { freeLowPort } from './ports.js';
+import { freePort, portInUse } from '../tools/ports.js';
 
 export const SYSTEM_NAMESPACE = 'knative-eventing';
 const fieldManager = 'promsnap-knative-harness';
@@ -290,14 +292,10 @@ export async function startKnativeEventing(api: TestApiServer, options: KnativeE
   const running = new Map<Component, ManagedProcess>();
   let proxy: ClusterProxy | undefined;
 
-  // If the test process dies without stop(), Knative's processes must not outlive it.
-  const removeExitHook = killGroupsOnExit(() => running.values());
-
   let stopping: Promise<void> | undefined;
   const stop = () => {
     stopping ??= (async () => {
-      await stopKnativeProcesses([...running.values()]);
-      removeExitHook();
+      await stopAll(running.values(), knativeStop);
       await proxy?.close();
       await bridges.close();
       await rm(dir, { recursive: true, force: true });
@@ -331,7 +329,7 @@ export async function startKnativeEventing(api: TestApiServer, options: KnativeE
       }
     }
 
-    proxy = await startClusterProxy({ port: await freeLowPort() });
+    proxy = await startClusterProxy({ port: await freePort() });
     const apiPort = Number(new URL(api.url).port);
     const plans = new Map<Component, PortPlan>();
     for (const spec of components) {
@@ -340,8 +338,8 @@ export async function startKnativeEventing(api: TestApiServer, options: KnativeE
         isolation.available
           ? { http: 8080, https: 8443, profiling: 8008 }
           : spec.name === 'channel_dispatcher'
-            ? { http: 8080, https: 8443, profiling: await freeLowPort() }
-            : { http: await freeLowPort(), https: await freeLowPort(), profiling: await freeLowPort() },
+            ? { http: 8080, https: 8443, profiling: await freePort() }
+            : { http: await freePort(), https: await freePort(), profiling: await freePort() },
       );
     }
 
@@ -408,7 +406,14 @@ export async function startKnativeEventing(api: TestApiServer, options: KnativeE
         }
       }
       running.set(spec.name, child);
-      return () => waitUntilUp(spec.name, child, isUp, upWhat, timeoutMs);
+      return async () => {
+        try {
+          await child.waitUntil(isUp, { what: `Knative's ${spec.name} to ${upWhat}`, before: 'it was up', timeoutMs });
+        } catch (err) {
+          if (!child.alive) throw err;
+          throw new Error(`Knative's ${spec.name} did not ${upWhat} within ${timeoutMs} ms; last output:\n${child.recentOutput()}`);
+        }
+      };
     };
     if (isolation.available) {
       const launched = await Promise.allSettled(components.map(launch));
@@ -463,43 +468,16 @@ export async function startKnativeEventing(api: TestApiServer, options: KnativeE
   }
 }
 
-/** Resolves once isUp() holds; a clear error, not a hang, when the process exits or never comes up. */
-async function waitUntilUp(name: Component, child: ManagedProcess, isUp: () => Promise<boolean> | boolean, what: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const code = child.child.exitCode ?? child.child.signalCode;
-    if (code !== null) throw new Error(`Knative's ${name} exited (${code}) before it was up:\n${child.recentOutput()}`);
-    if (await isUp()) return;
-    if (Date.now() > deadline) {
-      throw new Error(`Knative's ${name} did not ${what} within ${timeoutMs} ms; last output:\n${child.recentOutput()}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
 /**
  * Knative's processes wait on a first SIGTERM (the channel controller drains its webhook for 45 s); a
  * second one makes them exit at once. Anything still running after that is killed.
  */
-async function stopKnativeProcesses(children: ManagedProcess[]): Promise<void> {
-  const alive = () => children.filter((c) => c.child.exitCode === null && c.child.signalCode === null);
-  const signal = (sig: NodeJS.Signals) => {
-    for (const c of alive()) {
-      try {
-        process.kill(-c.pid, sig);
-      } catch {
-        // already gone
-      }
-    }
-  };
-  const settle = (ms: number) => Promise.race([Promise.all(alive().map((c) => c.exited)), new Promise((r) => setTimeout(r, ms))]);
-  signal('SIGTERM');
-  await settle(1_500);
-  signal('SIGTERM');
-  await settle(5_000);
-  // stop() sends SIGKILL to the group after the grace, and once more to catch grandchildren.
-  await Promise.all(children.map((c) => c.stop('SIGKILL', 2_000)));
-}
+const knativeStop: StopPolicy = {
+  steps: [
+    { signal: 'SIGTERM', waitMs: 1_500 },
+    { signal: 'SIGTERM', waitMs: 5_000 },
+  ],
+};
 
 /** A resource's Ready condition, waited for; the error names the conditions that are not True. */
 export async function waitForReady(api: TestApiServer, resource: string, namespace: string, name: string, timeoutMs = 60_000): Promise<KubeObject> {

@@ -4,15 +4,14 @@
 // share with the host over unix sockets, which both sides can reach:
 //   inbound (host ports the process dials: the API server, the cluster proxy) keep their numbers inside;
 //   outbound (ports the process listens on) appear on the host as socket files.
-import { execFile } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import net from 'node:net';
-import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-import { findTool, startProcess, type ManagedProcess, type StartOptions } from '../local/processes.js';
+import { CommandError, runCommand } from '../tools/command.js';
+import { findSystemTool } from '../tools/find.js';
+import { startProcess, type ManagedProcess, type StartOptions } from '../tools/process.js';
 
-const run = promisify(execFile);
 const bridgeScript = fileURLToPath(new URL('./netns-bridge.ts', import.meta.url));
 
 export type Isolation = { available: true; unshare: string; unshareArgs: string[]; ip: string } | { available: false; reason: string };
@@ -29,8 +28,8 @@ export function networkIsolation(): Promise<Isolation> {
     let unshare: string;
     let ip: string;
     try {
-      unshare = findTool('unshare', `${process.env['PATH'] ?? ''}:/usr/bin:/bin`);
-      ip = findTool('ip', `${process.env['PATH'] ?? ''}:/usr/sbin:/sbin:/usr/bin:/bin`);
+      unshare = findSystemTool('unshare');
+      ip = findSystemTool('ip');
     } catch (err) {
       return { available: false, reason: (err as Error).message.split('\n')[0]! };
     }
@@ -38,10 +37,10 @@ export function networkIsolation(): Promise<Isolation> {
     const failures: string[] = [];
     for (const unshareArgs of attempts) {
       try {
-        await run(unshare, [...unshareArgs, ip, 'link', 'set', 'lo', 'up'], { timeout: 10_000 });
+        await runCommand(unshare, [...unshareArgs, ip, 'link', 'set', 'lo', 'up'], { timeoutMs: 10_000 });
         return { available: true, unshare, unshareArgs, ip };
       } catch (err) {
-        failures.push(`unshare ${unshareArgs.join(' ')}: ${((err as { stderr?: string }).stderr || (err as Error).message).trim()}`);
+        failures.push(`unshare ${unshareArgs.join(' ')}: ${(err instanceof CommandError ? err.result.stderr || err.message : (err as Error).message).trim()}`);
       }
     }
     return { available: false, reason: failures.join('; ') };

@@ -58,7 +58,7 @@ export function toolDir(name: ToolName, env: NodeJS.ProcessEnv = process.env): s
   return path.join(cacheDir(env), `${name}-${toolVersion[name]}`);
 }
 
-const toolVersion = {
+export const toolVersion = {
   node: versions.node,
   prometheus: versions.prometheus,
   minio: versions.minio,

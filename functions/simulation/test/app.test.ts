@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { test } from 'node:test';
-import { findTool, waitFor } from '../../../platform/local/processes.js';
+import { runCommand } from '../../../platform/tools/command.js';
+import { findTool } from '../../../platform/tools/find.js';
+import { waitFor } from '../../../platform/tools/wait.js';
 import { parseExposition, select, valueOf } from '../../../platform/testing/exposition.js';
 import { CLIENT_CLOSED_STATUS, UNMATCHED_ROUTE } from '../src/app.js';
 import { durationBucketsMs } from '../src/metrics.js';
@@ -188,14 +189,7 @@ test("Prometheus's own parser (promtool check metrics) accepts the exposition", 
   ]);
 });
 
-function run(command: string, args: string[], input: string): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, output }));
-    child.stdin.end(input);
-  });
+async function run(command: string, args: string[], input: string): Promise<{ code: number; output: string }> {
+  const { code, stdout, stderr } = await runCommand(command, args, { input, allowFailure: true });
+  return { code, output: stdout + stderr };
 }

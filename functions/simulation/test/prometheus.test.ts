@@ -3,8 +3,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { waitFor } from '../../../platform/local/processes.js';
-import { queryPrometheus, startPrometheus, type RunningPrometheus } from '../../../platform/local/prometheus.js';
+import { waitFor } from '../../../platform/tools/wait.js';
+import { queryPrometheus, startPrometheus, type RunningPrometheus } from '../../../platform/tools/prometheus.js';
 import { UNMATCHED_ROUTE } from '../src/app.js';
 import { get, startSimulation } from './helper.js';
 

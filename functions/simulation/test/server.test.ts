@@ -2,7 +2,9 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { freePort, startProcess, waitFor, type ManagedProcess } from '../../../platform/local/processes.js';
+import { freePort } from '../../../platform/tools/ports.js';
+import { waitFor } from '../../../platform/tools/wait.js';
+import { startProcess, type ManagedProcess } from '../../../platform/tools/process.js';
 import { parseExposition, valueOf } from '../../../platform/testing/exposition.js';
 
 const repoRoot = path.resolve(import.meta.dirname, '../../..');

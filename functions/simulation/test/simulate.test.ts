@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
-import { freePort, startProcess } from '../../../platform/local/processes.js';
+import { freePort } from '../../../platform/tools/ports.js';
+import { startProcess } from '../../../platform/tools/process.js';
 import { valueOf } from '../../../platform/testing/exposition.js';
 import { defaultPaths, formatSummary, percentile, runLoad } from '../scripts/load.js';
 import { startSimulation } from './helper.js';

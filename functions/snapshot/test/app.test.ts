@@ -12,7 +12,7 @@ import {
   validateSnapshotStoredEvent,
   type SnapshotStoredData,
 } from '../../../events/src/index.js';
-import { waitFor } from '../../../platform/local/processes.js';
+import { waitFor } from '../../../platform/tools/wait.js';
 import { startTcpProxy } from '../../../platform/testing/tcp-proxy.js';
 import { snapshotKey } from '../src/key.js';
 import { createS3Client } from '../src/store.js';

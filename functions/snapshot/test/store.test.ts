@@ -2,7 +2,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { AbortMultipartUploadCommand, GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
-import { waitFor } from '../../../platform/local/processes.js';
+import { waitFor } from '../../../platform/tools/wait.js';
 import { RetryableError } from '../src/errors.js';
 import { createS3Client, createStore } from '../src/store.js';
 import { startTestMinio, credentials, type TestMinio } from './helper.js';

@@ -8,8 +8,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { knativeCrdDirectoryPaths, startTestApiServer } from '../../testing/apiserver.js';
-import { freeLowPort } from '../../testing/ports.js';
-import { waitFor } from '../../local/processes.js';
+import { freePort } from '../../tools/ports.js';
+import { waitFor } from '../../tools/wait.js';
 import { exitCodes } from '../errors.js';
 import { installCommands } from '../knative.js';
 import { hasStackTrace, runCli, type CliResult } from './harness.js';
@@ -68,7 +68,7 @@ test('errors on the way to the cluster: one or two lines, the next step, a non-z
   });
 
   await t.test('an API server that does not answer: exit 3, naming the server and the context', async () => {
-    const port = await freeLowPort();
+    const port = await freePort();
     const file = path.join(dir, 'unreachable.yaml');
     await writeFile(file, kubeconfig(`https://127.0.0.1:${port}`, 'x', 'gone'));
     for (const command of ['status', 'load']) {

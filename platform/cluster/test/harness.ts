@@ -3,7 +3,8 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AppsV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import { startProcess, waitFor, type ManagedProcess } from '../../local/processes.js';
+import { waitFor } from '../../tools/wait.js';
+import { startProcess, type ManagedProcess } from '../../tools/process.js';
 import type { TestApiServer } from '../../testing/apiserver.js';
 import { resourceTypes, type Resource } from '../pipeline.js';
 

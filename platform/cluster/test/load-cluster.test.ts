@@ -9,8 +9,9 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { knativeService, renderPlatform, type KubeObject } from '../../manifests.js';
-import { freeLowPort } from '../../testing/ports.js';
-import { startProcess, waitFor } from '../../local/processes.js';
+import { freePort } from '../../tools/ports.js';
+import { waitFor } from '../../tools/wait.js';
+import { startProcess } from '../../tools/process.js';
 import { startTestApiServer } from '../../testing/apiserver.js';
 import { exitCodes } from '../errors.js';
 import { defaultNamespaces, loadTarget } from '../pipeline.js';
@@ -20,7 +21,7 @@ import { hasStackTrace, repoRoot, runCli, startCli, writeStatus } from './harnes
 const namespace = defaultNamespaces.pipeline;
 
 async function startSimulation(t: { after(fn: () => unknown): void }) {
-  const port = await freeLowPort();
+  const port = await freePort();
   const simulation = await startProcess({
     name: 'simulation',
     command: process.execPath,

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1Pod } from '@kubernetes/client-node';
 import { changeHeader, countPods, formatChange, formatSummary, loadTargetFor, ScaleTracker } from '../load.js';
-import type { HeySummary } from '../../local/hey.js';
+import type { HeySummary } from '../../tools/hey.js';
 
 function pod(name: string, ready: boolean, extra: { deleting?: boolean; phase?: string } = {}): V1Pod {
   return {

@@ -14,10 +14,10 @@ import { stringify } from 'yaml';
 import { findObject, prometheusSetup, renderPlatform } from '../../manifests.js';
 import { LocalNetwork } from '../addresses.js';
 import { endpointSliceTargetGroups, podTargetGroups, sanitizeLabelName, serveDiscovery, targetGroups, type TargetGroup } from '../discovery.js';
-import { startPrometheus } from '../prometheus.js';
+import { startPrometheus } from '../../tools/prometheus.js';
 import { localScrapeConfig } from '../scrape-config.js';
 import { localPod, podTemplateOf, type KubeObject, type LocalPod } from '../workloads.js';
-import { waitFor } from '../processes.js';
+import { waitFor } from '../../tools/wait.js';
 
 // The rendered platform, as the runner reads it: Prometheus's Deployment and the configuration and rules
 // in the ConfigMap it mounts.
@@ -220,7 +220,7 @@ test('a real Prometheus applies the manifests\' relabel rules to the announced p
   let promPod: LocalPod | undefined;
   const discovery = await serveDiscovery(() => ({ network: new LocalNetwork([simPod, promPod!], rendered as unknown as KubeObject[]), pods: [simPod, promPod!] }));
   t.after(() => discovery.close());
-  const { freePort } = await import('../processes.js');
+  const { freePort } = await import('../../tools/ports.js');
   const port = await freePort();
   promPod = prometheusPod(port);
   const { config } = localScrapeConfig(prometheusYml, {

@@ -4,8 +4,9 @@ import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { heyArgs, isHeyDuration, parseHeySummary, runHey } from '../hey.js';
-import { MissingToolError, waitFor } from '../processes.js';
+import { heyArgs, isHeyDuration, parseHeySummary, runHey } from '../../tools/hey.js';
+import { MissingToolError } from '../../tools/find.js';
+import { waitFor } from '../../tools/wait.js';
 
 async function server(t: { after(fn: () => unknown): void }) {
   let served = 0;

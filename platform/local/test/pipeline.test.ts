@@ -3,18 +3,16 @@
 // request counter with its own app label and the labels the manifests' relabel rules add; then
 // Ctrl-C stops everything: exit 0, no process of its tree left, no partial upload.
 import { test } from 'node:test';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { mcClient } from '../minio.js';
-import { waitFor } from '../processes.js';
+import { runCommand } from '../../tools/command.js';
+import { mcClient } from '../../tools/minio.js';
+import { waitFor } from '../../tools/wait.js';
 import { alive, commandOf, descendants, repoRoot, startRunner } from './support.js';
 
-const run = promisify(execFile);
 
 interface Series {
   metric: Record<string, string>;
@@ -51,7 +49,7 @@ test('npm start: requests to the simulation show up in a snapshot in MinIO, and 
   }
   await (await fetch(`${simulationUrl}/no-such-route`)).body?.cancel();
   // And `npm run load` for two seconds, finding the simulation through the runner's state file.
-  const load = await run(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'platform/local/load.ts'), '--data-dir', dataDir, '-z', '2s', '-c', '2'], {
+  const load = await runCommand(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'platform/local/load.ts'), '--data-dir', dataDir, '-z', '2s', '-c', '2'], {
     cwd: repoRoot,
   });
   const loaded = /^(\d+) responses, .* by status: 200: (\d+)$/m.exec(load.stdout);
@@ -111,7 +109,7 @@ test('npm start: requests to the simulation show up in a snapshot in MinIO, and 
   assert.deepEqual(left.map((p) => `${p.pid} ${commandOf(p.pid)}`), [], 'no process of the runner\'s tree is left');
 
   // Nothing half-written: every stored snapshot parses, and no multipart upload is left pending.
-  const { startMinio } = await import('../minio.js');
+  const { startMinio } = await import('../../tools/minio.js');
   const user2 = { accessKeyId: user!, secretAccessKey: password! };
   const minio = await startMinio({ dataDir: path.join(dataDir, 'minio'), credentials: user2 });
   t.after(() => minio.stop());

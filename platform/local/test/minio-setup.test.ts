@@ -5,12 +5,10 @@
 // give the snapshot Knative Service, does what the snapshot store does, and nothing more.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { promisify } from 'node:util';
 import {
   CreateBucketCommand,
   DeleteObjectCommand,
@@ -20,16 +18,16 @@ import {
   PutObjectCommand,
   S3ServiceException,
 } from '@aws-sdk/client-s3';
-import { createS3Client, createStore } from '../../functions/snapshot/src/store.js';
-import { deadLetterKey, snapshotKey } from '../../functions/snapshot/src/key.js';
-import { LocalNetwork } from '../local/addresses.js';
-import { runJob } from '../local/jobs.js';
-import { startMinio } from '../local/minio.js';
-import { findTool } from '../local/processes.js';
-import { localPod, podTemplateOf, type KubeObject as WorkloadObject } from '../local/workloads.js';
-import { allContainers, clusterAddress, findObject, knativeService, podTemplates, renderPlatform, resolveEnv, servicePorts } from '../manifests.js';
+import { createS3Client, createStore } from '../../../functions/snapshot/src/store.js';
+import { deadLetterKey, snapshotKey } from '../../../functions/snapshot/src/key.js';
+import { LocalNetwork } from '../addresses.js';
+import { runJob } from '../jobs.js';
+import { runCommand } from '../../tools/command.js';
+import { findTool } from '../../tools/find.js';
+import { startMinio } from '../../tools/minio.js';
+import { localPod, podTemplateOf, type KubeObject as WorkloadObject } from '../workloads.js';
+import { allContainers, clusterAddress, findObject, knativeService, podTemplates, renderPlatform, resolveEnv, servicePorts } from '../../manifests.js';
 
-const run = promisify(execFile);
 
 async function s3Error(promise: Promise<unknown>): Promise<string> {
   try {
@@ -164,12 +162,11 @@ test('the minio-setup Job prepares a real MinIO: bucket, policy and a user limit
     const mcUser = new URL(minio.endpoint);
     mcUser.username = user.accessKeyId;
     mcUser.password = user.secretAccessKey;
-    const result = await run(findTool('mc'), ['--no-color', '--config-dir', path.join(dir, 'mc-user'), 'admin', 'user', 'list', 'fn'], {
+    const listed = await runCommand(findTool('mc'), ['--no-color', '--config-dir', path.join(dir, 'mc-user'), 'admin', 'user', 'list', 'fn'], {
       env: { PATH: process.env['PATH'] ?? '', HOME: dir, MC_HOST_fn: mcUser.toString().replace(/\/$/, '') },
-    }).then(
-      () => 'allowed',
-      (err: { stderr?: string }) => err.stderr ?? '',
-    );
+      allowFailure: true,
+    });
+    const result = listed.code === 0 ? 'allowed' : listed.stderr;
     assert.match(result, /Access Denied|not authorized|AccessDenied/i);
   });
 });

@@ -1,7 +1,9 @@
 // Starts a real Prometheus server (the pinned build on PATH) with a given configuration.
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { findTool, freePort, startProcess, type ManagedProcess } from './processes.js';
+import { findTool } from './find.js';
+import { freePort } from './ports.js';
+import { startProcess, type ManagedProcess } from './process.js';
 
 export interface PrometheusOptions {
   /** prometheus.yml content. */

@@ -1,11 +1,10 @@
 // Starts a real MinIO server (the pinned build on PATH) and talks to it with mc.
-import { execFile } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
-import { findTool, freePort, startProcess, type ManagedProcess } from './processes.js';
-
-const run = promisify(execFile);
+import { runCommand } from './command.js';
+import { findTool } from './find.js';
+import { freePort } from './ports.js';
+import { startProcess, type ManagedProcess } from './process.js';
 
 export interface MinioCredentials {
   accessKeyId: string;
@@ -78,9 +77,8 @@ export function mcClient(endpoint: string, credentials: MinioCredentials, config
   url.username = encodeURIComponent(credentials.accessKeyId);
   url.password = encodeURIComponent(credentials.secretAccessKey);
   return async (...args: string[]): Promise<string> => {
-    const { stdout } = await run(binary, ['--config-dir', configDir, '--no-color', ...args], {
+    const { stdout } = await runCommand(binary, ['--config-dir', configDir, '--no-color', ...args], {
       env: { ...process.env, MC_HOST_local: url.toString().replace(/\/$/, '') },
-      maxBuffer: 512 * 1024 * 1024,
     });
     return stdout;
   };

@@ -1,6 +1,7 @@
 // Load against the simulation with hey (rakyll/hey), shared by `npm run load` (local runner) and
 // `npm run cluster -- load` (a ksvc URL): one place that knows hey's flags and reads its summary.
-import { findTool, startProcess } from './processes.js';
+import { findSystemTool, findTool } from './find.js';
+import { startProcess } from './process.js';
 
 export interface HeyOptions {
   url: string;
@@ -115,7 +116,7 @@ export async function runHey(options: HeyOptions): Promise<HeyRun> {
     name: 'hey',
     ...(options.cpu === undefined
       ? { command: binary, args }
-      : { command: findTool('taskset'), args: ['-c', String(options.cpu), binary, ...args] }),
+      : { command: findSystemTool('taskset'), args: ['-c', String(options.cpu), binary, ...args] }),
     onLine: (line) => {
       lines.push(line);
       options.onLine?.(line);
