@@ -10,7 +10,7 @@ import {
   trigger as readTrigger,
   type Destination,
   type KubeObject as ManifestObject,
-} from '../manifests.js';
+} from '../manifests/index.js';
 import type { KubeObject } from './workloads.js';
 
 export interface PingSourceSpec {
@@ -41,7 +41,7 @@ export interface PingRoute {
   subscriptions: Subscription[];
 }
 
-/** The local URL of a Knative Destination (ref and/or uri, as manifests.ts reads it), seen from `namespace`. */
+/** The local URL of a Knative Destination (ref and/or uri, as platform/manifests reads it), seen from `namespace`. */
 export function resolveDestination(destination: Destination, namespace: string, network: LocalNetwork): string {
   const { ref, uri } = destination;
   if (ref) {
@@ -63,7 +63,7 @@ function isBrokerRef(ref: Destination['ref']): boolean {
 /**
  * Every PingSource with the subscriptions its events reach: through a Broker, one per Trigger on it
  * (the Trigger's delivery, or the Broker's as default); straight to a sink, one without retries.
- * The objects and the delivery policy are read with platform/manifests.ts.
+ * The objects and the delivery policy are read with platform/manifests/.
  */
 export function pingRoutes(objects: KubeObject[], network: LocalNetwork): PingRoute[] {
   const rendered = objects as unknown as ManifestObject[];
@@ -94,7 +94,7 @@ export function pingRoutes(objects: KubeObject[], network: LocalNetwork): PingRo
     return {
       source,
       subscriptions: triggers.map((object) => {
-        // The Trigger's delivery, else its Broker's, as manifests.ts reads it.
+        // The Trigger's delivery, else its Broker's, as platform/manifests reads it.
         const trigger = readTrigger(rendered, object.metadata.name, brokerNamespace);
         return {
           via: `Trigger ${trigger.namespace}/${trigger.name}`,

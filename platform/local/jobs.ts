@@ -6,7 +6,7 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { LocalNetwork } from './addresses.js';
-import { configMapData, expandReferences, secretData, type KubeObject as ManifestObject } from '../manifests.js';
+import { configMapData, expandReferences, secretData, type KubeObject as ManifestObject } from '../manifests/index.js';
 import { containerEnv } from './pod-env.js';
 import { CommandError, runCommand } from '../tools/command.js';
 import { findTool } from '../tools/find.js';

@@ -3,7 +3,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { renderPlatform } from '../manifests.js';
+import { renderPlatform } from '../manifests/index.js';
 import { parseEvery } from './ping.js';
 import { checkTools, DataDirBusyError, MissingToolsError, PortTakenError, startPipeline, type RunningPipeline } from './runner.js';
 import { MissingToolError } from '../tools/find.js';

@@ -10,10 +10,10 @@ import {
   deadLetterExtensions,
   deliverWithRetries,
   knativeBrokerDefaultTtl,
-  type AttemptOutcome,
   type DeliveryPolicy,
   type DeliveryResult,
 } from './delivery.js';
+import type { AttemptOutcome } from '../manifests/index.js';
 import { passesFilter, type PingRoute, type Subscription } from './eventing.js';
 
 /** What happened to one ping at one subscription. */

@@ -1,8 +1,8 @@
-// A container's environment for its local stand-in: what the kubelet would give it (platform/manifests.ts
+// A container's environment for its local stand-in: what the kubelet would give it (platform/manifests/
 // resolveEnv: envFrom, env, Secrets, ConfigMaps, $(VAR)), plus the field references a pod has locally,
 // the platform's own variables (Knative's PORT, K_SERVICE, ...), and cluster addresses rewritten to the
 // local processes that serve them.
-import { resolveEnv, type Container as ManifestContainer, type KubeObject as ManifestObject } from '../manifests.js';
+import { resolveEnv, type Container as ManifestContainer, type KubeObject as ManifestObject } from '../manifests/index.js';
 import type { LocalNetwork } from './addresses.js';
 import type { Container, KubeObject, LocalPod } from './workloads.js';
 

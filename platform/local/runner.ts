@@ -12,7 +12,7 @@ import { pingRoutes, type PingRoute } from './eventing.js';
 import { runJob } from './jobs.js';
 import { startMinio, type RunningMinio } from '../tools/minio.js';
 import { startPingEmitter, type DeliveryReport, type PingEmitter } from './ping.js';
-import { prometheusSetup, type KubeObject as ManifestObject } from '../manifests.js';
+import { prometheusSetup, type KubeObject as ManifestObject } from '../manifests/index.js';
 import { containerEnv } from './pod-env.js';
 import { findTool, MissingToolError } from '../tools/find.js';
 import { freePort, portInUse } from '../tools/ports.js';
@@ -489,7 +489,7 @@ function readinessPath(objects: KubeObject[], template: PodTemplate): string {
 }
 
 /**
- * prometheus.yml and its rule files as the Deployment loads them (platform/manifests.ts prometheusSetup:
+ * prometheus.yml and its rule files as the Deployment loads them (platform/manifests/prometheus.ts prometheusSetup:
  * --config.file through the volume mounts to the ConfigMap), laid out beside each other as startPrometheus
  * writes them, and the retention from the container's flags.
  */

@@ -3,9 +3,9 @@
 // Knative Service) give them. The local runner starts one local process per such pod and announces
 // it to Prometheus with these very properties, so the manifests' relabel rules see what they would
 // see in a cluster. Pure: no I/O.
-import type { EnvFromSource, EnvVar } from '../manifests.js';
+import type { EnvFromSource, EnvVar } from '../manifests/index.js';
 
-/** The part of a Kubernetes object the runner reads; manifests.ts hands these over as parsed YAML. */
+/** The part of a Kubernetes object the runner reads; platform/manifests hands these over as parsed YAML. */
 export interface KubeObject {
   apiVersion: string;
   kind: string;

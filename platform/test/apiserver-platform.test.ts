@@ -33,7 +33,7 @@ import {
   type KubeObject,
   type PodTemplate,
   type ServiceAccountRef,
-} from '../manifests.js';
+} from '../manifests/index.js';
 import { versions } from '../tools/versions.js';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));

@@ -6,7 +6,7 @@ import { cp, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/pro
 import os from 'node:os';
 import path from 'node:path';
 import { ensureCredentials, envKeys, platformDir, randomValue } from '../credentials.js';
-import { findGenerated, renderPlatform, secretData } from '../manifests.js';
+import { findGenerated, renderPlatform, secretData } from '../manifests/index.js';
 import { runCommand } from '../tools/command.js';
 
 

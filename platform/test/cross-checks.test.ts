@@ -21,7 +21,7 @@ import {
   type Container,
   type KubeObject,
   type PodTemplate,
-} from '../manifests.js';
+} from '../manifests/index.js';
 
 const { objects } = await renderPlatform();
 const templates = podTemplates(objects);

@@ -33,7 +33,7 @@ import {
   secretData,
   trigger as triggerSpec,
   type KubeObject,
-} from '../manifests.js';
+} from '../manifests/index.js';
 import { freePort } from '../tools/ports.js';
 import { versions } from '../tools/versions.js';
 

@@ -27,7 +27,7 @@ import {
   retryDelaysMs,
   trigger,
   type KubeObject,
-} from '../manifests.js';
+} from '../manifests/index.js';
 import { toolDir, versions } from '../tools/versions.js';
 
 function source(tool: 'knative-serving' | 'knative-eventing-src', file: string): string {

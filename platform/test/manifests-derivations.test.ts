@@ -1,9 +1,9 @@
-// Deriving pod templates and service accounts from rendered manifests (manifests.ts): the lists the
+// Deriving pod templates and service accounts from rendered manifests (platform/manifests/): the lists the
 // platform test on the API server (apiserver-platform.test.ts) checks come from here, so an account
 // missed here would go unchecked there.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { describeObject, mountsToken, namespacesOf, parseObjects, podTemplates, serviceAccounts } from '../manifests.js';
+import { describeObject, mountsToken, namespacesOf, parseObjects, podTemplates, serviceAccounts } from '../manifests/index.js';
 
 const manifests = parseObjects(`
 apiVersion: v1

@@ -2,7 +2,7 @@
 // what `kubectl kustomize platform` renders so a new object is held to them without being listed here:
 // recommended labels, selectors without the version, namespaces with Pod Security "restricted",
 // requests and limits, probes, restricted security contexts, no service-account token where no API
-// access is needed. Also the names the other parts of promsnap rely on, and manifests.ts's own rules.
+// access is needed. Also the names the other parts of promsnap rely on, and the rules of platform/manifests/.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -25,7 +25,7 @@ import {
   type Container,
   type KubeObject,
   type PodTemplate,
-} from '../manifests.js';
+} from '../manifests/index.js';
 
 const { objects } = await renderPlatform();
 const templates = podTemplates(objects);
@@ -282,7 +282,7 @@ test('deliveryPolicy: the one reader of a delivery spec, every field Knative\'s 
   assert.deepEqual(retryDelaysMs({ retry: 0, backoffPolicy: 'exponential', backoffDelayMs: 1_000 }), []);
 });
 
-test('manifests.ts: kinds as kubectl reads them, generated names, durations and Knative\'s backoff', () => {
+test('platform/manifests: kinds as kubectl reads them, generated names, durations and Knative\'s backoff', () => {
   assert.equal(findObject(objects, 'Service', 'prometheus', 'monitoring').apiVersion, 'v1');
   assert.equal(findObject(objects, 'Service.serving.knative.dev', 'snapshot', 'promsnap').apiVersion, 'serving.knative.dev/v1');
   assert.throws(() => findObject(objects, 'Service', 'snapshot', 'promsnap'), /has no Service promsnap\/snapshot/);

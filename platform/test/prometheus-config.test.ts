@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { runCommand } from '../tools/command.js';
 import { findTool } from '../tools/find.js';
-import { findObject, podTemplates, prometheusSetup, renderPlatform, type PrometheusSetup } from '../manifests.js';
+import { findObject, podTemplates, prometheusSetup, renderPlatform, type PrometheusSetup } from '../manifests/index.js';
 import { toolDir, versions } from '../tools/versions.js';
 
 const ruleTestsFile = fileURLToPath(new URL('../monitoring/tests/promsnap.rules.test.yml', import.meta.url));

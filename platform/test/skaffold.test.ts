@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { isMap, isSeq, parse as parseYaml, parseDocument, type YAMLMap, type YAMLSeq } from 'yaml';
 import { runCommand } from '../tools/command.js';
 import { findTool } from '../tools/find.js';
-import { allContainers, describeObject, parseObjects, podTemplates, renderPlatform, servicePorts } from '../manifests.js';
+import { allContainers, describeObject, parseObjects, podTemplates, renderPlatform, servicePorts } from '../manifests/index.js';
 import { toolDir, versions } from '../tools/versions.js';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));

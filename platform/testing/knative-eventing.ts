@@ -16,7 +16,7 @@ import path from 'node:path';
 import { MissingToolError } from '../tools/find.js';
 import { waitFor } from '../tools/wait.js';
 import { startProcess, stopAll, type ManagedProcess, type StopPolicy } from '../tools/process.js';
-import { parseObjects, type KubeObject } from '../manifests.js';
+import { parseObjects, type KubeObject } from '../manifests/index.js';
 import { toolDir, versions } from '../tools/versions.js';
 import type { TestApiServer } from './apiserver.js';
 import { startClusterProxy, type ClusterProxy, type ProxyTarget } from './cluster-proxy.js';

@@ -8,7 +8,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
-import { knativeService, renderPlatform, type KubeObject } from '../../manifests.js';
+import { knativeService, renderPlatform, type KubeObject } from '../../manifests/index.js';
 import { freePort } from '../../tools/ports.js';
 import { waitFor } from '../../tools/wait.js';
 import { startProcess } from '../../tools/process.js';

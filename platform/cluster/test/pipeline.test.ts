@@ -4,7 +4,7 @@
 // eventing object deployed is one the CLI reads, so a rename or an addition in platform/ fails here.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { describeObject, groupOf, renderPlatform } from '../../manifests.js';
+import { describeObject, groupOf, renderPlatform } from '../../manifests/index.js';
 import { defaultNamespaces, loadTarget, pipelineObjects, resourceTypes, type Resource } from '../pipeline.js';
 
 const key = (resource: Resource, namespace: string, name: string) => `${resource} ${namespace}/${name}`;

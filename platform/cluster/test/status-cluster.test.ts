@@ -5,7 +5,7 @@
 // checks that the table and the exit code follow every change.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { pingSource, renderPlatform } from '../../manifests.js';
+import { pingSource, renderPlatform } from '../../manifests/index.js';
 import { startTestApiServer } from '../../testing/apiserver.js';
 import { exitCodes } from '../errors.js';
 import { defaultNamespaces, pipelineNames } from '../pipeline.js';

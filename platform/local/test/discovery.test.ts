@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
-import { findObject, prometheusSetup, renderPlatform } from '../../manifests.js';
+import { findObject, prometheusSetup, renderPlatform } from '../../manifests/index.js';
 import { LocalNetwork } from '../addresses.js';
 import { endpointSliceTargetGroups, podTargetGroups, sanitizeLabelName, serveDiscovery, targetGroups, type TargetGroup } from '../discovery.js';
 import { startPrometheus } from '../../tools/prometheus.js';

@@ -26,7 +26,7 @@ import { runCommand } from '../../tools/command.js';
 import { findTool } from '../../tools/find.js';
 import { startMinio } from '../../tools/minio.js';
 import { localPod, podTemplateOf, type KubeObject as WorkloadObject } from '../workloads.js';
-import { allContainers, clusterAddress, findObject, knativeService, podTemplates, renderPlatform, resolveEnv, servicePorts } from '../../manifests.js';
+import { allContainers, clusterAddress, findObject, knativeService, podTemplates, renderPlatform, resolveEnv, servicePorts } from '../../manifests/index.js';
 
 
 async function s3Error(promise: Promise<unknown>): Promise<string> {

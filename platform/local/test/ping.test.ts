@@ -7,7 +7,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { HTTP, type CloudEventV1 } from 'cloudevents';
 import { createSnapshotStoredEvent, knativeError } from '../../../events/src/index.js';
-import { deliveryPolicy, type DeliverySpec } from '../../manifests.js';
+import { deliveryPolicy, type DeliverySpec } from '../../manifests/index.js';
 import { withDeadLetterUrl } from '../delivery.js';
 import type { PingRoute } from '../eventing.js';
 import { parseEvery, pingData, startPingEmitter, type DeliveryReport } from '../ping.js';
