@@ -1,10 +1,9 @@
 // The snapshot function's settings, read once at start-up from the environment: the same names
 // locally and in the Knative Service manifest. Knative sets PORT, K_SERVICE and K_REVISION.
-import { EnvReader } from '../../runtime/src/env.js';
-import { logLevels, type LogLevel } from '../../runtime/src/logger.js';
+import { readConfig, type RuntimeSettings } from '../../runtime/src/contract.js';
+import type { EnvReader } from '../../runtime/src/env.js';
 
-export interface SnapshotConfig {
-  port: number;
+export interface SnapshotConfig extends RuntimeSettings {
   prometheus: {
     url: string;
     /**
@@ -25,15 +24,9 @@ export interface SnapshotConfig {
   /** Queries captured when a ping's data names none. */
   queries: string[];
   gzip: boolean;
-  logLevel: LogLevel;
-  shutdownGraceMs: number;
-  /** Knative's Service and Revision names, carried on every log line when set. */
-  service: string | undefined;
-  revision: string | undefined;
 }
 
 export const defaults = {
-  port: 8080,
   bucket: 'snapshots',
   region: 'us-east-1',
   // The reference's query: every series Prometheus holds.
@@ -49,43 +42,42 @@ const bucketName = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 
 /** Throws ConfigError naming every bad variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): SnapshotConfig {
-  const read = new EnvReader(env);
-  const port = read.integer('PORT', defaults.port, { min: 1, max: 65_535 });
-  const prometheusUrl = read.url('PROMETHEUS_URL');
-  const timeoutMs = read.integer('PROMETHEUS_TIMEOUT_MS', defaults.prometheusTimeoutMs, { min: 100, max: 600_000 });
-  // Off by default: at 1M series on 2 cores over loopback, gzip made the snapshot about 1 s slower
-  // (median 5.42 s against 4.42 s, 1.37x against 1.15x curl | mc pipe, 5 interleaved runs): this
-  // function inflating took 0.5 s more CPU and Prometheus compressing 0.3 s more. It sends 12.9 MB
-  // instead of 163, so it pays where the link to Prometheus is slower than about 150 MB/s.
-  const prometheusGzip = read.boolean('PROMETHEUS_GZIP', false);
-  const endpoint = read.url('S3_ENDPOINT');
-  const bucket = read.string('S3_BUCKET', defaults.bucket);
-  if (!bucketName.test(bucket)) {
-    read.problem(`S3_BUCKET=${JSON.stringify(bucket)} is not a valid bucket name (3-63 lower-case letters, digits, dots and hyphens)`);
-  }
-  const region = read.string('S3_REGION', defaults.region);
-  const accessKeyId = read.required('AWS_ACCESS_KEY_ID', 'the access key of the S3 user that writes snapshots');
-  const secretAccessKey = read.required('AWS_SECRET_ACCESS_KEY', 'the secret key of the S3 user that writes snapshots');
-  const queries = readQueries(read, env['SNAPSHOT_QUERIES']);
-  const gzip = read.boolean('SNAPSHOT_GZIP', false);
-  const logLevel = read.oneOf('LOG_LEVEL', logLevels, 'info');
-  const shutdownGraceMs = read.integer('SHUTDOWN_GRACE_MS', defaults.shutdownGraceMs, { min: 0, max: 3_600_000 });
-  if (shutdownGraceMs <= timeoutMs) {
-    read.problem(
-      `SHUTDOWN_GRACE_MS (${shutdownGraceMs}) must be above PROMETHEUS_TIMEOUT_MS (${timeoutMs}) so an in-flight snapshot can finish during a shutdown`,
-    );
-  }
-  return read.done({
-    port,
-    prometheus: { url: prometheusUrl, timeoutMs, gzip: prometheusGzip },
-    s3: { endpoint, bucket, region, accessKeyId, secretAccessKey },
-    queries,
-    gzip,
-    logLevel,
-    shutdownGraceMs,
-    service: read.string('K_SERVICE'),
-    revision: read.string('K_REVISION'),
-  });
+  return readConfig(
+    env,
+    { shutdownGraceMs: defaults.shutdownGraceMs, maxShutdownGraceMs: 3_600_000 },
+    (read) => {
+      const prometheusUrl = read.url('PROMETHEUS_URL');
+      const timeoutMs = read.integer('PROMETHEUS_TIMEOUT_MS', defaults.prometheusTimeoutMs, { min: 100, max: 600_000 });
+      // Off by default: at 1M series on 2 cores over loopback, gzip made the snapshot about 1 s slower
+      // (median 5.42 s against 4.42 s, 1.37x against 1.15x curl | mc pipe, 5 interleaved runs): this
+      // function inflating took 0.5 s more CPU and Prometheus compressing 0.3 s more. It sends 12.9 MB
+      // instead of 163, so it pays where the link to Prometheus is slower than about 150 MB/s.
+      const prometheusGzip = read.boolean('PROMETHEUS_GZIP', false);
+      const endpoint = read.url('S3_ENDPOINT');
+      const bucket = read.string('S3_BUCKET', defaults.bucket);
+      if (!bucketName.test(bucket)) {
+        read.problem(`S3_BUCKET=${JSON.stringify(bucket)} is not a valid bucket name (3-63 lower-case letters, digits, dots and hyphens)`);
+      }
+      const region = read.string('S3_REGION', defaults.region);
+      const accessKeyId = read.required('AWS_ACCESS_KEY_ID', 'the access key of the S3 user that writes snapshots');
+      const secretAccessKey = read.required('AWS_SECRET_ACCESS_KEY', 'the secret key of the S3 user that writes snapshots');
+      const queries = readQueries(read, env['SNAPSHOT_QUERIES']);
+      const gzip = read.boolean('SNAPSHOT_GZIP', false);
+      return {
+        prometheus: { url: prometheusUrl, timeoutMs, gzip: prometheusGzip },
+        s3: { endpoint, bucket, region, accessKeyId, secretAccessKey },
+        queries,
+        gzip,
+      };
+    },
+    ({ prometheus: { timeoutMs }, shutdownGraceMs }, read) => {
+      if (shutdownGraceMs <= timeoutMs) {
+        read.problem(
+          `SHUTDOWN_GRACE_MS (${shutdownGraceMs}) must be above PROMETHEUS_TIMEOUT_MS (${timeoutMs}) so an in-flight snapshot can finish during a shutdown`,
+        );
+      }
+    },
+  );
 }
 
 // One query as it is, or several as a JSON array of strings: PromQL itself contains commas and
