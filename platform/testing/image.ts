@@ -239,6 +239,38 @@ export async function runImage(options: ImageOptions): Promise<RunningImage> {
   }
 }
 
+/**
+ * The packages the compiled code reachable from `entry` loads at run time, by package name: static
+ * imports and re-exports, dynamic import(), and require() (also through createRequire), following the
+ * relative imports from file to file. Built-in modules are left out. What an image must install is
+ * exactly this list.
+ */
+export async function packagesLoadedBy(entry: string): Promise<string[]> {
+  const specifiers = [
+    /(?:^|[\s;}])(?:import|export)\s[^;'"]*?\sfrom\s*(['"])([^'"]+)\1/g,
+    /(?:^|[\s;}])import\s*(['"])([^'"]+)\1/g,
+    /\bimport\s*\(\s*(['"])([^'"]+)\1\s*\)/g,
+    /\brequire\s*\(\s*(['"])([^'"]+)\1\s*\)/g,
+    /\bcreateRequire\([^)]*\)\s*\(\s*(['"])([^'"]+)\1\s*\)/g,
+  ];
+  const packages = new Set<string>();
+  const seen = new Set<string>();
+  const pending = [path.resolve(entry)];
+  for (let file = pending.pop(); file !== undefined; file = pending.pop()) {
+    if (seen.has(file)) continue;
+    seen.add(file);
+    const code = await readFile(file, 'utf8');
+    for (const pattern of specifiers) {
+      for (const match of code.matchAll(pattern)) {
+        const specifier = match[2]!;
+        if (specifier.startsWith('.')) pending.push(path.resolve(path.dirname(file), specifier));
+        else if (!specifier.startsWith('node:')) packages.add(specifier.startsWith('@') ? specifier.split('/').slice(0, 2).join('/') : specifier.split('/')[0]!);
+      }
+    }
+  }
+  return [...packages].sort();
+}
+
 /** USER as uid[:gid]; numeric because Kubernetes' runAsNonRoot can only verify a numeric user. */
 function nonRootUser(user: string | undefined): { uid: number; gid: number } {
   const match = /^(\d+)(?::(\d+))?$/.exec(user ?? '');
@@ -284,9 +316,11 @@ async function copyInto(sources: string[], dest: string, destIsFolder: boolean, 
 async function replayRun(command: string, at: { workdir: string; context: string; where: string }): Promise<void> {
   const words = command.split(/\s+/);
   if (words[0] === 'npm' && words[1] === 'ci') {
-    if (words.includes('--omit=dev')) {
-      // The real install, from the stage's own package.json and lockfile.
-      await exec('npm', ['ci', '--omit=dev', '--prefer-offline', '--no-audit', '--no-fund'], at.workdir, at.where);
+    const flags = npmCiFlags(words.slice(2), at.where);
+    if (flags.omitDev) {
+      // The real install, from the stage's own package.json files and lockfile.
+      const workspaces = flags.workspaces.flatMap((w) => ['--workspace', w]);
+      await exec('npm', ['ci', '--omit=dev', ...workspaces, '--prefer-offline', '--no-audit', '--no-fund'], at.workdir, at.where);
       return;
     }
     // A full install for building: the context's node_modules comes from the same lockfile.
@@ -305,6 +339,20 @@ async function replayRun(command: string, at: { workdir: string; context: string
   // Shrinks the image only; replayed here it would empty this machine's npm cache.
   if (command === 'npm cache clean --force') return;
   throw new Error(`${at.where}: RUN ${command} is not replayed by platform/testing/image.ts`);
+}
+
+/** The `npm ci` flags an image may use: production-only, per workspace, and npm's quiet flags. */
+function npmCiFlags(flags: string[], where: string): { omitDev: boolean; workspaces: string[] } {
+  const parsed = { omitDev: false, workspaces: [] as string[] };
+  for (let i = 0; i < flags.length; i++) {
+    const flag = flags[i]!;
+    if (flag === '--omit=dev') parsed.omitDev = true;
+    else if (flag === '--workspace' || flag === '-w') parsed.workspaces.push(flags[++i] ?? '');
+    else if (flag.startsWith('--workspace=')) parsed.workspaces.push(flag.slice('--workspace='.length));
+    else if (flag !== '--no-audit' && flag !== '--no-fund') throw new Error(`${where}: npm ci ${flag} is not replayed by platform/testing/image.ts`);
+  }
+  if (parsed.workspaces.some((w) => w === '')) throw new Error(`${where}: npm ci --workspace needs a folder`);
+  return parsed;
 }
 
 async function exec(command: string, argv: string[], cwd: string, where: string): Promise<void> {

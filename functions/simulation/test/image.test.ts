@@ -1,10 +1,11 @@
 // The simulation image, proved without a Docker engine: its Dockerfile replayed by
 // platform/testing/image.ts, then its own CMD started as its non-root USER.
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
-import { runImage } from '../../../platform/testing/image.js';
+import { packagesLoadedBy, runImage } from '../../../platform/testing/image.js';
 
 const repoRoot = path.resolve(import.meta.dirname, '../../..');
 
@@ -34,6 +35,12 @@ test('the image, laid out as its Dockerfile lays it, runs as non-root on product
   assert.equal(image.final.env['NODE_ENV'], 'production');
   assert.deepEqual(image.final.expose, ['8080']);
   assert.ok(image.devPackagesChecked > 50, `${image.devPackagesChecked} dev-only packages checked absent`);
+
+  // Its production dependencies are exactly what its compiled code loads, and all are installed.
+  const declared = Object.keys((JSON.parse(await readFile(path.join(repoRoot, 'functions/simulation/package.json'), 'utf8')) as { dependencies: Record<string, string> }).dependencies).sort();
+  const loaded = await packagesLoadedBy(path.join(image.workdir, image.final.cmd![1]!));
+  assert.deepEqual(loaded, declared, 'packages loaded by the code = dependencies in functions/simulation/package.json');
+  for (const name of declared) assert.ok(existsSync(path.join(image.workdir, 'node_modules', name)), `${name} is installed in the image`);
 
   // The process really runs as the image's user, not as this (root) test runner.
   const status = await readFile(`/proc/${image.process.pid}/status`, 'utf8');

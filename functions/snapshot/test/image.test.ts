@@ -2,12 +2,13 @@
 // platform/testing/image.ts, its own CMD started as its non-root USER, then a ping through it stored in
 // a real MinIO from a real Prometheus.
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { HTTP } from 'cloudevents';
 import { createPingEvent } from '../../../events/src/index.js';
-import { runImage } from '../../../platform/testing/image.js';
+import { packagesLoadedBy, runImage } from '../../../platform/testing/image.js';
 import { credentials, post, startExporter, startTestMinio, startTestPrometheus, type Exporter, type TestPrometheus } from './helper.js';
 
 const repoRoot = path.resolve(import.meta.dirname, '../../..');
@@ -67,6 +68,12 @@ test('the image runs as non-root on production dependencies and stores a snapsho
   assert.equal(image.final.env['NODE_OPTIONS'], '--max-semi-space-size=2');
   assert.deepEqual(image.final.expose, ['8080']);
   assert.ok(image.devPackagesChecked > 50, `${image.devPackagesChecked} dev-only packages checked absent`);
+
+  // Its production dependencies are exactly what its compiled code loads, and all are installed.
+  const declared = Object.keys((JSON.parse(await readFile(path.join(repoRoot, 'functions/snapshot/package.json'), 'utf8')) as { dependencies: Record<string, string> }).dependencies).sort();
+  const loaded = await packagesLoadedBy(path.join(image.workdir, image.final.cmd![1]!));
+  assert.deepEqual(loaded, declared, 'packages loaded by the code = dependencies in functions/snapshot/package.json');
+  for (const name of declared) assert.ok(existsSync(path.join(image.workdir, 'node_modules', name)), `${name} is installed in the image`);
   const status = await readFile(`/proc/${image.process.pid}/status`, 'utf8');
   assert.equal(Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]), 1000);
 });

@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { parseDockerfile, runImage } from '../image.js';
+import { packagesLoadedBy, parseDockerfile, runImage } from '../image.js';
 
 const repoRoot = path.resolve(import.meta.dirname, '../../..');
 const base = `node:${process.versions.node}-bookworm-slim`;
@@ -85,4 +85,25 @@ test('an unknown RUN step and a base image on another Node are caught', async (t
     ['FROM node:22.0.0-bookworm-slim', 'WORKDIR /app', 'COPY package.json package-lock.json ./', 'USER 1000', 'CMD ["node", "-e", "0"]'].join('\n'),
   );
   await assert.rejects(runImage({ dockerfile: otherNode, context: repoRoot }), /carries Node 22\.0\.0, but this replay runs Node/);
+});
+
+test('packagesLoadedBy follows relative imports and finds every way a package is loaded, types aside', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'promsnap-imports-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  await writeFile(
+    path.join(dir, 'server.js'),
+    [
+      "import express from 'express';",
+      'import { readFile } from "node:fs/promises";',
+      "import './side-effect.js';",
+      "export { handler } from './handler.js';",
+      "const lazy = () => import('axios');",
+    ].join('\n'),
+  );
+  await writeFile(path.join(dir, 'side-effect.js'), "import '@aws-sdk/client-s3/dist-es/index.js';\n");
+  await writeFile(
+    path.join(dir, 'handler.js'),
+    ["import { createRequire } from 'node:module';", "const { Ajv } = createRequire(import.meta.url)('ajv');", "export const handler = require('cloudevents');"].join('\n'),
+  );
+  assert.deepEqual(await packagesLoadedBy(path.join(dir, 'server.js')), ['@aws-sdk/client-s3', 'ajv', 'axios', 'cloudevents', 'express']);
 });
