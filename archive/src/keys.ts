@@ -17,20 +17,34 @@ export function snapshotKey(time: string, id: string, gzip: boolean): string {
   return `${instantPath(time)}-${encodeId(id)}.json${gzip ? '.gz' : ''}`;
 }
 
-const snapshotKeyPattern = /^(\d{4})\/(\d{2})\/(\d{2})\/(\d{2})(\d{2})(\d{2})Z-(.+)\.json(\.gz)?$/;
+// The id part as encodeId writes it: safe characters and upper-case %XY escapes, nothing else.
+const snapshotKeyPattern = /^(\d{4})\/(\d{2})\/(\d{2})\/(\d{2})(\d{2})(\d{2})Z-((?:[A-Za-z0-9._~-]|%[0-9A-F]{2})+)\.json(\.gz)?$/;
 
-/** The instant a snapshot key names (ISO, whole seconds), or undefined for keys that are not snapshots. */
+/**
+ * The instant and id a snapshot key names (time in ISO, whole seconds), or undefined for any key the
+ * function would not write: another shape, a date that does not exist, an id not encoded as encodeId
+ * encodes it. So a key that parses is safe to hand to the store (no `..` segment, no stray characters).
+ */
 export function parseSnapshotKey(key: string): { time: string; id: string; gzip: boolean } | undefined {
   const m = snapshotKeyPattern.exec(key);
   if (!m) return undefined;
   const [, year, month, day, hour, minute, second, encodedId, gz] = m;
+  const time = `${year}-${month}-${day}T${hour}:${minute}:${second}Z`;
+  if (!isRealInstant(time)) return undefined;
   let id: string;
   try {
     id = decodeURIComponent(encodedId!);
   } catch {
     return undefined;
   }
-  return { time: `${year}-${month}-${day}T${hour}:${minute}:${second}Z`, id, gzip: gz !== undefined };
+  if (encodeId(id) !== encodedId) return undefined;
+  return { time, id, gzip: gz !== undefined };
+}
+
+/** Whether `YYYY-MM-DDTHH:mm:ssZ` names a time that exists (no February 30th, no hour 25). */
+function isRealInstant(time: string): boolean {
+  const ms = Date.parse(time);
+  return !Number.isNaN(ms) && new Date(ms).toISOString() === time.replace('Z', '.000Z');
 }
 
 /** What a range export is of: the PingSource that asked, the window length, and the tick. */
@@ -63,8 +77,9 @@ export function parseRangeKey(key: string): RangeKeyParts | undefined {
   if (!m) return undefined;
   const [, namespace, name, range, year, month, day, hour, minute, second, gz] = m;
   const rangeMs = parseDuration(range!);
-  const tick = Date.parse(`${year}-${month}-${day}T${hour}:${minute}:${second}Z`);
-  if (rangeMs === undefined || rangeMs === 0 || Number.isNaN(tick) || tick % rangeMs !== 0) return undefined;
+  const time = `${year}-${month}-${day}T${hour}:${minute}:${second}Z`;
+  const tick = Date.parse(time);
+  if (rangeMs === undefined || rangeMs === 0 || !isRealInstant(time) || tick % rangeMs !== 0 || formatDuration(rangeMs) !== range) return undefined;
   return { namespace: namespace!, name: name!, rangeMs, tick, gzip: gz !== undefined };
 }
 
@@ -76,8 +91,11 @@ export function instantPath(time: string): string {
   return `${iso.slice(0, 4)}/${iso.slice(5, 7)}/${iso.slice(8, 10)}/${iso.slice(11, 13)}${iso.slice(14, 16)}${iso.slice(17, 19)}Z`;
 }
 
-// Percent-encoding is one-to-one, so two different ids never share a key, and it leaves UUIDs (what
-// Knative sends) readable. Only characters that are safe in keys and URLs everywhere stay as they are.
+/**
+ * An event id as it appears in a key: every UTF-8 byte percent-encoded but for A-Z, a-z, 0-9 and
+ * `. _ ~ -`. One-to-one, so two ids never share a key; no id can add a path segment (`/`) or be one
+ * (`..`); UUIDs, what Knative sends, stay readable.
+ */
 export function encodeId(id: string): string {
   return Array.from(new TextEncoder().encode(id), (byte) => {
     const c = String.fromCharCode(byte);

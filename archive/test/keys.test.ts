@@ -25,3 +25,22 @@ test('keys that are not range exports do not parse as one, nor ticks off their r
   assert.equal(parseSnapshotKey('ranges/n/p/5m/2026/12/04/120500Z.json'), undefined);
   assert.throws(() => rangeKey({ namespace: 'n', name: 'p', rangeMs: 60_000, tick: 30_000, gzip: false }), /multiple/);
 });
+
+test('only keys the function writes parse: a real date, an id encoded as it encodes ids', () => {
+  for (const key of [
+    '../../',
+    '2026/11/25/100405Z-../../x.json',
+    '2026/11/25/100405Z-a/b.json',
+    '2026/11/25/100405Z-a%2fb.json',
+    '2026/11/25/100405Z-%C3.json',
+    '2026/11/25/100405Z-%41.json',
+    '2026/11/25/100405Z-a b.json',
+    '2026/02/30/100405Z-a.json',
+    '2026/11/25/250000Z-a.json',
+  ]) {
+    assert.equal(parseSnapshotKey(key), undefined, key);
+  }
+  assert.equal(parseSnapshotKey('2026/11/25/100405Z-caf%C3%A9.json')?.id, 'café');
+  assert.equal(parseRangeKey('ranges/n/p/300s/2026/12/04/120500Z.json'), undefined, 'a range written otherwise than formatDuration writes it');
+  assert.equal(parseRangeKey('ranges/n/p/5m/2026/02/30/120500Z.json'), undefined);
+});

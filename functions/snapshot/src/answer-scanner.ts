@@ -43,7 +43,17 @@ const envelopeDepth = 3;
 // Keys and values are only remembered where they matter (status, data.resultType, data.result).
 const maxRememberedString = 32;
 
+/** Thrown (as the stream's error) when a vector or matrix answer holds more series than allowed. */
+export class SeriesLimitError extends Error {
+  constructor(readonly maxSeries: number) {
+    super(`the answer holds more than ${maxSeries} series`);
+    this.name = 'SeriesLimitError';
+  }
+}
+
 export class AnswerScanner extends Transform {
+  /** Fails the stream at the first series beyond this many (vector and matrix answers). */
+  private readonly maxSeries: number;
   /** Open containers; kinds[d] is OBJECT or ARRAY for level d (1 = the root). */
   private depth = 0;
   private readonly kinds = new Uint8Array(maxDepth + 1);
@@ -64,6 +74,11 @@ export class AnswerScanner extends Transform {
   private byteCount = 0;
   private statusValue: string | undefined;
   private resultTypeValue: string | undefined;
+
+  constructor(options: { maxSeries?: number | undefined } = {}) {
+    super();
+    this.maxSeries = options.maxSeries ?? Number.POSITIVE_INFINITY;
+  }
 
   get summary(): AnswerSummary {
     const vector = this.resultTypeValue === 'vector';
@@ -280,7 +295,12 @@ export class AnswerScanner extends Transform {
   /** Called as any value begins, before it is opened: counts the elements of data.result. */
   private valueStarts(): void {
     if (this.rootClosed) throw new Error('answer has data after its JSON value');
-    if (this.depth === envelopeDepth && this.inResult) this.seriesCount++;
+    if (this.depth === envelopeDepth && this.inResult) {
+      this.seriesCount++;
+      // resultType precedes result in Prometheus's answers; a scalar's two values are not series.
+      const countable = this.resultTypeValue === 'vector' || this.resultTypeValue === 'matrix';
+      if (countable && this.seriesCount > this.maxSeries) throw new SeriesLimitError(this.maxSeries);
+    }
   }
 
   /** Only top-level keys, data's keys, and the values of status and data.resultType are kept. */
