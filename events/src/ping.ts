@@ -16,6 +16,11 @@ export const MAX_EVENT_ID_LENGTH = 200;
 export interface PingData {
   /** PromQL instant queries to capture; replaces the function's configured SNAPSHOT_QUERIES. */
   queries?: string[];
+  /**
+   * Export every sample of a window of this length (a Prometheus duration such as 5m) instead of one
+   * instant; `0` asks for an instant snapshot. Replaces the function's configured SNAPSHOT_RANGE.
+   */
+  range?: string;
 }
 
 export const pingDataSchema = {
@@ -31,6 +36,13 @@ export const pingDataSchema = {
       minItems: 1,
       maxItems: 20,
       items: { type: 'string', minLength: 1, maxLength: 8192, pattern: '\\S' },
+    },
+    range: {
+      description: 'Export every raw sample of the window (tick - range, tick], the tick being the event time floored to the range; 0 for an instant snapshot.',
+      type: 'string',
+      pattern: '^(0|(\\d+y)?(\\d+w)?(\\d+d)?(\\d+h)?(\\d+m)?(\\d+s)?(\\d+ms)?)$',
+      minLength: 1,
+      maxLength: 32,
     },
   },
 } as const;

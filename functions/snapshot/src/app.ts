@@ -14,6 +14,10 @@ import { takeSnapshot } from './handler.js';
 import { InFlight } from './in-flight.js';
 import type { SnapshotMetrics } from './metrics.js';
 import type { PrometheusClient } from './prometheus.js';
+import { createPrometheusApi } from './prometheus-api.js';
+import { rangeDefaults } from './range-config.js';
+import type { RangeDeps } from './range-export.js';
+import { createRangeMetrics } from './range-metrics.js';
 import type { SnapshotStore } from './store.js';
 
 export interface AppDeps {
@@ -29,6 +33,8 @@ export interface AppDeps {
   ready: () => boolean;
   /** Snapshots in progress; server.ts waits on it during shutdown. */
   inFlight?: InFlight;
+  /** Range exports (range-export.ts); by default rangeDefaults, planned through the same Prometheus. */
+  range?: Partial<Omit<RangeDeps, 'metrics'>>;
 }
 
 export const maxEventBytes = '1mb';
@@ -38,6 +44,12 @@ const defaultPageSize = 100;
 export function createApp(deps: AppDeps): Express {
   const { metrics, log, store } = deps;
   const inFlight = deps.inFlight ?? new InFlight();
+  const range: RangeDeps = {
+    settings: rangeDefaults,
+    api: createPrometheusApi({ url: deps.prometheus.url, timeoutMs: 30_000 }),
+    ...deps.range,
+    metrics: createRangeMetrics(metrics.registry),
+  };
   const app = express();
   app.disable('x-powered-by');
   // Events arrive with any content type (binary mode carries the data's own); the SDK reads the text.
@@ -55,7 +67,7 @@ export function createApp(deps: AppDeps): Express {
     const startedAt = Date.now();
     const received = receiveEvent(messageOf(req));
     if (!received.ok) throw new RejectedEventError('invalid_event', 400, 'the request is not a valid CloudEvent', received.problems);
-    const result = await inFlight.run(() => takeSnapshot(deps, received.value.event, startedAt));
+    const result = await inFlight.run(() => takeSnapshot({ ...deps, range }, received.value.event, startedAt));
     metrics.duration.observe((Date.now() - startedAt) / 1000);
     const data = result.reply.data!;
     metrics.requests.inc({ outcome: result.created ? 'stored' : 'duplicate' });

@@ -2,6 +2,7 @@
 // locally and in the Knative Service manifest. Knative sets PORT, K_SERVICE and K_REVISION.
 import { readConfig, type RuntimeSettings } from '../../runtime/src/contract.js';
 import type { EnvReader } from '../../runtime/src/env.js';
+import { readRangeSettings, type RangeSettings } from './range-config.js';
 
 export interface SnapshotConfig extends RuntimeSettings {
   prometheus: {
@@ -24,6 +25,8 @@ export interface SnapshotConfig extends RuntimeSettings {
   /** Queries captured when a ping's data names none. */
   queries: string[];
   gzip: boolean;
+  /** Range exports (range-config.ts). */
+  range: RangeSettings;
 }
 
 export const defaults = {
@@ -68,6 +71,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         s3: { endpoint, bucket, region, accessKeyId, secretAccessKey },
         queries,
         gzip,
+        range: readRangeSettings(read),
       };
     },
     ({ prometheus: { timeoutMs }, shutdownGraceMs }, read) => {

@@ -11,6 +11,7 @@ import { createEnvelope, seriesFromTail } from './envelope.js';
 import { RejectedEventError } from './errors.js';
 import { snapshotKey } from './key.js';
 import type { PrometheusClient } from './prometheus.js';
+import { exportRange, requestedRange, type RangeDeps } from './range-export.js';
 import type { ObjectInfo, SnapshotStore } from './store.js';
 
 export interface SnapshotDeps {
@@ -22,6 +23,8 @@ export interface SnapshotDeps {
   /** CloudEvents source of the replies, e.g. /promsnap/snapshot. */
   source: string;
   log: Logger;
+  /** Range exports: settings, the planning API and their metrics. */
+  range: RangeDeps;
 }
 
 export interface SnapshotResult {
@@ -44,6 +47,8 @@ export async function takeSnapshot(deps: SnapshotDeps, event: CloudEventV1<unkno
     throw new RejectedEventError('invalid_event', 400, 'the event is not an acceptable ping', checked.problems);
   }
   const ping = checked.value;
+  const rangeMs = requestedRange(ping, deps.range.settings);
+  if (rangeMs > 0) return exportRange(deps, ping, rangeMs, ping.data.queries ?? deps.queries, startedAt);
   const key = snapshotKey(ping.time, ping.id, deps.gzip);
   const queries = ping.data.queries ?? deps.queries;
   const log = deps.log.child({ eventId: ping.id, key });

@@ -67,6 +67,8 @@ export interface SnapshotStore {
   newestSnapshot(): Promise<ListedObject | undefined>;
   /** Snapshots in key (time) order, from just after `after`. */
   listSnapshots(options: { limit: number; after?: string }): Promise<{ items: ListedObject[]; next: string | null }>;
+  /** The last key under prefix that sorts after `after` and before `before`, if any (range exports' catch-up). */
+  lastKeyBetween(prefix: string, after: string, before: string): Promise<string | undefined>;
 }
 
 export interface StoreOptions {
@@ -206,7 +208,23 @@ export function createStore(options: StoreOptions): SnapshotStore {
         startAfter = undefined;
       }
     },
+
+    lastKeyBetween,
   };
+
+  async function lastKeyBetween(prefix: string, after: string, before: string): Promise<string | undefined> {
+    let last: string | undefined;
+    let token: string | undefined;
+    do {
+      const res = await list({ Prefix: prefix, ...(token ? { ContinuationToken: token } : { StartAfter: after }) });
+      for (const object of res.Contents ?? []) {
+        if (!object.Key || object.Key >= before) return last;
+        last = object.Key;
+      }
+      token = res.IsTruncated ? res.NextContinuationToken : undefined;
+    } while (token);
+    return last;
+  }
 
   async function list(input: { Prefix?: string; Delimiter?: string; MaxKeys?: number; StartAfter?: string | undefined; ContinuationToken?: string }) {
     try {
