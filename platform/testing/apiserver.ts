@@ -234,6 +234,7 @@ async function waitUntilReady(child: ManagedProcess, url: string, token: string,
       `kube-apiserver at ${url} was not ready after ${timeoutMs} ms` +
         (failing ? `; checks not passing:\n${failing}` : '') +
         `\nlast output:\n${child.recentOutput()}`,
+      { cause: err },
     );
   }
 }
