@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Cron } from 'croner';
 import { parse as parseYaml } from 'yaml';
-import { createPingEvent, PING_EVENT_TYPE } from '../../events/src/index.js';
+import { createPingEvent, PING_EVENT_TYPE, type PingData } from '../../events/src/index.js';
 import { rejectedStatuses, retryableStatuses } from '../../functions/snapshot/src/errors.js';
 import { MissingToolError } from '../tools/find.js';
 import {
@@ -152,7 +152,7 @@ test('PingSource snapshot-schedule: a valid cron schedule in its time zone, send
   assert.equal(ping.contentType, 'application/json');
   assert.ok(ping.data, 'the ping carries data');
   // The very event Knative's adapter would send, built and validated by the shared event contract.
-  const event = createPingEvent({ namespace: ping.namespace, name: ping.name, data: JSON.parse(ping.data) });
+  const event = createPingEvent({ namespace: ping.namespace, name: ping.name, data: JSON.parse(ping.data) as PingData });
   assert.equal(event.type, PING_EVENT_TYPE);
   assert.deepEqual(event.data, JSON.parse(ping.data));
   assert.throws(() => createPingEvent({ namespace: ping.namespace, name: ping.name, data: { queries: [] } }), /queries/);
