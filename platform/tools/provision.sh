@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the pinned tools promsnap needs into a per-user cache, keyed by version, and reuses them on
 # later runs. Usage: provision.sh TOOL...   (TOOL: node prometheus minio mc hey etcd kube-apiserver
-# knative-eventing knative-crds skaffold). Prints one progress line per tool it installs; where a tool
-# cannot be installed it stops with the exact command to run by hand.
+# kube-controller-manager knative-eventing knative-crds skaffold). Prints one progress line per tool
+# it installs; where a tool cannot be installed it stops with the exact command to run by hand.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -107,14 +107,17 @@ wrapper_build() { # dir wrapper-folder ldflags package...
   local tmp
   tmp=$(mktemp -d "$cache/.build.XXXXXX")
   cp "$here/gomod/$wrapper/go.mod" "$here/gomod/$wrapper/tools.go" "$tmp/"
-  local broken="building $wrapper failed (log above); the Go module proxy must be reachable"
+  local step # the provision step that builds into dir: its folder name without the version
+  step=$(basename "$dir")
+  step=${step%-*}
+  local broken="building $step from gomod/$wrapper failed (log above); the Go module proxy must be reachable"
   (cd "$tmp" && GOFLAGS=-mod=mod logged build.log go mod tidy) ||
-    { rm -rf "$tmp"; fail "$broken" "bash $here/provision.sh $wrapper"; }
+    { rm -rf "$tmp"; fail "$broken" "bash $here/provision.sh $step"; }
   local pkg name
   for pkg in "$@"; do # PKG, or NAME=PKG where the package's last element is not the binary's name
     name=$(basename "${pkg%%=*}")
     (cd "$tmp" && GOFLAGS=-mod=mod logged build.log go build -ldflags "$ldflags" -o "bin/$name" "${pkg#*=}") ||
-      { rm -rf "$tmp"; fail "$broken" "bash $here/provision.sh $wrapper"; }
+      { rm -rf "$tmp"; fail "$broken" "bash $here/provision.sh $step"; }
   done
   rm -rf "$dir" && mkdir -p "$dir" && mv "$tmp/bin" "$dir/bin" && rm -rf "$tmp"
 }
@@ -161,12 +164,19 @@ install_hey() {
 # release is built from the same wrapper module as kube-apiserver.
 install_kubectl() {
   command -v kubectl >/dev/null 2>&1 && return 0
+  kube_build kubectl "4 min"
+}
+
+# kube_build BINARY DURATION: a Kubernetes command built from the kube-apiserver wrapper module into its
+# own cache folder. Without the version stamped in, clients cannot parse the server's version.
+kube_build() {
   local minor=${KUBERNETES_VERSION#*.}
   minor=${minor%%.*}
-  ensure "kubectl $KUBERNETES_VERSION" "$cache/kubectl-$KUBERNETES_VERSION" kubectl "4 min" \
-    wrapper_build "$cache/kubectl-$KUBERNETES_VERSION" kube-apiserver \
+  local dir="$cache/$1-$KUBERNETES_VERSION"
+  ensure "$1 $KUBERNETES_VERSION" "$dir" "$1" "$2" \
+    wrapper_build "$dir" kube-apiserver \
     "-X k8s.io/component-base/version.gitVersion=v$KUBERNETES_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor" \
-    k8s.io/kubernetes/cmd/kubectl
+    "k8s.io/kubernetes/cmd/$1"
 }
 
 # Knative's CRDs ship in its Go modules' config folders; each module's folder is linked into the cache.
@@ -179,8 +189,6 @@ knative_source() { # module version link
 }
 
 tool() {
-  local kube_minor=${KUBERNETES_VERSION#*.}
-  kube_minor=${kube_minor%%.*}
   case "$1" in
   node) install_node ;;
   hey) install_hey ;;
@@ -202,12 +210,8 @@ tool() {
     ensure "etcd $ETCD_VERSION" "$cache/etcd-$ETCD_VERSION" etcd "2 min" \
       wrapper_build "$cache/etcd-$ETCD_VERSION" etcd "" etcd=go.etcd.io/etcd/server/v3
     ;;
-  kube-apiserver)
-    ensure "kube-apiserver $KUBERNETES_VERSION" "$cache/kube-apiserver-$KUBERNETES_VERSION" kube-apiserver "6 min" \
-      wrapper_build "$cache/kube-apiserver-$KUBERNETES_VERSION" kube-apiserver \
-      "-X k8s.io/component-base/version.gitVersion=v$KUBERNETES_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$kube_minor" \
-      k8s.io/kubernetes/cmd/kube-apiserver
-    ;;
+  kube-apiserver) kube_build kube-apiserver "6 min" ;;
+  kube-controller-manager) kube_build kube-controller-manager "6 min" ;;
   knative-eventing)
     ensure "knative eventing $KNATIVE_EVENTING_VERSION" "$cache/knative-eventing-$KNATIVE_EVENTING_VERSION" \
       "filter ingress controller channel_controller channel_dispatcher mtchannel_broker mtping" "4 min" \

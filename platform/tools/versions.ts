@@ -65,6 +65,7 @@ export const toolVersion = {
   mc: versions.mc,
   etcd: versions.etcd,
   'kube-apiserver': versions.kubernetes,
+  'kube-controller-manager': versions.kubernetes,
   skaffold: versions.skaffold,
   'knative-eventing': versions.knativeEventing,
   'knative-serving': versions.knativeServing,
