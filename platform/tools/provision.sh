@@ -179,13 +179,42 @@ kube_build() {
     "k8s.io/kubernetes/cmd/$1"
 }
 
-# Knative's CRDs ship in its Go modules' config folders; each module's folder is linked into the cache.
+# Knative's CRDs and ConfigMaps ship in its Go modules' config folders; each module's folder is linked
+# into the cache.
+module_dir() { # module@version: the module's folder in Go's module cache, downloaded if needed
+  local out dir
+  out=$(go mod download -json "$1" 2>&1) || true # a failure is reported in the JSON's "Error"
+  dir=$(printf '%s\n' "$out" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+  if [ ! -d "$dir/config" ]; then
+    printf '%s\n' "$out" | sed -n 's/^\t"Error": "\(.*\)",*$/\1/p' >&2
+    fail "go mod download $1 gave no config folder" "go mod download $1"
+  fi
+  printf '%s\n' "$dir"
+}
 knative_source() { # module version link
   need_go "knative $1 sources"
   local dir
-  dir=$(go mod download -json "knative.dev/$1@v$2" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
-  [ -d "$dir/config" ] || fail "go mod download knative.dev/$1@v$2 gave no config folder" "go mod download knative.dev/$1@v$2"
-  mkdir -p "$3/bin" && ln -sfn "$dir" "$3/src"
+  dir=$(module_dir "knative.dev/$1@v$2")
+  mkdir -p "$3" && ln -sfn "$dir" "$3/src"
+}
+# Serving's release needs CRDs and config-network from knative.dev/networking and the Image CRD from
+# knative.dev/caching (symlinks in Serving's repository, absent from its module): linked next to Serving's
+# sources as networking/ and caching/, at exactly the versions Serving's own go.mod requires.
+knative_serving_source() { # link
+  knative_source serving "$KNATIVE_SERVING_VERSION" "$1"
+  local dep version dir
+  for dep in networking caching; do
+    version=$(sed -n "s|^[[:space:]]*knative.dev/$dep \(v[^[:space:]]*\).*|\1|p" "$1/src/go.mod")
+    [ -n "$version" ] || fail "knative.dev/serving@v$KNATIVE_SERVING_VERSION's go.mod names no knative.dev/$dep" \
+      "go mod download -json knative.dev/serving@v$KNATIVE_SERVING_VERSION"
+    dir=$(module_dir "knative.dev/$dep@$version")
+    ln -sfn "$dir" "$1/$dep"
+  done
+}
+linked() { # dir name...: every DIR/NAME links to a module with a config folder
+  local dir=$1 name
+  shift
+  for name in "$@"; do [ -d "$dir/$name/config" ] || return 1; done
 }
 
 tool() {
@@ -222,12 +251,15 @@ tool() {
       knative.dev/eventing/cmd/mtping
     ;;
   knative-crds)
-    [ -d "$cache/knative-serving-$KNATIVE_SERVING_VERSION/src/config" ] ||
-      timed "knative serving $KNATIVE_SERVING_VERSION sources" "20 s" \
-        knative_source serving "$KNATIVE_SERVING_VERSION" "$cache/knative-serving-$KNATIVE_SERVING_VERSION"
-    [ -d "$cache/knative-eventing-src-$KNATIVE_EVENTING_VERSION/src/config" ] ||
-      timed "knative eventing $KNATIVE_EVENTING_VERSION sources" "20 s" \
-        knative_source eventing "$KNATIVE_EVENTING_VERSION" "$cache/knative-eventing-src-$KNATIVE_EVENTING_VERSION"
+    # Not `[ ... ] || timed ...`: bash ignores `set -e` on the right of `||`, and a failed step must stop.
+    local serving="$cache/knative-serving-src-$KNATIVE_SERVING_VERSION"
+    local eventing="$cache/knative-eventing-src-$KNATIVE_EVENTING_VERSION"
+    if ! linked "$serving" src networking caching; then
+      timed "knative serving $KNATIVE_SERVING_VERSION sources" "20 s" knative_serving_source "$serving"
+    fi
+    if ! linked "$eventing" src; then
+      timed "knative eventing $KNATIVE_EVENTING_VERSION sources" "20 s" knative_source eventing "$KNATIVE_EVENTING_VERSION" "$eventing"
+    fi
     ;;
   skaffold)
     ensure "skaffold $SKAFFOLD_VERSION" "$cache/skaffold-$SKAFFOLD_VERSION" skaffold "3 min" \
