@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the pinned tools promsnap needs into a per-user cache, keyed by version, and reuses them on
 # later runs. Usage: provision.sh TOOL...   (TOOL: node prometheus minio mc hey etcd kube-apiserver
-# kube-controller-manager knative-eventing knative-crds skaffold). Prints one progress line per tool
-# it installs; where a tool cannot be installed it stops with the exact command to run by hand.
+# kube-controller-manager knative-serving knative-eventing knative-crds skaffold). Prints one progress
+# line per tool it installs; where a tool cannot be installed it stops with the exact command to run by
+# hand.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -241,6 +242,13 @@ tool() {
     ;;
   kube-apiserver) kube_build kube-apiserver "6 min" ;;
   kube-controller-manager) kube_build kube-controller-manager "6 min" ;;
+  knative-serving)
+    ensure "knative serving $KNATIVE_SERVING_VERSION" "$cache/knative-serving-$KNATIVE_SERVING_VERSION" \
+      "controller webhook autoscaler activator queue" "5 min" \
+      wrapper_build "$cache/knative-serving-$KNATIVE_SERVING_VERSION" knative-serving "" \
+      knative.dev/serving/cmd/controller knative.dev/serving/cmd/webhook knative.dev/serving/cmd/autoscaler \
+      knative.dev/serving/cmd/activator knative.dev/serving/cmd/queue
+    ;;
   knative-eventing)
     ensure "knative eventing $KNATIVE_EVENTING_VERSION" "$cache/knative-eventing-$KNATIVE_EVENTING_VERSION" \
       "filter ingress controller channel_controller channel_dispatcher mtchannel_broker mtping" "4 min" \
