@@ -218,7 +218,7 @@ export function podTemplateOf(object: KubeObject): PodTemplate {
 }
 
 /**
- * A Knative Service's pods, as Knative Serving v0.51 builds them (pkg/reconciler/revision/resources):
+ * A Knative Service's pods, as Knative Serving v0.50 builds them (pkg/reconciler/revision/resources):
  * the first Revision `<name>-00001`, labels from the Service/Configuration/Revision plus `app` when the
  * template has none, annotations without the autoscaling.knative.dev/ ones, the user container named
  * `user-container` when unnamed with one port named `user-port` (default 8080), and PORT, K_SERVICE,

@@ -30,14 +30,14 @@ import {
 } from '../manifests/index.js';
 import { toolDir, versions } from '../tools/versions.js';
 
-function source(tool: 'knative-serving' | 'knative-eventing-src', file: string): string {
+function source(tool: 'knative-serving-src' | 'knative-eventing-src', file: string): string {
   const full = path.join(toolDir(tool), 'src', file);
   if (!existsSync(full)) throw new MissingToolError(`Knative ${tool} sources (${full})`, 'bash platform/tools/provision.sh knative-crds');
   return readFileSync(full, 'utf8');
 }
 
 /** A Knative ConfigMap's documented defaults: the `_example` block (Knative checks it matches the code). */
-function configDefaults(tool: 'knative-serving' | 'knative-eventing-src', file: string): Record<string, string> {
+function configDefaults(tool: 'knative-serving-src' | 'knative-eventing-src', file: string): Record<string, string> {
   const map = parseYaml(source(tool, file)) as { data: Record<string, string> };
   const values: Record<string, string> = {};
   for (const line of (map.data['_example'] ?? '').split('\n')) {
@@ -56,12 +56,12 @@ function goStringSet(file: string, name: string): string[] {
 
 const { objects } = await renderPlatform();
 const knativeServices = objectsOfKind(objects, 'Service.serving.knative.dev');
-const validation = source('knative-serving', 'pkg/apis/serving/k8s_validation.go');
+const validation = source('knative-serving-src', 'pkg/apis/serving/k8s_validation.go');
 
 test(`Knative Serving ${versions.knativeServing}'s webhook rules hold for every Knative Service`, async (t) => {
   assert.equal(knativeServices.length, 2);
-  const features = configDefaults('knative-serving', 'config/core/configmaps/features.yaml');
-  const defaults = configDefaults('knative-serving', 'config/core/configmaps/defaults.yaml');
+  const features = configDefaults('knative-serving-src', 'config/core/configmaps/features.yaml');
+  const defaults = configDefaults('knative-serving-src', 'config/core/configmaps/defaults.yaml');
   const reservedEnv = goStringSet(validation, 'reservedEnvVars');
   const reservedPaths = goStringSet(validation, 'reservedPaths');
   const portNames = goStringSet(validation, 'validPortNames');
@@ -100,7 +100,7 @@ test(`Knative Serving ${versions.knativeServing}'s webhook rules hold for every 
 });
 
 test('the Knative Services autoscale by annotation, and carry the prometheus.io annotations on their pods', () => {
-  const limits = configDefaults('knative-serving', 'config/core/configmaps/autoscaler.yaml');
+  const limits = configDefaults('knative-serving-src', 'config/core/configmaps/autoscaler.yaml');
   for (const name of ['simulation', 'snapshot']) {
     const ksvc = knativeService(objects, name);
     const a = ksvc.annotations;
