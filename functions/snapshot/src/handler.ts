@@ -125,7 +125,7 @@ function checkInstant(time: string, limits: EventLimits): void {
     throw new RejectedEventError(
       'time_in_future',
       422,
-      `the event time ${time} is ahead of this function's clock (${clock}) by more than the ${duration(limits.maxFutureMs)} allowed for clock skew (SNAPSHOT_MAX_FUTURE_MS): a snapshot captures an instant that has come`,
+      `the event time ${time} is ahead of this function's clock (${clock}) by more than the ${duration(limits.maxFutureMs)} allowed for clock skew (SNAPSHOT_MAX_FUTURE_MS): a snapshot is taken of an instant that has passed`,
     );
   }
   if (at < now - limits.retentionMs) {
@@ -137,8 +137,9 @@ function checkInstant(time: string, limits: EventLimits): void {
   }
 }
 
-/** `24h`, `90m`, `30s`, `1.5s`: the largest whole unit. */
+/** `15d`, `24h`, `90m`, `30s`, `1.5s`: the largest whole unit, as Prometheus writes durations. */
 function duration(ms: number): string {
+  if (ms > 0 && ms % 86_400_000 === 0 && ms / 86_400_000 !== 1) return `${ms / 86_400_000}d`;
   if (ms > 0 && ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
   if (ms > 0 && ms % 60_000 === 0) return `${ms / 60_000}m`;
   return `${ms / 1000}s`;
