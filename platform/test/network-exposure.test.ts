@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startTestApiServer, type TestApiServer } from '../testing/apiserver.js';
+import { startTestApiServer } from '../testing/apiserver.js';
 import {
   clusterAddress,
   describeObject,
