@@ -183,7 +183,7 @@ function queryParameters(req: Request, known: readonly string[]): Record<string,
   const params: Record<string, string> = {};
   for (const [name, value] of new URLSearchParams(req.originalUrl.split('?')[1] ?? '')) {
     if (!known.includes(name)) problems.push(`unknown parameter ${JSON.stringify(name.slice(0, 100))}${known.length > 0 ? ` (known: ${known.join(', ')})` : ` (${req.path} takes none)`}`);
-    else if (name in params) problems.push(`parameter ${name} is given more than once`);
+    else if (Object.hasOwn(params, name)) problems.push(`parameter ${name} is given more than once`);
     else params[name] = value;
   }
   if (problems.length > 0) throw new BadRequestError([...new Set(problems)]);
