@@ -9,8 +9,24 @@ import { EventValidationError, schemaChecker, type Validated } from './validatio
 
 export const PING_EVENT_TYPE = 'dev.knative.sources.ping';
 
-/** Longest id accepted: the id becomes part of an object key, and S3 keys stop at 1024 bytes. */
+/**
+ * Longest id accepted, counted as it appears in an object key (eventIdInKey): the id is part of a
+ * snapshot's key, whose last path segment MinIO limits to 255 bytes (`HHmmssZ-<id>.json.gz`), and
+ * whose whole length S3 limits to 1024. A UUID takes 36.
+ */
 export const MAX_EVENT_ID_LENGTH = 200;
+
+/**
+ * An event id as it appears in an object key: every UTF-8 byte percent-encoded but for A-Z, a-z, 0-9
+ * and `. _ ~ -`. One-to-one, so two ids never share a key; no id can add a path segment (`/`) or be one
+ * (`..`); UUIDs, what Knative sends, stay readable.
+ */
+export function eventIdInKey(id: string): string {
+  return Array.from(new TextEncoder().encode(id), (byte) => {
+    const c = String.fromCharCode(byte);
+    return /[A-Za-z0-9._~-]/.test(c) ? c : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }).join('');
+}
 
 /** What a PingSource's spec.data may say to the snapshot function. */
 export interface PingData {
@@ -73,8 +89,11 @@ export function validatePingEvent(event: CloudEventV1<unknown>): Validated<PingE
   }
   if (typeof event.id !== 'string' || event.id.length === 0) {
     problems.push('id is required');
-  } else if (event.id.length > MAX_EVENT_ID_LENGTH) {
-    problems.push(`id is ${event.id.length} characters long: at most ${MAX_EVENT_ID_LENGTH} are accepted`);
+  } else if (eventIdInKey(event.id).length > MAX_EVENT_ID_LENGTH) {
+    const length = eventIdInKey(event.id).length;
+    problems.push(
+      `id is too long for an object key: it takes ${length} characters there (each character other than A-Z, a-z, 0-9 and ._~- takes 3 per UTF-8 byte): at most ${MAX_EVENT_ID_LENGTH} are accepted`,
+    );
   }
   if (event.time === undefined) {
     problems.push('time is required: the snapshot is taken at the event time, so a redelivery captures the same instant');

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { Cron } from 'croner';
 import { parse as parseYaml } from 'yaml';
 import { createPingEvent, PING_EVENT_TYPE, type PingData } from '../../events/src/index.js';
+import { loadConfig as loadSnapshotConfig } from '../../functions/snapshot/src/config.js';
 import { rejectedStatuses, retryableStatuses } from '../../functions/snapshot/src/errors.js';
 import { MissingToolError } from '../tools/find.js';
 import {
@@ -143,19 +144,24 @@ test('the fields Knative Eventing\'s defaulting webhook would add are written ou
   for (const ref of refs) assert.equal(ref?.namespace, 'promsnap', JSON.stringify(ref));
 });
 
-test('PingSource snapshot-schedule: a valid cron schedule in its time zone, sending the ping data the function accepts', () => {
+test('PingSource snapshot-schedule: a valid cron schedule in its time zone, sending pings the function as configured accepts', () => {
   const ping = pingSource(objects);
   assert.ok(ping.timezone, 'a time zone is set');
   const cron = new Cron(ping.schedule, { timezone: ping.timezone });
   const [first, second] = cron.nextRuns(2);
   assert.ok(first && second, 'the schedule fires');
-  assert.equal(ping.contentType, 'application/json');
-  assert.ok(ping.data, 'the ping carries data');
   // The very event Knative's adapter would send, built and validated by the shared event contract.
-  const event = createPingEvent({ namespace: ping.namespace, name: ping.name, data: JSON.parse(ping.data) as PingData });
+  const data = ping.data === undefined ? undefined : (JSON.parse(ping.data) as PingData);
+  if (data !== undefined) assert.equal(ping.contentType, 'application/json');
+  const event = createPingEvent({ namespace: ping.namespace, name: ping.name, ...(data ? { data } : {}) });
   assert.equal(event.type, PING_EVENT_TYPE);
-  assert.deepEqual(event.data, JSON.parse(ping.data));
-  assert.throws(() => createPingEvent({ namespace: ping.namespace, name: ping.name, data: { queries: [] } }), /queries/);
+  // Queries a ping names must be ones the function, with the environment its manifest gives it, takes
+  // from events; as shipped the ping names none and the function runs its own SNAPSHOT_QUERIES.
+  const config = loadSnapshotConfig(knativeService(objects, 'snapshot').env.env);
+  const allowed = config.events.allowedQueries;
+  assert.deepEqual((data?.queries ?? []).filter((q) => allowed !== 'any' && !allowed.includes(q)), [], 'queries the function would refuse (403)');
+  assert.equal(data?.queries, undefined, 'the schedule leaves the queries to the function');
+  assert.deepEqual(allowed, [], 'and the function takes none from events');
 });
 
 test('the path PingSource -> Broker -> Trigger -> snapshot names objects that exist, and dead letters go to its /dead-letters', () => {

@@ -67,9 +67,10 @@ test('the platform renders the objects every part of promsnap names', () => {
   assert.ok(findGenerated(objects, 'Secret', 'minio-root', 'promsnap'));
   assert.ok(findGenerated(objects, 'Secret', 'snapshot-s3', 'promsnap'));
   assert.ok(findGenerated(objects, 'ConfigMap', 'prometheus-config', 'monitoring'));
+  // Inside the cluster only: the reference's NodePort 30900 is the opt-in monitoring/nodeport component.
   const prometheus = servicePorts(objects, 'prometheus', 'monitoring');
-  assert.deepEqual(prometheus.map((p) => [p.port, p.nodePort]), [[9090, 30900]]);
-  assert.equal((findObject(objects, 'Service', 'prometheus', 'monitoring')['spec'] as { type?: string }).type, 'NodePort');
+  assert.deepEqual(prometheus.map((p) => [p.port, p.nodePort]), [[9090, undefined]]);
+  assert.equal((findObject(objects, 'Service', 'prometheus', 'monitoring')['spec'] as { type?: string }).type, 'ClusterIP');
   assert.deepEqual(servicePorts(objects, 'minio', 'promsnap').map((p) => [p.name, p.port]), [['api', 9000], ['console', 9001]]);
 });
 

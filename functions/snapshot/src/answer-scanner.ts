@@ -31,7 +31,17 @@ interface Frame {
 // Keys and values are only remembered where they matter (status, data.resultType, data.result).
 const maxRememberedString = 32;
 
+/** Thrown (as the stream's error) when a vector or matrix answer holds more series than allowed. */
+export class SeriesLimitError extends Error {
+  constructor(readonly maxSeries: number) {
+    super(`the answer holds more than ${maxSeries} series`);
+    this.name = 'SeriesLimitError';
+  }
+}
+
 export class AnswerScanner extends Transform {
+  /** Fails the stream at the first series beyond this many (vector and matrix answers). */
+  private readonly maxSeries: number;
   private readonly stack: Frame[] = [];
   private inString = false;
   private escaped = false;
@@ -44,6 +54,11 @@ export class AnswerScanner extends Transform {
   private byteCount = 0;
   private statusValue: string | undefined;
   private resultTypeValue: string | undefined;
+
+  constructor(options: { maxSeries?: number | undefined } = {}) {
+    super();
+    this.maxSeries = options.maxSeries ?? Number.POSITIVE_INFINITY;
+  }
 
   get summary(): AnswerSummary {
     const countable = this.resultTypeValue === 'vector' || this.resultTypeValue === 'matrix';
@@ -167,7 +182,12 @@ export class AnswerScanner extends Transform {
   private valueStarts(): void {
     if (this.rootClosed) throw new Error('answer has data after its JSON value');
     const s = this.stack;
-    if (s.length === 3 && s[2]!.array && s[1]!.key === 'result' && s[0]!.key === 'data') this.seriesCount++;
+    if (s.length === 3 && s[2]!.array && s[1]!.key === 'result' && s[0]!.key === 'data') {
+      this.seriesCount++;
+      // resultType precedes result in Prometheus's answers; a scalar's two values are not series.
+      const countable = this.resultTypeValue === 'vector' || this.resultTypeValue === 'matrix';
+      if (countable && this.seriesCount > this.maxSeries) throw new SeriesLimitError(this.maxSeries);
+    }
   }
 
   /** Only top-level keys, data's keys, and the values of status and data.resultType are kept. */

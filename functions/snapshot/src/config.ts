@@ -13,6 +13,11 @@ export interface SnapshotConfig extends RuntimeSettings {
     timeoutMs: number;
     /** Ask Prometheus for a gzipped answer (PROMETHEUS_GZIP). */
     gzip: boolean;
+    /** Most series one query's answer may hold; passed to Prometheus as its `limit` (SNAPSHOT_MAX_SERIES). */
+    maxSeries: number;
+    /** How long Prometheus keeps data, as its --storage.tsdb.retention.time says (PROMETHEUS_RETENTION). */
+    retention: string;
+    retentionMs: number;
   };
   s3: {
     endpoint: string;
@@ -24,6 +29,16 @@ export interface SnapshotConfig extends RuntimeSettings {
   /** Queries captured when a ping's data names none. */
   queries: string[];
   gzip: boolean;
+  /** What an event may ask of the function. */
+  events: {
+    /**
+     * Queries a ping's data.queries may name (SNAPSHOT_ALLOWED_QUERIES): none by default, a list, or
+     * 'any' (`*`), which trusts every sender that can reach the function with any PromQL.
+     */
+    allowedQueries: 'any' | string[];
+    /** How far past this function's clock a ping's time may be (SNAPSHOT_MAX_FUTURE_MS). */
+    maxFutureMs: number;
+  };
 }
 
 export const defaults = {
@@ -35,6 +50,14 @@ export const defaults = {
   // An in-flight snapshot must be able to finish: a query at its deadline plus the upload of the
   // rest. Knative gives a revision's pods terminationGracePeriodSeconds = timeoutSeconds (300 s).
   shutdownGraceMs: 60_000,
+  // About what a 2-core Prometheus with a 2 GiB limit can answer in one query (1M series is a 140 MB
+  // answer, and Prometheus grows by about 1.6 GB to give it).
+  maxSeries: 1_000_000,
+  // Prometheus's own default (--storage.tsdb.retention.time).
+  retention: '15d',
+  // Clocks in one cluster agree to milliseconds; a ping's time is its send time, so it is never ahead
+  // by more than the skew between two nodes' clocks.
+  maxFutureMs: 30_000,
 } as const;
 
 // S3 bucket naming rules (3 to 63 characters, lower case, digits, dots and hyphens).
@@ -63,11 +86,20 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       const secretAccessKey = read.required('AWS_SECRET_ACCESS_KEY', 'the secret key of the S3 user that writes snapshots');
       const queries = readQueries(read, env['SNAPSHOT_QUERIES']);
       const gzip = read.boolean('SNAPSHOT_GZIP', false);
+      const maxSeries = read.integer('SNAPSHOT_MAX_SERIES', defaults.maxSeries, { min: 1, max: 1_000_000_000 });
+      const retention = read.string('PROMETHEUS_RETENTION', defaults.retention);
+      const retentionMs = prometheusDurationMs(retention);
+      if (retentionMs === undefined || retentionMs === 0) {
+        read.problem(`PROMETHEUS_RETENTION=${JSON.stringify(retention)} must be a Prometheus duration above zero, as --storage.tsdb.retention.time takes it (e.g. 24h, 15d, 1w)`);
+      }
+      const allowedQueries = readAllowedQueries(read, env['SNAPSHOT_ALLOWED_QUERIES']);
+      const maxFutureMs = read.integer('SNAPSHOT_MAX_FUTURE_MS', defaults.maxFutureMs, { min: 0, max: 3_600_000 });
       return {
-        prometheus: { url: prometheusUrl, timeoutMs, gzip: prometheusGzip },
+        prometheus: { url: prometheusUrl, timeoutMs, gzip: prometheusGzip, maxSeries, retention, retentionMs: retentionMs ?? 0 },
         s3: { endpoint, bucket, region, accessKeyId, secretAccessKey },
         queries,
         gzip,
+        events: { allowedQueries, maxFutureMs },
       };
     },
     ({ prometheus: { timeoutMs }, shutdownGraceMs }, read) => {
@@ -98,4 +130,39 @@ function readQueries(read: EnvReader, raw: string | undefined): string[] {
     return [...defaults.queries];
   }
   return parsed as string[];
+}
+
+// The queries pings may name: none when unset, `*` for any, else one query or a JSON array as in
+// SNAPSHOT_QUERIES.
+function readAllowedQueries(read: EnvReader, raw: string | undefined): 'any' | string[] {
+  const text = raw?.trim();
+  if (!text) return [];
+  if (text === '*') return 'any';
+  if (!text.startsWith('[')) return [text];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    read.problem(`SNAPSHOT_ALLOWED_QUERIES looks like a JSON array but does not parse: ${(err as Error).message}`);
+    return [];
+  }
+  if (!Array.isArray(parsed) || !parsed.every((q) => typeof q === 'string' && q.trim() !== '')) {
+    read.problem('SNAPSHOT_ALLOWED_QUERIES must be *, one PromQL query, or a JSON array of non-empty query strings');
+    return [];
+  }
+  return parsed as string[];
+}
+
+const durationUnitsMs = { y: 365 * 86_400_000, w: 7 * 86_400_000, d: 86_400_000, h: 3_600_000, m: 60_000, s: 1_000, ms: 1 } as const;
+
+/**
+ * A Prometheus duration (`1d12h`, `24h`, `90m`: units y, w, d, h, m, s, ms, largest first, each at
+ * most once) in milliseconds, or undefined when it is not one. Prometheus's own syntax, so the value
+ * can be copied from its --storage.tsdb.retention.time flag as it is.
+ */
+export function prometheusDurationMs(text: string): number | undefined {
+  const match = /^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$/.exec(text);
+  if (!match || text === '') return undefined;
+  const units = Object.values(durationUnitsMs);
+  return match.slice(1).reduce((total, part, i) => total + (part === undefined ? 0 : Number(part) * units[i]!), 0);
 }

@@ -21,6 +21,7 @@ await runFunction({
       queries: config.queries,
       gzip: config.gzip,
       source: `/promsnap/${config.service ?? 'snapshot'}`,
+      limits: { ...config.events, retentionMs: config.prometheus.retentionMs },
       ready,
       inFlight,
     }),
@@ -30,6 +31,10 @@ await runFunction({
       s3: { endpoint: config.s3.endpoint, bucket: config.s3.bucket, region: config.s3.region },
       queries: config.queries,
       gzip: config.gzip,
+      allowedQueries: config.events.allowedQueries,
+      maxSeries: config.prometheus.maxSeries,
+      retention: config.prometheus.retention,
+      maxFutureMs: config.events.maxFutureMs,
     },
   }),
 });

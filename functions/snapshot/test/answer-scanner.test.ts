@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
-import { AnswerScanner } from '../src/answer-scanner.js';
+import { AnswerScanner, SeriesLimitError } from '../src/answer-scanner.js';
 
 const vector = JSON.stringify({
   status: 'success',
@@ -19,11 +19,11 @@ const vector = JSON.stringify({
 });
 
 /** Runs text through a scanner cut into chunks of `size` bytes; returns the summary and the bytes out. */
-async function scan(text: string, size: number) {
+async function scan(text: string, size: number, maxSeries?: number) {
   const input = Buffer.from(text);
   const chunks: Buffer[] = [];
   for (let i = 0; i < input.length; i += size) chunks.push(input.subarray(i, i + size));
-  const scanner = new AnswerScanner();
+  const scanner = new AnswerScanner({ maxSeries });
   const out: Buffer[] = [];
   await pipeline(
     Readable.from(chunks),
@@ -109,4 +109,13 @@ test('escaped quotes and backslashes split at every pair of chunk boundaries sti
       assert.ok(Buffer.concat(out).equals(input), `bytes unchanged when cut at ${first} and ${second}`);
     }
   }
+});
+
+test('an answer with more series than the bound fails the stream at the first one too many; a scalar is no series', async () => {
+  assert.equal((await scan(vector, 7, 3)).summary.series, 3, 'exactly the bound passes');
+  for (const size of [1, 7, 4096]) {
+    await assert.rejects(scan(vector, size, 2), (err: unknown) => err instanceof SeriesLimitError && err.maxSeries === 2);
+  }
+  const scalar = JSON.stringify({ status: 'success', data: { resultType: 'scalar', result: [1764064800.123, '1'] } });
+  assert.equal((await scan(scalar, 5, 1)).summary.series, 0);
 });
