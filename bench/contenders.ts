@@ -78,6 +78,10 @@ export async function runSnapshotFunction(options: {
       // A loaded 2-core machine can stretch a 1M-series query well past the 30 s default.
       PROMETHEUS_TIMEOUT_MS: '600000',
       SHUTDOWN_GRACE_MS: '610000',
+      // The warm-up ping names its own query, which the function takes from events only when allowed;
+      // and datasets of any --sizes are snapshotted whole.
+      SNAPSHOT_ALLOWED_QUERIES: WARM_UP_QUERY,
+      SNAPSHOT_MAX_SERIES: '100000000',
     },
     readyUrl: `http://127.0.0.1:${port}/readyz`,
   });

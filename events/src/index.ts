@@ -3,4 +3,5 @@ export * from './ping.js';
 export * from './snapshot-stored.js';
 export * from './dead-letter.js';
 export * from './receive.js';
+export * from './header-encoding.js';
 export { EventValidationError, type Validated } from './validation.js';

@@ -6,11 +6,19 @@ import { randomUUID } from 'node:crypto';
 import { CloudEvent, type CloudEventV1 } from 'cloudevents';
 import { cloudEventProblems } from './receive.js';
 import { EventValidationError, schemaChecker, type Validated } from './validation.js';
+import { encodeId as eventIdInKey } from '../../archive/src/keys.js';
 
 export const PING_EVENT_TYPE = 'dev.knative.sources.ping';
 
-/** Longest id accepted: the id becomes part of an object key, and S3 keys stop at 1024 bytes. */
+/**
+ * Longest id accepted, counted as it appears in an object key (eventIdInKey): the id is part of a
+ * snapshot's key, whose last path segment MinIO limits to 255 bytes (`HHmmssZ-<id>.json.gz`), and
+ * whose whole length S3 limits to 1024. A UUID takes 36.
+ */
 export const MAX_EVENT_ID_LENGTH = 200;
+
+/** An event id as it appears in an object key; the archive's key format (archive/src/keys.ts) defines it. */
+export { encodeId as eventIdInKey } from '../../archive/src/keys.js';
 
 /** What a PingSource's spec.data may say to the snapshot function. */
 export interface PingData {
@@ -85,8 +93,11 @@ export function validatePingEvent(event: CloudEventV1<unknown>): Validated<PingE
   }
   if (typeof event.id !== 'string' || event.id.length === 0) {
     problems.push('id is required');
-  } else if (event.id.length > MAX_EVENT_ID_LENGTH) {
-    problems.push(`id is ${event.id.length} characters long: at most ${MAX_EVENT_ID_LENGTH} are accepted`);
+  } else if (eventIdInKey(event.id).length > MAX_EVENT_ID_LENGTH) {
+    const length = eventIdInKey(event.id).length;
+    problems.push(
+      `id is too long for an object key: it takes ${length} characters there (each character other than A-Z, a-z, 0-9 and ._~- takes 3 per UTF-8 byte): at most ${MAX_EVENT_ID_LENGTH} are accepted`,
+    );
   }
   if (event.time === undefined) {
     problems.push('time is required: the snapshot is taken at the event time, so a redelivery captures the same instant');

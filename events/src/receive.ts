@@ -3,6 +3,7 @@
 // fresh UUID (structured mode) and replaces a missing or unparsable time with "now", which would make a
 // redelivered event look like a new one. Those two are checked on the raw message first.
 import { CloudEvent, HTTP, ValidationError, type CloudEventV1, type Headers } from 'cloudevents';
+import { decodeAttributeHeaders } from './header-encoding.js';
 import type { Validated } from './validation.js';
 
 export interface HttpMessage {
@@ -22,10 +23,30 @@ export interface ReceivedEvent {
 const required = ['specversion', 'id', 'source', 'type'] as const;
 
 // RFC 3339 date-time, as the CloudEvents spec requires for `time`.
-const rfc3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$/;
+const rfc3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(?:[Zz]|[+-](\d{2}):(\d{2}))$/;
+
+/**
+ * Whether text is an RFC 3339 timestamp naming a real instant. JavaScript's Date.parse takes
+ * 2026-02-30 as 2 March, where Go (Prometheus, Knative) refuses it; a leap second (:60) is refused too,
+ * as Go refuses it, so no event names an instant the rest of the pipeline reads differently.
+ */
+export function isRfc3339(text: string): boolean {
+  const m = rfc3339.exec(text);
+  if (!m) return false;
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  const [offsetHour, offsetMinute] = m[7] === undefined ? [0, 0] : [Number(m[7]), Number(m[8])];
+  // Day 0 of the next month is this month's last day (setUTCFullYear, unlike Date.UTC, keeps years 0-99).
+  const lastDay = new Date(0);
+  lastDay.setUTCFullYear(year, month, 0);
+  const inRange = month >= 1 && month <= 12 && day >= 1 && day <= lastDay.getUTCDate() && hour <= 23 && minute <= 59 && second <= 59;
+  return inRange && offsetHour <= 23 && offsetMinute <= 59 && !Number.isNaN(Date.parse(text));
+}
 
 export function receiveEvent(message: HttpMessage): Validated<ReceivedEvent> {
-  const headers = normalizeContentType(message.headers);
+  // Attribute headers as the HTTP binding encodes them (percent-encoding), decoded before anything reads them.
+  const decoded = decodeAttributeHeaders(normalizeContentType(message.headers));
+  if (!decoded.ok) return decoded;
+  const headers = decoded.value;
   const contentType = header(headers, 'content-type');
   const mode: ContentMode | 'batch' | undefined = contentType?.startsWith('application/cloudevents-batch')
     ? 'batch'
@@ -61,7 +82,7 @@ export function receiveEvent(message: HttpMessage): Validated<ReceivedEvent> {
     for (const name of required) if (header(headers, `ce-${name}`) === undefined) problems.push(`${name} is required`);
     rawTime = header(headers, 'ce-time');
   }
-  if (rawTime !== undefined && (typeof rawTime !== 'string' || !rfc3339.test(rawTime) || Number.isNaN(Date.parse(rawTime)))) {
+  if (rawTime !== undefined && (typeof rawTime !== 'string' || !isRfc3339(rawTime))) {
     problems.push(`time ${JSON.stringify(rawTime)} is not an RFC 3339 timestamp`);
   }
 

@@ -78,7 +78,7 @@ test('validatePingEvent reports every problem of a wrong event at once', () => {
   assert.deepEqual(checked.problems, [
     'type "com.example.other" is not accepted here: expected dev.knative.sources.ping',
     'source "https://example.com" is not a PingSource: expected /apis/v1/namespaces/<namespace>/pingsources/<name>',
-    'id is 201 characters long: at most 200 are accepted',
+    'id is too long for an object key: it takes 201 characters there (each character other than A-Z, a-z, 0-9 and ._~- takes 3 per UTF-8 byte): at most 200 are accepted',
     'time is required: the snapshot is taken at the event time, so a redelivery captures the same instant',
     'data has unknown property "query"',
     'data.queries[1] must be of type string',

@@ -32,7 +32,7 @@ const releaseFiles: Record<KnativePart, { repo: string; moduleVersion: string; f
   },
 };
 
-/** `knative-v1.24.0 (Go module knative.dev/serving v0.51.0)`. */
+/** `knative-v1.23.0 (knative.dev/serving v0.50.0)`. */
 export function releaseName(part: KnativePart): string {
   const { moduleVersion } = releaseFiles[part];
   return `${releaseTag(moduleVersion)} (knative.dev/${part} v${moduleVersion})`;

@@ -2,7 +2,7 @@
 // Service's name, localhost inside a pod) mapped to the loopback address of the local process that
 // stands in for the pods behind them. Resolution follows the Services in the rendered manifests:
 // Service port -> targetPort (number or container port name) -> the selected pod's local port.
-import { localPortOf, selects, type KubeObject, type LocalPod } from './workloads.js';
+import { localPortOf, selects, serviceSpec, type KubeObject, type LocalPod } from './workloads.js';
 
 export interface LocalAddress {
   host: string;
@@ -19,7 +19,7 @@ export class LocalNetwork {
   /** The Kubernetes Services (v1) whose selector picks the pod. */
   servicesOf(pod: LocalPod): KubeObject[] {
     return this.objects.filter(
-      (o) => o.apiVersion === 'v1' && o.kind === 'Service' && selects(o.spec?.selector, pod, o.metadata.namespace ?? 'default'),
+      (o) => o.apiVersion === 'v1' && o.kind === 'Service' && selects(serviceSpec(o).selector, pod, o.metadata.namespace ?? 'default'),
     );
   }
 
@@ -34,7 +34,7 @@ export class LocalNetwork {
     if (service.apiVersion.startsWith('serving.knative.dev/')) {
       return this.pods.filter((p) => p.template.namespace === namespace && p.template.labels['serving.knative.dev/service'] === service.metadata.name);
     }
-    return this.pods.filter((p) => selects(service.spec?.selector, p, namespace));
+    return this.pods.filter((p) => selects(serviceSpec(service).selector, p, namespace));
   }
 
   /**
@@ -67,7 +67,7 @@ export class LocalNetwork {
       const local = userPort === undefined ? undefined : pod.ports.get(userPort);
       return local === undefined ? undefined : { host: pod.host, port: local };
     }
-    const servicePort = ((service.spec?.ports ?? []) as Array<{ port: number; targetPort?: number | string }>).find((p) => Number(p.port) === port);
+    const servicePort = (serviceSpec(service).ports ?? []).find((p) => Number(p.port) === port);
     if (!servicePort) return undefined;
     const local = localPortOf(pod, servicePort.targetPort ?? servicePort.port);
     return local === undefined ? undefined : { host: pod.host, port: local };

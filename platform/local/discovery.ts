@@ -12,7 +12,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import type { LocalNetwork } from './addresses.js';
-import { localPortOf, type KubeObject, type LocalPod } from './workloads.js';
+import { localPortOf, serviceSpec, type KubeObject, type LocalPod } from './workloads.js';
 
 export type Role = 'pod' | 'endpoints' | 'endpointslice' | 'service' | 'node' | 'ingress';
 export type Labels = Record<string, string>;
@@ -120,7 +120,7 @@ export function podTargetGroups(pods: LocalPod[]): TargetGroup[] {
  * reaches on `pod`, as pod annotations are.
  */
 function serviceLabels(service: KubeObject, pod?: LocalPod): Labels {
-  const ports = (service.spec?.ports ?? []) as Array<{ port: number; targetPort?: number | string }>;
+  const ports = serviceSpec(service).ports ?? [];
   const annotations = Object.fromEntries(
     Object.entries(service.metadata.annotations ?? {}).map(([key, value]) => {
       const servicePort = /port/i.test(key) ? ports.find((p) => String(p.port) === value) : undefined;
@@ -145,7 +145,7 @@ interface EndpointPort {
 /** The Service's ports as its Endpoints controller resolves them for one pod (targetPort by number or name). */
 function endpointPorts(service: KubeObject, pod: LocalPod): EndpointPort[] {
   const out: EndpointPort[] = [];
-  for (const p of (service.spec?.ports ?? []) as Array<{ name?: string; port: number; targetPort?: number | string; protocol?: string }>) {
+  for (const p of serviceSpec(service).ports ?? []) {
     const target = p.targetPort ?? p.port;
     let containerPort: number | undefined;
     if (typeof target === 'number' || /^\d+$/.test(String(target))) containerPort = Number(target);
@@ -176,7 +176,7 @@ function uncoveredPortTargets(pod: LocalPod, covered: Set<number>): Labels[] {
 export function endpointsTargetGroups(network: LocalNetwork, pods: LocalPod[]): TargetGroup[] {
   const groups: TargetGroup[] = [];
   for (const service of network.services()) {
-    if (!service.spec?.selector) continue; // no selector: nobody maintains its Endpoints
+    if (!serviceSpec(service).selector) continue; // no selector: nobody maintains its Endpoints
     const namespace = service.metadata.namespace ?? 'default';
     const selected = network.podsBehind(service).filter((p) => pods.includes(p));
     const targets: Labels[] = [];
@@ -216,7 +216,7 @@ export function endpointsTargetGroups(network: LocalNetwork, pods: LocalPod[]): 
 export function endpointSliceTargetGroups(network: LocalNetwork, pods: LocalPod[]): TargetGroup[] {
   const groups: TargetGroup[] = [];
   for (const service of network.services()) {
-    if (!service.spec?.selector) continue;
+    if (!serviceSpec(service).selector) continue;
     const name = service.metadata.name;
     const sliceLabels = {
       ...(service.metadata.labels ?? {}),
@@ -269,10 +269,10 @@ export function serviceTargetGroups(network: LocalNetwork): TargetGroup[] {
   for (const service of network.services()) {
     const namespace = service.metadata.namespace ?? 'default';
     const targets: Labels[] = [];
-    for (const p of (service.spec?.ports ?? []) as Array<{ name?: string; port: number; protocol?: string }>) {
+    for (const p of serviceSpec(service).ports ?? []) {
       const local = network.resolve(service.metadata.name, Number(p.port), { namespace });
       if (!local) continue;
-      const type = String(service.spec?.type ?? 'ClusterIP');
+      const type = String(serviceSpec(service).type ?? 'ClusterIP');
       targets.push({
         __address__: `${local.host}:${local.port}`,
         [`${meta}service_port_name`]: p.name ?? '',
@@ -378,7 +378,7 @@ export async function serveDiscovery(current: () => { network: LocalNetwork; pod
       const params = new URLSearchParams({ role: query.role });
       for (const ns of query.namespaces) params.append('namespace', ns);
       if (query.labelSelector) params.set('labelSelector', query.labelSelector);
-      return `${base}/v1/targets?${params}`;
+      return `${base}/v1/targets?${params.toString()}`;
     },
     close: () =>
       new Promise<void>((resolve) => {

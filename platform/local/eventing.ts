@@ -4,9 +4,11 @@
 import type { LocalNetwork } from './addresses.js';
 import { withDeadLetterUrl, type DeliveryPolicy } from './delivery.js';
 import {
+  field,
   findObject,
   objectsOfKind,
   pingSource as readPingSource,
+  record,
   trigger as readTrigger,
   type Destination,
   type KubeObject as ManifestObject,
@@ -70,7 +72,6 @@ export function pingRoutes(objects: KubeObject[], network: LocalNetwork): PingRo
   return objectsOfKind(rendered, 'PingSource.sources.knative.dev').map((object) => {
     const namespace = object.metadata.namespace ?? 'default';
     const spec = readPingSource(rendered, object.metadata.name, namespace);
-    const overrides = ((object as unknown as KubeObject).spec?.ceOverrides?.extensions ?? {}) as Record<string, unknown>;
     const source: PingSourceSpec = {
       namespace,
       name: spec.name,
@@ -78,7 +79,7 @@ export function pingRoutes(objects: KubeObject[], network: LocalNetwork): PingRo
       ...(spec.timezone ? { timezone: spec.timezone } : {}),
       ...(spec.data !== undefined ? { data: spec.data } : {}),
       ...(spec.contentType ? { contentType: spec.contentType } : {}),
-      extensions: Object.fromEntries(Object.entries(overrides).map(([k, v]) => [k, String(v)])),
+      extensions: record(field(object, 'spec', 'ceOverrides', 'extensions')),
     };
     if (!isBrokerRef(spec.sink.ref)) {
       return {
@@ -87,9 +88,9 @@ export function pingRoutes(objects: KubeObject[], network: LocalNetwork): PingRo
       };
     }
     const brokerNamespace = spec.sink.ref!.namespace ?? namespace;
-    const broker = findObject(rendered, 'Broker.eventing.knative.dev', spec.sink.ref!.name, brokerNamespace) as unknown as KubeObject;
+    const broker = findObject(rendered, 'Broker.eventing.knative.dev', spec.sink.ref!.name, brokerNamespace);
     const triggers = objectsOfKind(rendered, 'Trigger.eventing.knative.dev').filter(
-      (t) => (t as unknown as KubeObject).spec?.broker === broker.metadata.name && (t.metadata.namespace ?? 'default') === brokerNamespace,
+      (t) => field(t, 'spec', 'broker') === broker.metadata.name && (t.metadata.namespace ?? 'default') === brokerNamespace,
     );
     return {
       source,
@@ -107,7 +108,14 @@ export function pingRoutes(objects: KubeObject[], network: LocalNetwork): PingRo
   });
 }
 
-/** Whether an event's attributes pass a Trigger's filter (every attribute equal; Knative's exact match). */
+/**
+ * Whether an event's attributes pass a Trigger's filter (every attribute equal; Knative's exact match).
+ * Context attributes are strings, numbers or booleans; anything else (the data) equals no filter value.
+ */
 export function passesFilter(filter: Record<string, string>, attributes: Record<string, unknown>): boolean {
-  return Object.entries(filter).every(([name, value]) => value === '' || String(attributes[name] ?? '') === value);
+  return Object.entries(filter).every(([name, value]) => value === '' || attributeText(attributes[name]) === value);
+}
+
+function attributeText(value: unknown): string | undefined {
+  return typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' ? String(value) : undefined;
 }

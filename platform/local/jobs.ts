@@ -10,7 +10,7 @@ import { configMapData, expandReferences, secretData, type KubeObject as Manifes
 import { containerEnv } from './pod-env.js';
 import { CommandError, runCommand } from '../tools/command.js';
 import { findTool } from '../tools/find.js';
-import type { KubeObject } from './workloads.js';
+import { workloadSpec, type KubeObject } from './workloads.js';
 
 
 export interface JobStep {
@@ -28,11 +28,6 @@ export interface JobRunOptions {
   onStep?: (step: JobStep) => void;
 }
 
-interface VolumeMount {
-  name: string;
-  mountPath: string;
-}
-
 /** Replaces each mount path at the start of a word (or after `=`) with the local folder standing in for it. */
 function remapPaths(text: string, mounts: Array<{ mountPath: string; local: string }>): string {
   // Longest first, so /config/sub is not taken for /config.
@@ -46,13 +41,13 @@ function remapPaths(text: string, mounts: Array<{ mountPath: string; local: stri
 
 export async function runJob(job: KubeObject, options: JobRunOptions): Promise<JobStep[]> {
   const namespace = job.metadata.namespace ?? 'default';
-  const podSpec = job.spec?.template?.spec ?? {};
+  const podSpec = workloadSpec(job).template?.spec;
   const jobDir = path.join(options.workDir, job.metadata.name);
   // A Job's pod starts with fresh emptyDirs every time.
   await rm(jobDir, { recursive: true, force: true });
 
   const volumes = new Map<string, string>();
-  for (const volume of (podSpec.volumes ?? []) as Array<Record<string, any>>) {
+  for (const volume of podSpec?.volumes ?? []) {
     const local = path.join(jobDir, volume['name']);
     await mkdir(local, { recursive: true });
     const source = volume['configMap'] ? { kind: 'ConfigMap' as const, name: volume['configMap'].name } : volume['secret'] ? { kind: 'Secret' as const, name: volume['secret'].secretName } : undefined;
@@ -71,20 +66,20 @@ export async function runJob(job: KubeObject, options: JobRunOptions): Promise<J
     volumes.set(volume['name'], local);
   }
 
-  const containers = [...((podSpec.initContainers ?? []) as Array<Record<string, any>>), ...((podSpec.containers ?? []) as Array<Record<string, any>>)];
+  const containers = [...(podSpec?.initContainers ?? []), ...(podSpec?.containers ?? [])];
   const steps: JobStep[] = [];
   for (const container of containers) {
-    const mounts = ((container['volumeMounts'] ?? []) as VolumeMount[]).map((m) => {
+    const mounts = (container['volumeMounts'] ?? []).map((m) => {
       const local = volumes.get(m.name);
       if (!local) throw new Error(`Job ${job.metadata.name}: container ${container['name']} mounts unknown volume ${m.name}`);
       return { mountPath: m.mountPath, local };
     });
     const env = containerEnv(
-      { name: container['name'], image: container['image'], ports: [], env: container['env'] ?? [], envFrom: container['envFrom'] ?? [], args: [], init: false },
+      { name: container['name'] ?? '', image: container['image'], ports: [], env: container['env'] ?? [], envFrom: container['envFrom'] ?? [], args: [], init: false },
       { objects: options.objects, namespace, network: options.network },
     );
     for (const key of Object.keys(env)) env[key] = remapPaths(env[key]!, mounts);
-    const words = [...((container['command'] ?? []) as string[]), ...((container['args'] ?? []) as string[])].map((word) =>
+    const words = [...(container['command'] ?? []), ...(container['args'] ?? [])].map((word) =>
       options.network.rewriteUrl(remapPaths(expandReferences(word, env), mounts), { namespace }),
     );
     const [tool, ...args] = words;
@@ -97,7 +92,7 @@ export async function runJob(job: KubeObject, options: JobRunOptions): Promise<J
       await runCommand(findTool(tool), args, { env: { PATH: process.env['PATH'] ?? '', HOME: jobDir, ...env }, cwd: jobDir, timeoutMs: 120_000 });
     } catch (err) {
       const detail = err instanceof CommandError ? err.result.stderr || err.result.stdout : (err as Error).message;
-      throw new Error(`Job ${job.metadata.name}: step ${container['name']} (${tool} ${args[0] ?? ''}) failed: ${detail.trim()}`);
+      throw new Error(`Job ${job.metadata.name}: step ${container['name']} (${tool} ${args[0] ?? ''}) failed: ${detail.trim()}`, { cause: err });
     }
     steps.push(step);
   }

@@ -63,7 +63,7 @@ async function localTargets(): Promise<string[]> {
   const file = path.join(dataDir, 'runner.json');
   let state: { pid: number; urls?: { simulation: string[] } };
   try {
-    state = JSON.parse(await readFile(file, 'utf8'));
+    state = JSON.parse(await readFile(file, 'utf8')) as typeof state;
   } catch {
     fail(`no running local pipeline found (${file} is missing): start it with \`npm start\`, or give --url`);
   }
@@ -74,7 +74,7 @@ async function localTargets(): Promise<string[]> {
   }
   if (!state.urls) fail(`the local pipeline (pid ${state.pid}) is still starting: try again when it prints "ready"`);
   if (state.urls.simulation.length === 0) fail(`${file} lists no simulation instance`);
-  return state.urls.simulation.map((base) => new URL(values.path!, base).toString());
+  return state.urls.simulation.map((base) => new URL(values.path, base).toString());
 }
 
 const instances = values.url ? [values.url] : await localTargets();
@@ -102,7 +102,7 @@ process.on('SIGTERM', () => {
 let summaries: HeySummary[];
 try {
   for (const [i, url] of targets.entries()) {
-    runs.push(await runHey({ url, duration: values.duration!, concurrency: shares[i]!, ...(rate !== undefined ? { rate } : {}) }));
+    runs.push(await runHey({ url, duration: values.duration, concurrency: shares[i]!, ...(rate !== undefined ? { rate } : {}) }));
   }
   summaries = await Promise.all(runs.map((r) => r.done));
 } catch (err) {

@@ -7,7 +7,6 @@ import { renderPlatform } from '../manifests/index.js';
 import { parseEvery } from './ping.js';
 import { checkTools, DataDirBusyError, MissingToolsError, PortTakenError, startPipeline, type RunningPipeline } from './runner.js';
 import { MissingToolError } from '../tools/find.js';
-import type { KubeObject } from './workloads.js';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -106,7 +105,7 @@ try {
   print(`  rendered ${objects.length} objects (kubectl kustomize platform)`);
   pipeline = await startPipeline({
     repoRoot,
-    objects: objects as unknown as KubeObject[],
+    objects,
     dataDir: opts.dataDir,
     print,
     signal: abort.signal,

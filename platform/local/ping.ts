@@ -66,7 +66,7 @@ export function pingData(route: PingRoute): PingData | undefined {
   try {
     return JSON.parse(data) as PingData;
   } catch (err) {
-    throw new Error(`PingSource ${name}: spec.data is not valid JSON: ${(err as Error).message}`);
+    throw new Error(`PingSource ${name}: spec.data is not valid JSON: ${(err as Error).message}`, { cause: err });
   }
 }
 
@@ -157,7 +157,7 @@ export function startPingEmitter(options: PingEmitterOptions): PingEmitter {
       ...(Object.keys(route.source.extensions).length ? { extensions: route.source.extensions } : {}),
     });
     const matching = route.subscriptions.filter((s) => {
-      const passes = passesFilter(s.filter, event as unknown as Record<string, unknown>);
+      const passes = passesFilter(s.filter, event);
       if (!passes) options.onProblem?.(`${s.via}: filter ${JSON.stringify(s.filter)} does not pass ${event.type} events; not delivered`);
       return passes;
     });

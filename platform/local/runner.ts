@@ -12,7 +12,7 @@ import { pingRoutes, type PingRoute } from './eventing.js';
 import { runJob } from './jobs.js';
 import { startMinio, type RunningMinio } from '../tools/minio.js';
 import { startPingEmitter, type DeliveryReport, type PingEmitter } from './ping.js';
-import { prometheusSetup, type KubeObject as ManifestObject } from '../manifests/index.js';
+import { field, prometheusSetup, type KubeObject as ManifestObject, type PrometheusYml } from '../manifests/index.js';
 import { containerEnv } from './pod-env.js';
 import { findTool, MissingToolError } from '../tools/find.js';
 import { freePort, portInUse } from '../tools/ports.js';
@@ -33,7 +33,7 @@ export interface RunnerOptions {
   /** Ports from here up, in start order; free ports when undefined. */
   portBase?: number;
   /** Human-readable progress and events, one line each. */
-  print(line: string): void;
+  print: (line: string) => void;
   /** Aborts start-up between steps (Ctrl-C while starting); what started is stopped. */
   signal?: AbortSignal;
 }
@@ -160,7 +160,8 @@ export async function startPipeline(options: RunnerOptions): Promise<RunningPipe
   };
   const watch = (name: string, process: ManagedProcess) => {
     processes.push({ name, process });
-    recordState();
+    // Queued behind earlier writes, which never reject; stop() waits for the queue.
+    void recordState();
     void process.exited.then((code) => {
       if (!stopping) failedWith(`${name} exited (${code}) on its own; its last lines:\n${process.recentOutput()}`);
     });
@@ -483,8 +484,7 @@ function shutdownGraceMs(env: Record<string, string>): number {
 /** The readiness probe's HTTP path of a workload's user container (Knative probes the user port). */
 function readinessPath(objects: KubeObject[], template: PodTemplate): string {
   const source = objects.find((o) => o.metadata.name === template.source.name && (o.metadata.namespace ?? 'default') === template.namespace && runsPods(o));
-  const containers = (source?.spec?.template?.spec?.containers ?? []) as Array<Record<string, any>>;
-  const probe = containers[0]?.['readinessProbe']?.httpGet?.path;
+  const probe = field(source, 'spec', 'template', 'spec', 'containers', 0, 'readinessProbe', 'httpGet', 'path');
   return typeof probe === 'string' && probe.startsWith('/') ? probe : '/';
 }
 
@@ -493,9 +493,9 @@ function readinessPath(objects: KubeObject[], template: PodTemplate): string {
  * --config.file through the volume mounts to the ConfigMap), laid out beside each other as startPrometheus
  * writes them, and the retention from the container's flags.
  */
-export function prometheusSettings(template: PodTemplate, objects: KubeObject[]): { config: Record<string, any>; files: Record<string, string>; retention?: string } {
+export function prometheusSettings(template: PodTemplate, objects: KubeObject[]): { config: PrometheusYml; files: Record<string, string>; retention?: string } {
   const setup = prometheusSetup(objects as unknown as ManifestObject[], template.source.name, template.namespace);
-  const config = structuredClone(setup.config) as Record<string, any>;
+  const config = structuredClone(setup.config);
   // Rule files are written under their ConfigMap keys beside prometheus.yml, and named so here.
   config['rule_files'] = setup.ruleFiles.map((r) => r.key);
   const files = Object.fromEntries(setup.ruleFiles.map((r) => [r.key, r.text]));

@@ -3,6 +3,7 @@
 // (discovery.ts), static targets at cluster addresses point at the local processes serving them, and
 // jobs that cannot work here (Kubernetes nodes, the API server, files only a pod has, components not
 // run locally) are left out with a reason. Relabel rules, intervals and rule files stay as they are.
+import { field, type PrometheusYml, type ScrapeConfig } from '../manifests/index.js';
 import type { LocalNetwork } from './addresses.js';
 import type { DiscoveryQuery, Role } from './discovery.js';
 import type { LocalPod } from './workloads.js';
@@ -14,7 +15,7 @@ export interface LeftOut {
 
 export interface LocalScrapeConfig {
   /** The configuration to give the local Prometheus (a plain object; serialise with yaml). */
-  config: Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- prometheus.yml is untyped YAML
+  config: PrometheusYml;
   /** Jobs kept, with how their targets are found locally. */
   kept: Array<{ job: string; via: string }>;
   leftOut: LeftOut[];
@@ -32,17 +33,36 @@ export interface ScrapeConfigOptions {
   fileExists(path: string): boolean;
 }
 
+/** The parts of a kubernetes_sd_configs entry read here. */
+interface KubernetesSdConfig {
+  role: string;
+  namespaces?: { names?: string[]; own_namespace?: boolean };
+  selectors?: Array<{ role: string; label?: string; field?: string }>;
+}
+
+interface StaticConfig {
+  targets?: string[];
+}
+
+/** The fields of a scrape job this module reads or rewrites; the others are kept as they are. */
+interface Job extends ScrapeConfig {
+  kubernetes_sd_configs?: KubernetesSdConfig[];
+  http_sd_configs?: unknown[];
+  static_configs?: StaticConfig[];
+}
+
 /** Fields of a scrape job that name a file Prometheus must read. */
-function filesOf(job: Record<string, any>): string[] {
-  const files: string[] = [];
-  const tls = (t: any) => t && files.push(...['ca_file', 'cert_file', 'key_file'].map((k) => t[k]).filter(Boolean));
-  tls(job['tls_config']);
-  if (job['bearer_token_file']) files.push(job['bearer_token_file']);
-  if (job['authorization']?.credentials_file) files.push(job['authorization'].credentials_file);
-  if (job['basic_auth']?.password_file) files.push(job['basic_auth'].password_file);
-  if (job['oauth2']?.client_secret_file) files.push(job['oauth2'].client_secret_file);
-  tls(job['oauth2']?.tls_config);
-  return files;
+function filesOf(job: Job): string[] {
+  const tls = (config: unknown) => ['ca_file', 'cert_file', 'key_file'].map((k) => field(config, k));
+  const files = [
+    ...tls(job['tls_config']),
+    job['bearer_token_file'],
+    field(job, 'authorization', 'credentials_file'),
+    field(job, 'basic_auth', 'password_file'),
+    field(job, 'oauth2', 'client_secret_file'),
+    ...tls(field(job, 'oauth2', 'tls_config')),
+  ];
+  return files.filter((file): file is string => typeof file === 'string' && file !== '');
 }
 
 const noLocalEquivalent: Partial<Record<string, string>> = {
@@ -50,25 +70,25 @@ const noLocalEquivalent: Partial<Record<string, string>> = {
   ingress: 'role ingress: there are no Ingress objects locally',
 };
 
-export function localScrapeConfig(source: Record<string, any>, options: ScrapeConfigOptions): LocalScrapeConfig {
+export function localScrapeConfig(source: PrometheusYml, options: ScrapeConfigOptions): LocalScrapeConfig {
   const config = structuredClone(source);
   const kept: LocalScrapeConfig['kept'] = [];
   const leftOut: LeftOut[] = [];
   const ownNamespace = options.prometheusPod.template.namespace;
   const from = { namespace: ownNamespace, pod: options.prometheusPod };
 
-  const jobs: Array<Record<string, any>> = config['scrape_configs'] ?? [];
-  config['scrape_configs'] = jobs.flatMap((job) => {
+  const jobs = (config['scrape_configs'] ?? []) as Job[];
+  config['scrape_configs'] = jobs.flatMap((job): Job[] => {
     const name = String(job['job_name']);
     const missing = filesOf(job).filter((file) => !options.fileExists(file));
-    const sdConfigs: Array<Record<string, any>> = job['kubernetes_sd_configs'] ?? [];
+    const sdConfigs = job['kubernetes_sd_configs'] ?? [];
     const unsupported = sdConfigs.map((sd) => noLocalEquivalent[String(sd['role'])]).find(Boolean);
     if (unsupported) return (leftOut.push({ job: name, reason: unsupported }), []);
     if (missing.length > 0) {
       leftOut.push({ job: name, reason: `reads ${missing.join(', ')}, which only a pod in the cluster has` });
       return [];
     }
-    const local: Record<string, any> = { ...job };
+    const local: Job = { ...job };
     const via: string[] = [];
 
     if (sdConfigs.length > 0) {
@@ -78,7 +98,7 @@ export function localScrapeConfig(source: Record<string, any>, options: ScrapeCo
         ...sdConfigs.map((sd) => {
           const role = String(sd['role']) as Role;
           const namespaces = [...(sd['namespaces']?.names ?? []), ...(sd['namespaces']?.own_namespace ? [ownNamespace] : [])].map(String);
-          const labelSelector = ((sd['selectors'] ?? []) as Array<Record<string, string>>)
+          const labelSelector = (sd['selectors'] ?? [])
             .filter((s) => s['role'] === role && s['label'])
             .map((s) => s['label'])
             .join(',');
@@ -93,10 +113,10 @@ export function localScrapeConfig(source: Record<string, any>, options: ScrapeCo
 
     if (job['static_configs']) {
       const dropped: string[] = [];
-      local['static_configs'] = (job['static_configs'] as Array<Record<string, any>>)
+      const staticConfigs = job['static_configs']
         .map((sc) => ({
           ...sc,
-          targets: ((sc['targets'] ?? []) as string[]).flatMap((target) => {
+          targets: (sc['targets'] ?? []).flatMap((target) => {
             const match = /^(.*):(\d+)$/.exec(target);
             const address = match ? options.network.resolve(match[1]!, Number(match[2]), from) : undefined;
             if (!address) return (dropped.push(target), []);
@@ -105,18 +125,19 @@ export function localScrapeConfig(source: Record<string, any>, options: ScrapeCo
           }),
         }))
         .filter((sc) => sc.targets.length > 0);
-      if (local['static_configs'].length === 0 && sdConfigs.length === 0) {
+      local['static_configs'] = staticConfigs;
+      if (staticConfigs.length === 0 && sdConfigs.length === 0) {
         leftOut.push({ job: name, reason: `${dropped.join(', ')} is not run locally` });
         return [];
       }
-      if (local['static_configs'].length === 0) delete local['static_configs'];
+      if (staticConfigs.length === 0) delete local['static_configs'];
     }
     kept.push({ job: name, via: via.join('; ') || 'as configured' });
     return [local];
   });
 
   // No Alertmanager runs locally: alerts are evaluated and visible in Prometheus's API, not sent.
-  if (config['alerting']?.alertmanagers) {
+  if (field(config, 'alerting', 'alertmanagers')) {
     leftOut.push({ job: 'alerting.alertmanagers', reason: 'no Alertmanager runs locally; alerts show in /api/v1/alerts' });
     delete config['alerting'];
   }

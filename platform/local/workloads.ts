@@ -3,16 +3,43 @@
 // Knative Service) give them. The local runner starts one local process per such pod and announces
 // it to Prometheus with these very properties, so the manifests' relabel rules see what they would
 // see in a cluster. Pure: no I/O.
-import type { EnvFromSource, EnvVar } from '../manifests/index.js';
+import type { EnvFromSource, EnvVar, PodSpec, ServicePort } from '../manifests/index.js';
 
 /** The part of a Kubernetes object the runner reads; platform/manifests hands these over as parsed YAML. */
 export interface KubeObject {
   apiVersion: string;
   kind: string;
   metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
-  spec?: any; // eslint-disable-line @typescript-eslint/no-explicit-any -- manifests are untyped YAML
+  /** Untyped YAML whose shape depends on the kind: read through serviceSpec() and workloadSpec(). */
+  spec?: unknown;
   data?: Record<string, string>;
   stringData?: Record<string, string>;
+}
+
+/** The parts of a core Service's spec the runner reads. */
+export interface ServiceSpec {
+  selector?: Record<string, string>;
+  type?: string;
+  ports?: ServicePort[];
+}
+
+/** The parts of a pod-making object's spec the runner reads (Deployment, StatefulSet, DaemonSet, Job, Knative Service). */
+export interface WorkloadSpec {
+  replicas?: number;
+  template?: {
+    metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
+    spec?: PodSpec;
+  };
+}
+
+/** A core Service's spec, as the manifests give it. */
+export function serviceSpec(service: KubeObject): ServiceSpec {
+  return (service.spec as ServiceSpec | undefined) ?? {};
+}
+
+/** A pod-making object's spec, as the manifests give it. */
+export function workloadSpec(workload: KubeObject): WorkloadSpec {
+  return (workload.spec as WorkloadSpec | undefined) ?? {};
 }
 
 export interface ContainerPort {
@@ -95,17 +122,17 @@ export function stableUid(seed: string): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-8${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 
-function containersOf(spec: any, init: boolean): Container[] {
-  return ((spec?.[init ? 'initContainers' : 'containers'] ?? []) as any[]).map((c) => ({
+function containersOf(spec: PodSpec | undefined, init: boolean): Container[] {
+  return (spec?.[init ? 'initContainers' : 'containers'] ?? []).map((c) => ({
     name: String(c.name ?? ''),
     image: String(c.image ?? ''),
-    ports: ((c.ports ?? []) as any[]).map((p) => ({
+    ports: (c.ports ?? []).map((p) => ({
       ...(p.name !== undefined ? { name: String(p.name) } : {}),
       containerPort: Number(p.containerPort),
       protocol: String(p.protocol ?? 'TCP'),
     })),
-    env: (c.env ?? []) as EnvVar[],
-    envFrom: (c.envFrom ?? []) as EnvFromSource[],
+    env: c.env ?? [],
+    envFrom: c.envFrom ?? [],
     args: ((c.args ?? []) as unknown[]).map(String),
     init,
   }));
@@ -120,7 +147,7 @@ export function runsPods(object: KubeObject): boolean {
 
 /** The Knative Service's min-scale annotation (autoscaling.knative.dev/min-scale, or the older minScale). */
 export function knativeMinScale(ksvc: KubeObject): number | undefined {
-  const annotations = ksvc.spec?.template?.metadata?.annotations ?? {};
+  const annotations = workloadSpec(ksvc).template?.metadata?.annotations ?? {};
   const text = annotations['autoscaling.knative.dev/min-scale'] ?? annotations['autoscaling.knative.dev/minScale'];
   if (text === undefined) return undefined;
   const value = Number(text);
@@ -135,7 +162,8 @@ export function podTemplateOf(object: KubeObject): PodTemplate {
   if (!runsPods(object)) throw new Error(`${object.kind} ${object.metadata.name} does not run pods`);
   const namespace = object.metadata.namespace ?? 'default';
   const name = object.metadata.name;
-  const template = object.spec?.template ?? {};
+  const spec = workloadSpec(object);
+  const template = spec.template ?? {};
   const labels: Record<string, string> = { ...(template.metadata?.labels ?? {}) };
   const annotations: Record<string, string> = { ...(template.metadata?.annotations ?? {}) };
   const containers = [...containersOf(template.spec, true), ...containersOf(template.spec, false)];
@@ -157,7 +185,7 @@ export function podTemplateOf(object: KubeObject): PodTemplate {
       containers,
       controller: { kind: 'ReplicaSet', name: replicaSet },
       platformEnv: {},
-      replicas: Math.max(1, Number(object.spec?.replicas ?? 1)),
+      replicas: Math.max(1, Number(spec.replicas ?? 1)),
       podName: (index) => `${replicaSet}-${nameSuffix(`${replicaSet}/${index}`, 5)}`,
     };
   }
@@ -171,7 +199,7 @@ export function podTemplateOf(object: KubeObject): PodTemplate {
       containers,
       controller: { kind: 'StatefulSet', name },
       platformEnv: {},
-      replicas: Math.max(1, Number(object.spec?.replicas ?? 1)),
+      replicas: Math.max(1, Number(spec.replicas ?? 1)),
       podName: (index) => `${name}-${index}`,
     };
   }
@@ -190,7 +218,7 @@ export function podTemplateOf(object: KubeObject): PodTemplate {
 }
 
 /**
- * A Knative Service's pods, as Knative Serving v0.51 builds them (pkg/reconciler/revision/resources):
+ * A Knative Service's pods, as Knative Serving v0.50 builds them (pkg/reconciler/revision/resources):
  * the first Revision `<name>-00001`, labels from the Service/Configuration/Revision plus `app` when the
  * template has none, annotations without the autoscaling.knative.dev/ ones, the user container named
  * `user-container` when unnamed with one port named `user-port` (default 8080), and PORT, K_SERVICE,
@@ -217,7 +245,7 @@ function knativePods(
     'serving.knative.dev/revisionUID': stableUid(`revision/${namespace}/${revision}`),
   };
   labels['app'] ??= revision;
-  const templateHash = nameSuffix(JSON.stringify(ksvc.spec?.template ?? {}), 10);
+  const templateHash = nameSuffix(JSON.stringify(workloadSpec(ksvc).template ?? {}), 10);
   labels['pod-template-hash'] = templateHash;
 
   const annotations = Object.fromEntries(

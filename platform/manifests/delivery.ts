@@ -61,7 +61,7 @@ export function deliveryPolicy(spec: unknown, where = 'delivery'): DeliveryPolic
     try {
       return { text: value, ms: isoDurationMs(value) };
     } catch (err) {
-      throw new Error(`${where}.${name}: ${(err as Error).message}`);
+      throw new Error(`${where}.${name}: ${(err as Error).message}`, { cause: err });
     }
   };
   const delay = duration('backoffDelay');
@@ -69,8 +69,8 @@ export function deliveryPolicy(spec: unknown, where = 'delivery'): DeliveryPolic
   const retryAfterMax = duration('retryAfterMax');
   const dls = field(spec, 'deadLetterSink');
   return {
-    retry: (retry as number | undefined) ?? 0,
-    ...(policy !== undefined ? { backoffPolicy: policy as 'exponential' | 'linear' } : {}),
+    retry: retry ?? 0,
+    ...(policy !== undefined ? { backoffPolicy: policy } : {}),
     ...(delay ? { backoffDelay: delay.text, backoffDelayMs: delay.ms } : {}),
     ...(timeout ? { timeout: timeout.text, timeoutMs: timeout.ms } : {}),
     ...(retryAfterMax ? { retryAfterMax: retryAfterMax.text, retryAfterMaxMs: retryAfterMax.ms } : {}),

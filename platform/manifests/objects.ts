@@ -95,6 +95,6 @@ export function configMapData(objects: readonly KubeObject[], name: string, name
 /** A Secret's data, decoded from base64, with stringData on top (as the API server merges them). */
 export function secretData(objects: readonly KubeObject[], name: string, namespace: string): Record<string, string> {
   const secret = findObject(objects, 'Secret', name, namespace);
-  const decoded = Object.entries(record(secret['data'])).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]);
+  const decoded = Object.entries(record(secret['data'])).map(([k, v]): [string, string] => [k, Buffer.from(v, 'base64').toString('utf8')]);
   return { ...Object.fromEntries(decoded), ...record(secret['stringData']) };
 }

@@ -2,7 +2,7 @@
 // --config.file reaches through the volume mounts, and the container's flags.
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { configMapData, describeObject, field, findObject, type KubeObject } from './objects.js';
+import { configMapData, describeObject, findObject, type KubeObject } from './objects.js';
 import { podTemplates } from './pods.js';
 
 export interface ScrapeConfig {

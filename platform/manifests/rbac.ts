@@ -1,5 +1,5 @@
 // Service accounts the platform's pods run as, whether they get a token, and the namespaces involved.
-import { field, groupOf, text, type KubeObject } from './objects.js';
+import { groupOf, type KubeObject } from './objects.js';
 import { podTemplates, type PodTemplate } from './pods.js';
 
 export interface ServiceAccountRef {

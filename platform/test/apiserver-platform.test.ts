@@ -27,7 +27,7 @@ import {
   mountsToken,
   namespacesOf,
   objectsOfKind,
-  parseObjects,
+  renderPlatform,
   podTemplates,
   serviceAccounts,
   type KubeObject,
@@ -45,8 +45,8 @@ test(`the platform on kube-apiserver ${versions.kubernetes} with Knative Serving
   const { etcdMs, apiServerMs, crdsMs, totalMs } = api.timings;
   t.diagnostic(`API server ready in ${totalMs} ms (etcd ${etcdMs}, kube-apiserver ${apiServerMs}, ${api.crds.length} CRDs ${crdsMs})`);
 
-  const rendered = (await api.kubectlWith({ cwd: repoRoot }, 'kustomize', 'platform')).stdout;
-  const objects = parseObjects(rendered, 'kubectl kustomize platform');
+  // Rendered as a fresh clone renders it: missing credentials are created first (renderPlatform).
+  const { yaml: rendered, objects } = await renderPlatform();
   const manifestFile = path.join(api.dir, 'platform.yaml');
   await writeFile(manifestFile, rendered);
   const namespaces = [...new Set([...namespacesOf(objects), 'default', 'kube-system'])].sort();

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadConfig as loadSimulationConfig } from '../../functions/simulation/src/config.js';
-import { loadConfig as loadSnapshotConfig } from '../../functions/snapshot/src/config.js';
+import { loadConfig as loadSnapshotConfig, prometheusDurationMs } from '../../functions/snapshot/src/config.js';
 import {
   allContainers,
   clusterAddress,
@@ -22,6 +22,9 @@ import {
   type KubeObject,
   type PodTemplate,
 } from '../manifests/index.js';
+import { runCommand } from '../tools/command.js';
+import { cachedBinary } from '../tools/find.js';
+import { versions } from '../tools/versions.js';
 
 const { objects } = await renderPlatform();
 const templates = podTemplates(objects);
@@ -160,10 +163,45 @@ test('each function\'s environment, as its Knative Service sets it (PORT from Kn
   assert.deepEqual(snapshot.env.problems, []);
   assert.deepEqual(
     Object.keys(snapshot.env.env).sort(),
-    ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'LOG_LEVEL', 'PROMETHEUS_TIMEOUT_MS', 'PROMETHEUS_URL', 'S3_BUCKET', 'S3_ENDPOINT', 'S3_REGION', 'SHUTDOWN_GRACE_MS', 'SNAPSHOT_GZIP', 'SNAPSHOT_QUERIES'],
+    [
+      'AWS_ACCESS_KEY_ID',
+      'AWS_SECRET_ACCESS_KEY',
+      'LOG_LEVEL',
+      'PROMETHEUS_RETENTION',
+      'PROMETHEUS_TIMEOUT_MS',
+      'PROMETHEUS_URL',
+      'S3_BUCKET',
+      'S3_ENDPOINT',
+      'S3_REGION',
+      'SHUTDOWN_GRACE_MS',
+      'SNAPSHOT_GZIP',
+      'SNAPSHOT_MAX_FUTURE_MS',
+      'SNAPSHOT_MAX_SERIES',
+      'SNAPSHOT_QUERIES',
+    ],
   );
   const snap = loadSnapshotConfig({ ...snapshot.env.env, PORT: String(snapshot.port), K_SERVICE: 'snapshot' });
   assert.equal(snap.port, 8080);
   assert.ok(snap.shutdownGraceMs < (snapshot.timeoutSeconds ?? 300) * 1000, 'the drain fits in the termination grace');
   assert.ok(snap.prometheus.timeoutMs < (snapshot.timeoutSeconds ?? 300) * 1000, 'a query ends before Knative\'s request timeout');
+});
+
+test("the function's PROMETHEUS_RETENTION is the retention its Prometheus runs with, so it refuses exactly the instants Prometheus has no data for", () => {
+  const { env } = knativeService(objects, 'snapshot').env;
+  const prometheus = followUrl(env['PROMETHEUS_URL']!);
+  const args = [...(prometheus.container.command ?? []), ...(prometheus.container.args ?? [])];
+  const flag = args.map((a) => /^--storage\.tsdb\.retention\.time=(.+)$/.exec(a)?.[1]).find(Boolean);
+  assert.ok(flag, 'the Prometheus the function queries sets --storage.tsdb.retention.time');
+  assert.equal(env['PROMETHEUS_RETENTION'], flag);
+  const config = loadSnapshotConfig({ ...env, PORT: '8080' });
+  assert.equal(config.prometheus.retentionMs, prometheusDurationMs(flag));
+  // Pings name no queries: the function runs its own, and takes none from events.
+  assert.deepEqual(config.events.allowedQueries, []);
+});
+
+test('kube-state-metrics runs the pinned release, which the tool cache builds for the local cluster', async () => {
+  const [deployment] = podTemplates([findObject(objects, 'Deployment', 'kube-state-metrics', 'monitoring')]);
+  assert.equal(deployment?.spec.containers[0]?.image, `registry.k8s.io/kube-state-metrics/kube-state-metrics:v${versions.kubeStateMetrics}`);
+  const built = await runCommand(cachedBinary('kube-state-metrics'), ['version']);
+  assert.match(built.stdout, new RegExp(`^kube-state-metrics, version v${versions.kubeStateMetrics.replaceAll('.', '\\.')} `));
 });

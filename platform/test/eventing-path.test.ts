@@ -344,8 +344,14 @@ test(`the event path on Knative Eventing ${versions.knativeEventing}: PingSource
 
   await t.test('events the function rejects (4xx) go to the dead-letter sink at once, without retries', async (t) => {
     const cases: Array<{ label: string; event: CloudEvent<unknown>; status: number }> = [
-      // Prometheus refuses the query: no retry can change that.
-      { label: 'a query Prometheus rejects (422)', event: ping({ queries: ['sum(('] }), status: 422 },
+      // The function takes no queries from events (the manifest allows none): no retry can change that.
+      { label: 'a ping naming a query the function does not take from events (403)', event: ping({ queries: ['sum(('] }), status: 403 },
+      // An instant that has not come: refused, so it can never stand as the newest snapshot.
+      {
+        label: 'a ping from the future (422)',
+        event: createPingEvent({ namespace: NAMESPACE, name: 'snapshot-schedule', time: new Date(Date.now() + 3_600_000) }),
+        status: 422,
+      },
       // Not an acceptable ping: an empty query list breaks the ping data schema.
       {
         label: 'ping data the function cannot accept (400)',
@@ -383,9 +389,9 @@ test(`the event path on Knative Eventing ${versions.knativeEventing}: PingSource
 
   await t.test('every dead letter is counted, and the platform\'s SnapshotDeadLetters alert fires', async () => {
     const stored = (await listed()).filter((key) => key.startsWith('dead-letters/'));
-    assert.equal(stored.length, 4, `dead letters stored: ${stored.join(', ')}`);
+    assert.equal(stored.length, 5, `dead letters stored: ${stored.join(', ')}`);
     const metrics = await (await fetch(`http://127.0.0.1:${functionPort}/metrics`)).text();
-    assert.match(metrics, /^snapshot_dead_letters_total(\{[^}]*\})? 4$/m);
+    assert.match(metrics, /^snapshot_dead_letters_total(\{[^}]*\})? 5$/m);
     const firing = await firingAlert('SnapshotDeadLetters');
     assert.equal(firing.labels['severity'], 'critical');
   });

@@ -10,7 +10,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Cron } from 'croner';
 import { parse as parseYaml } from 'yaml';
-import { createPingEvent, PING_EVENT_TYPE } from '../../events/src/index.js';
+import { createPingEvent, PING_EVENT_TYPE, type PingData } from '../../events/src/index.js';
+import { loadConfig as loadSnapshotConfig } from '../../functions/snapshot/src/config.js';
 import { rejectedStatuses, retryableStatuses } from '../../functions/snapshot/src/errors.js';
 import { MissingToolError } from '../tools/find.js';
 import {
@@ -30,14 +31,14 @@ import {
 } from '../manifests/index.js';
 import { toolDir, versions } from '../tools/versions.js';
 
-function source(tool: 'knative-serving' | 'knative-eventing-src', file: string): string {
+function source(tool: 'knative-serving-src' | 'knative-eventing-src', file: string): string {
   const full = path.join(toolDir(tool), 'src', file);
   if (!existsSync(full)) throw new MissingToolError(`Knative ${tool} sources (${full})`, 'bash platform/tools/provision.sh knative-crds');
   return readFileSync(full, 'utf8');
 }
 
 /** A Knative ConfigMap's documented defaults: the `_example` block (Knative checks it matches the code). */
-function configDefaults(tool: 'knative-serving' | 'knative-eventing-src', file: string): Record<string, string> {
+function configDefaults(tool: 'knative-serving-src' | 'knative-eventing-src', file: string): Record<string, string> {
   const map = parseYaml(source(tool, file)) as { data: Record<string, string> };
   const values: Record<string, string> = {};
   for (const line of (map.data['_example'] ?? '').split('\n')) {
@@ -56,12 +57,12 @@ function goStringSet(file: string, name: string): string[] {
 
 const { objects } = await renderPlatform();
 const knativeServices = objectsOfKind(objects, 'Service.serving.knative.dev');
-const validation = source('knative-serving', 'pkg/apis/serving/k8s_validation.go');
+const validation = source('knative-serving-src', 'pkg/apis/serving/k8s_validation.go');
 
 test(`Knative Serving ${versions.knativeServing}'s webhook rules hold for every Knative Service`, async (t) => {
   assert.equal(knativeServices.length, 2);
-  const features = configDefaults('knative-serving', 'config/core/configmaps/features.yaml');
-  const defaults = configDefaults('knative-serving', 'config/core/configmaps/defaults.yaml');
+  const features = configDefaults('knative-serving-src', 'config/core/configmaps/features.yaml');
+  const defaults = configDefaults('knative-serving-src', 'config/core/configmaps/defaults.yaml');
   const reservedEnv = goStringSet(validation, 'reservedEnvVars');
   const reservedPaths = goStringSet(validation, 'reservedPaths');
   const portNames = goStringSet(validation, 'validPortNames');
@@ -100,7 +101,7 @@ test(`Knative Serving ${versions.knativeServing}'s webhook rules hold for every 
 });
 
 test('the Knative Services autoscale by annotation, and carry the prometheus.io annotations on their pods', () => {
-  const limits = configDefaults('knative-serving', 'config/core/configmaps/autoscaler.yaml');
+  const limits = configDefaults('knative-serving-src', 'config/core/configmaps/autoscaler.yaml');
   for (const name of ['simulation', 'snapshot']) {
     const ksvc = knativeService(objects, name);
     const a = ksvc.annotations;
@@ -143,19 +144,24 @@ test('the fields Knative Eventing\'s defaulting webhook would add are written ou
   for (const ref of refs) assert.equal(ref?.namespace, 'promsnap', JSON.stringify(ref));
 });
 
-test('PingSource snapshot-schedule: a valid cron schedule in its time zone, sending the ping data the function accepts', () => {
+test('PingSource snapshot-schedule: a valid cron schedule in its time zone, sending pings the function as configured accepts', () => {
   const ping = pingSource(objects);
   assert.ok(ping.timezone, 'a time zone is set');
   const cron = new Cron(ping.schedule, { timezone: ping.timezone });
   const [first, second] = cron.nextRuns(2);
   assert.ok(first && second, 'the schedule fires');
-  assert.equal(ping.contentType, 'application/json');
-  assert.ok(ping.data, 'the ping carries data');
   // The very event Knative's adapter would send, built and validated by the shared event contract.
-  const event = createPingEvent({ namespace: ping.namespace, name: ping.name, data: JSON.parse(ping.data) });
+  const data = ping.data === undefined ? undefined : (JSON.parse(ping.data) as PingData);
+  if (data !== undefined) assert.equal(ping.contentType, 'application/json');
+  const event = createPingEvent({ namespace: ping.namespace, name: ping.name, ...(data ? { data } : {}) });
   assert.equal(event.type, PING_EVENT_TYPE);
-  assert.deepEqual(event.data, JSON.parse(ping.data));
-  assert.throws(() => createPingEvent({ namespace: ping.namespace, name: ping.name, data: { queries: [] } }), /queries/);
+  // Queries a ping names must be ones the function, with the environment its manifest gives it, takes
+  // from events; as shipped the ping names none and the function runs its own SNAPSHOT_QUERIES.
+  const config = loadSnapshotConfig(knativeService(objects, 'snapshot').env.env);
+  const allowed = config.events.allowedQueries;
+  assert.deepEqual((data?.queries ?? []).filter((q) => allowed !== 'any' && !allowed.includes(q)), [], 'queries the function would refuse (403)');
+  assert.equal(data?.queries, undefined, 'the schedule leaves the queries to the function');
+  assert.deepEqual(allowed, [], 'and the function takes none from events');
 });
 
 test('the path PingSource -> Broker -> Trigger -> snapshot names objects that exist, and dead letters go to its /dead-letters', () => {

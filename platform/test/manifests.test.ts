@@ -67,9 +67,10 @@ test('the platform renders the objects every part of promsnap names', () => {
   assert.ok(findGenerated(objects, 'Secret', 'minio-root', 'promsnap'));
   assert.ok(findGenerated(objects, 'Secret', 'snapshot-s3', 'promsnap'));
   assert.ok(findGenerated(objects, 'ConfigMap', 'prometheus-config', 'monitoring'));
+  // Inside the cluster only: the reference's NodePort 30900 is the opt-in monitoring/nodeport component.
   const prometheus = servicePorts(objects, 'prometheus', 'monitoring');
-  assert.deepEqual(prometheus.map((p) => [p.port, p.nodePort]), [[9090, 30900]]);
-  assert.equal((findObject(objects, 'Service', 'prometheus', 'monitoring')['spec'] as { type?: string }).type, 'NodePort');
+  assert.deepEqual(prometheus.map((p) => [p.port, p.nodePort]), [[9090, undefined]]);
+  assert.equal((findObject(objects, 'Service', 'prometheus', 'monitoring')['spec'] as { type?: string }).type, 'ClusterIP');
   assert.deepEqual(servicePorts(objects, 'minio', 'promsnap').map((p) => [p.name, p.port]), [['api', 9000], ['console', 9001]]);
 });
 
@@ -94,14 +95,14 @@ test('every pod template carries the same four labels as its owner, Knative revi
 test('selectors leave the version out and select exactly their own pods', () => {
   const problems: string[] = [];
   for (const object of objectsOfKind(objects, 'Deployment')) {
-    const selector = ((object['spec'] as { selector?: { matchLabels?: Record<string, string> } }).selector?.matchLabels ?? {}) as Record<string, string>;
+    const selector = (object['spec'] as { selector?: { matchLabels?: Record<string, string> } }).selector?.matchLabels ?? {};
     const template = podTemplates([object])[0]!;
     if ('app.kubernetes.io/version' in selector) problems.push(`${describeObject(object)}: selector has the version`);
     if (Object.keys(selector).length === 0) problems.push(`${describeObject(object)}: empty selector`);
     for (const [k, v] of Object.entries(selector)) if (template.labels[k] !== v) problems.push(`${describeObject(object)}: selector ${k}=${v} not on its pods`);
   }
   for (const service of objectsOfKind(objects, 'Service')) {
-    const selector = ((service['spec'] as { selector?: Record<string, string> }).selector ?? {}) as Record<string, string>;
+    const selector = (service['spec'] as { selector?: Record<string, string> }).selector ?? {};
     if ('app.kubernetes.io/version' in selector) problems.push(`${describeObject(service)}: selector has the version`);
     const selected = templates.filter(
       (t) => t.namespace === service.metadata.namespace && Object.entries(selector).every(([k, v]) => t.labels[k] === v),
@@ -163,7 +164,7 @@ function securityProblems(t: PodTemplate, c: Container): string[] {
   if (own['allowPrivilegeEscalation'] !== false) problems.push('allowPrivilegeEscalation: false');
   if (own['privileged'] === true) problems.push('not privileged');
   if (own['readOnlyRootFilesystem'] !== true) problems.push('readOnlyRootFilesystem: true');
-  const drop = ((own['capabilities'] as { drop?: string[] } | undefined)?.drop ?? []) as string[];
+  const drop = (own['capabilities'] as { drop?: string[] } | undefined)?.drop ?? [];
   if (!drop.includes('ALL')) problems.push('capabilities.drop: [ALL]');
   if (((own['capabilities'] as { add?: string[] } | undefined)?.add ?? []).length > 0) problems.push('no added capabilities');
   const seccomp = (either('seccompProfile') as { type?: string } | undefined)?.type;

@@ -70,7 +70,7 @@ test('prometheus.yml and the alert rules from the rendered ConfigMap', async (t)
   t.after(() => rm(dir, { recursive: true, force: true }));
   const { configFile, mountDir } = await writeMount(setup, dir);
 
-  await t.test(`the image and the tests' promtool are both Prometheus ${versions.prometheus} (platform/tools/versions.env)`, async () => {
+  await t.test(`the image and the tests' promtool are both Prometheus ${versions.prometheus} (platform/tools/versions.env)`, () => {
     assert.equal(setup.image, `quay.io/prometheus/prometheus:v${versions.prometheus}`);
     // A `go install` build reports no version of its own; the pinned one is known by where it lives.
     assert.equal(path.dirname(path.dirname(findTool('promtool'))), toolDir('prometheus'));
@@ -113,8 +113,8 @@ test('prometheus.yml and the alert rules from the rendered ConfigMap', async (t)
       ['kube-state-metrics', 'kubernetes-apiservers', 'kubernetes-cadvisor', 'kubernetes-nodes', 'kubernetes-pods', 'kubernetes-service-endpoints', 'prometheus'],
     );
     for (const name of ['kubernetes-pods', 'kubernetes-service-endpoints']) {
-      const rules = (jobs.find((j) => j.job_name === name)!['relabel_configs'] ?? []) as Array<Record<string, unknown>>;
-      const targets = rules.map((r) => `${(r['source_labels'] as string[] | undefined)?.join(',')}->${r['target_label']}`);
+      const rules = (jobs.find((j) => j.job_name === name)!['relabel_configs'] ?? []) as Array<{ source_labels?: string[]; target_label?: string }>;
+      const targets = rules.map((r) => `${r.source_labels?.join(',')}->${r.target_label}`);
       assert.ok(targets.includes('__meta_kubernetes_namespace->kubernetes_namespace'), `${name}: ${targets.join(' ')}`);
       assert.ok(targets.includes('__meta_kubernetes_pod_name->kubernetes_pod_name'), `${name}: ${targets.join(' ')}`);
     }

@@ -72,7 +72,7 @@ test(`skaffold.yaml, as Skaffold ${versions.skaffold} reads it`, async (t) => {
     for (const artifact of config.build.artifacts) {
       assert.equal(artifact.context, '.');
       assert.equal(artifact.docker?.dockerfile, `functions/${artifact.image}/Dockerfile`);
-      assert.ok(existsSync(path.join(repoRoot, artifact.docker!.dockerfile!)), `${artifact.docker!.dockerfile} exists`);
+      assert.ok(existsSync(path.join(repoRoot, artifact.docker.dockerfile)), `${artifact.docker.dockerfile} exists`);
     }
   });
 

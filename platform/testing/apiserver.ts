@@ -63,7 +63,7 @@ export interface TestApiServer {
 /** The pinned Knative release's CRD folders, as provision.sh knative-crds links them into the cache. */
 export function knativeCrdDirectoryPaths(env: NodeJS.ProcessEnv = process.env): string[] {
   const dirs = [
-    path.join(toolDir('knative-serving', env), 'src', 'config', 'core', '300-resources'),
+    path.join(toolDir('knative-serving-src', env), 'src', 'config', 'core', '300-resources'),
     path.join(toolDir('knative-eventing-src', env), 'src', 'config', 'core', 'resources'),
   ];
   for (const dir of dirs) {
@@ -234,6 +234,7 @@ async function waitUntilReady(child: ManagedProcess, url: string, token: string,
       `kube-apiserver at ${url} was not ready after ${timeoutMs} ms` +
         (failing ? `; checks not passing:\n${failing}` : '') +
         `\nlast output:\n${child.recentOutput()}`,
+      { cause: err },
     );
   }
 }

@@ -170,7 +170,7 @@ export async function runImage(options: ImageOptions): Promise<RunningImage> {
   try {
     // mkdtemp makes a private folder; the image's user must be able to read its files.
     await chmod(root, 0o755);
-    await refuseStrayNodeModules(root);
+    refuseStrayNodeModules(root);
     const fsOf = (stage: Stage) => path.join(root, `stage-${stage.index}`);
     const host = (stage: Stage, containerPath: string) => path.join(fsOf(stage), containerPath);
     for (const stage of stages) {
@@ -361,7 +361,7 @@ async function exec(command: string, argv: string[], cwd: string, where: string)
 }
 
 /** Node looks for node_modules in every parent folder; one above the image would lend it packages. */
-async function refuseStrayNodeModules(root: string): Promise<void> {
+function refuseStrayNodeModules(root: string): void {
   for (let dir = path.dirname(root); ; dir = path.dirname(dir)) {
     if (existsSync(path.join(dir, 'node_modules'))) {
       throw new Error(`${path.join(dir, 'node_modules')} exists above ${root}: the replayed image could load packages it does not hold`);

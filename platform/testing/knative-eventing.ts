@@ -411,7 +411,7 @@ export async function startKnativeEventing(api: TestApiServer, options: KnativeE
           await child.waitUntil(isUp, { what: `Knative's ${spec.name} to ${upWhat}`, before: 'it was up', timeoutMs });
         } catch (err) {
           if (!child.alive) throw err;
-          throw new Error(`Knative's ${spec.name} did not ${upWhat} within ${timeoutMs} ms; last output:\n${child.recentOutput()}`);
+          throw new Error(`Knative's ${spec.name} did not ${upWhat} within ${timeoutMs} ms; last output:\n${child.recentOutput()}`, { cause: err });
         }
       };
     };
@@ -499,7 +499,7 @@ export async function waitForReady(api: TestApiServer, resource: string, namespa
           .map((c) => `  ${c.type}=${c.status} ${c.reason ?? ''} ${c.message ?? ''}`.trimEnd())
           .join('\n')
       : '  (not found)';
-    throw new Error(`${(err as Error).message}\nconditions not True:\n${failing}`);
+    throw new Error(`${(err as Error).message}\nconditions not True:\n${failing}`, { cause: err });
   }
 }
 

@@ -116,6 +116,6 @@ export async function startTcpProxy(target: ProxyTarget, faults: ProxyFaults = {
       current = next;
       faultsSetAt = bytesForwarded;
     },
-    close: listener.close,
+    close: () => listener.close(),
   };
 }

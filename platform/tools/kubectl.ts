@@ -16,8 +16,8 @@ export class KubectlError extends CommandError {
 export interface Kubectl {
   /** Runs kubectl; throws KubectlError on a non-zero exit. */
   (...args: string[]): Promise<KubectlResult>;
-  /** kubectl with stdin, a working directory, or a non-zero exit returned rather than thrown. */
-  with(options: KubectlOptions, ...args: string[]): Promise<KubectlResult>;
+  /** kubectl with stdin, a working directory, or a non-zero exit returned rather than thrown (a plain function: pass it on as it is). */
+  with: (options: KubectlOptions, ...args: string[]) => Promise<KubectlResult>;
 }
 
 export interface KubectlTarget {

@@ -65,7 +65,7 @@ export async function startPrometheus(options: PrometheusOptions): Promise<Runni
 
 /** Runs an instant query against Prometheus's HTTP API and returns its `data.result`. */
 export async function queryPrometheus<T = unknown>(url: string, query: string): Promise<T[]> {
-  const res = await fetch(`${url}/api/v1/query?${new URLSearchParams({ query })}`);
+  const res = await fetch(`${url}/api/v1/query?${new URLSearchParams({ query }).toString()}`);
   const body = (await res.json()) as { status: string; data?: { result: T[] }; error?: string };
   if (body.status !== 'success' || !body.data) throw new Error(`query ${query} failed: ${body.error ?? res.status}`);
   return body.data.result;

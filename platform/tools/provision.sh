@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the pinned tools promsnap needs into a per-user cache, keyed by version, and reuses them on
 # later runs. Usage: provision.sh TOOL...   (TOOL: node prometheus minio mc hey etcd kube-apiserver
-# knative-eventing knative-crds skaffold). Prints one progress line per tool it installs; where a tool
-# cannot be installed it stops with the exact command to run by hand.
+# kube-controller-manager knative-serving knative-eventing knative-crds skaffold kube-state-metrics). Prints one progress
+# line per tool it installs; where a tool cannot be installed it stops with the exact command to run by
+# hand.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -107,14 +108,17 @@ wrapper_build() { # dir wrapper-folder ldflags package...
   local tmp
   tmp=$(mktemp -d "$cache/.build.XXXXXX")
   cp "$here/gomod/$wrapper/go.mod" "$here/gomod/$wrapper/tools.go" "$tmp/"
-  local broken="building $wrapper failed (log above); the Go module proxy must be reachable"
+  local step # the provision step that builds into dir: its folder name without the version
+  step=$(basename "$dir")
+  step=${step%-*}
+  local broken="building $step from gomod/$wrapper failed (log above); the Go module proxy must be reachable"
   (cd "$tmp" && GOFLAGS=-mod=mod logged build.log go mod tidy) ||
-    { rm -rf "$tmp"; fail "$broken" "bash $here/provision.sh $wrapper"; }
+    { rm -rf "$tmp"; fail "$broken" "bash $here/provision.sh $step"; }
   local pkg name
   for pkg in "$@"; do # PKG, or NAME=PKG where the package's last element is not the binary's name
     name=$(basename "${pkg%%=*}")
     (cd "$tmp" && GOFLAGS=-mod=mod logged build.log go build -ldflags "$ldflags" -o "bin/$name" "${pkg#*=}") ||
-      { rm -rf "$tmp"; fail "$broken" "bash $here/provision.sh $wrapper"; }
+      { rm -rf "$tmp"; fail "$broken" "bash $here/provision.sh $step"; }
   done
   rm -rf "$dir" && mkdir -p "$dir" && mv "$tmp/bin" "$dir/bin" && rm -rf "$tmp"
 }
@@ -161,26 +165,60 @@ install_hey() {
 # release is built from the same wrapper module as kube-apiserver.
 install_kubectl() {
   command -v kubectl >/dev/null 2>&1 && return 0
-  local minor=${KUBERNETES_VERSION#*.}
-  minor=${minor%%.*}
-  ensure "kubectl $KUBERNETES_VERSION" "$cache/kubectl-$KUBERNETES_VERSION" kubectl "4 min" \
-    wrapper_build "$cache/kubectl-$KUBERNETES_VERSION" kube-apiserver \
-    "-X k8s.io/component-base/version.gitVersion=v$KUBERNETES_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor" \
-    k8s.io/kubernetes/cmd/kubectl
+  kube_build kubectl "4 min"
 }
 
-# Knative's CRDs ship in its Go modules' config folders; each module's folder is linked into the cache.
+# kube_build BINARY DURATION: a Kubernetes command built from the kube-apiserver wrapper module into its
+# own cache folder. Without the version stamped in, clients cannot parse the server's version.
+kube_build() {
+  local minor=${KUBERNETES_VERSION#*.}
+  minor=${minor%%.*}
+  local dir="$cache/$1-$KUBERNETES_VERSION"
+  ensure "$1 $KUBERNETES_VERSION" "$dir" "$1" "$2" \
+    wrapper_build "$dir" kube-apiserver \
+    "-X k8s.io/component-base/version.gitVersion=v$KUBERNETES_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor" \
+    "k8s.io/kubernetes/cmd/$1"
+}
+
+# Knative's CRDs and ConfigMaps ship in its Go modules' config folders; each module's folder is linked
+# into the cache.
+module_dir() { # module@version: the module's folder in Go's module cache, downloaded if needed
+  local out dir
+  out=$(go mod download -json "$1" 2>&1) || true # a failure is reported in the JSON's "Error"
+  dir=$(printf '%s\n' "$out" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+  if [ ! -d "$dir/config" ]; then
+    printf '%s\n' "$out" | sed -n 's/^\t"Error": "\(.*\)",*$/\1/p' >&2
+    fail "go mod download $1 gave no config folder" "go mod download $1"
+  fi
+  printf '%s\n' "$dir"
+}
 knative_source() { # module version link
   need_go "knative $1 sources"
   local dir
-  dir=$(go mod download -json "knative.dev/$1@v$2" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
-  [ -d "$dir/config" ] || fail "go mod download knative.dev/$1@v$2 gave no config folder" "go mod download knative.dev/$1@v$2"
-  mkdir -p "$3/bin" && ln -sfn "$dir" "$3/src"
+  dir=$(module_dir "knative.dev/$1@v$2")
+  mkdir -p "$3" && ln -sfn "$dir" "$3/src"
+}
+# Serving's release needs CRDs and config-network from knative.dev/networking and the Image CRD from
+# knative.dev/caching (symlinks in Serving's repository, absent from its module): linked next to Serving's
+# sources as networking/ and caching/, at exactly the versions Serving's own go.mod requires.
+knative_serving_source() { # link
+  knative_source serving "$KNATIVE_SERVING_VERSION" "$1"
+  local dep version dir
+  for dep in networking caching; do
+    version=$(sed -n "s|^[[:space:]]*knative.dev/$dep \(v[^[:space:]]*\).*|\1|p" "$1/src/go.mod")
+    [ -n "$version" ] || fail "knative.dev/serving@v$KNATIVE_SERVING_VERSION's go.mod names no knative.dev/$dep" \
+      "go mod download -json knative.dev/serving@v$KNATIVE_SERVING_VERSION"
+    dir=$(module_dir "knative.dev/$dep@$version")
+    ln -sfn "$dir" "$1/$dep"
+  done
+}
+linked() { # dir name...: every DIR/NAME links to a module with a config folder
+  local dir=$1 name
+  shift
+  for name in "$@"; do [ -d "$dir/$name/config" ] || return 1; done
 }
 
 tool() {
-  local kube_minor=${KUBERNETES_VERSION#*.}
-  kube_minor=${kube_minor%%.*}
   case "$1" in
   node) install_node ;;
   hey) install_hey ;;
@@ -202,11 +240,14 @@ tool() {
     ensure "etcd $ETCD_VERSION" "$cache/etcd-$ETCD_VERSION" etcd "2 min" \
       wrapper_build "$cache/etcd-$ETCD_VERSION" etcd "" etcd=go.etcd.io/etcd/server/v3
     ;;
-  kube-apiserver)
-    ensure "kube-apiserver $KUBERNETES_VERSION" "$cache/kube-apiserver-$KUBERNETES_VERSION" kube-apiserver "6 min" \
-      wrapper_build "$cache/kube-apiserver-$KUBERNETES_VERSION" kube-apiserver \
-      "-X k8s.io/component-base/version.gitVersion=v$KUBERNETES_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$kube_minor" \
-      k8s.io/kubernetes/cmd/kube-apiserver
+  kube-apiserver) kube_build kube-apiserver "6 min" ;;
+  kube-controller-manager) kube_build kube-controller-manager "6 min" ;;
+  knative-serving)
+    ensure "knative serving $KNATIVE_SERVING_VERSION" "$cache/knative-serving-$KNATIVE_SERVING_VERSION" \
+      "controller webhook autoscaler activator queue" "5 min" \
+      wrapper_build "$cache/knative-serving-$KNATIVE_SERVING_VERSION" knative-serving "" \
+      knative.dev/serving/cmd/controller knative.dev/serving/cmd/webhook knative.dev/serving/cmd/autoscaler \
+      knative.dev/serving/cmd/activator knative.dev/serving/cmd/queue
     ;;
   knative-eventing)
     ensure "knative eventing $KNATIVE_EVENTING_VERSION" "$cache/knative-eventing-$KNATIVE_EVENTING_VERSION" \
@@ -218,16 +259,24 @@ tool() {
       knative.dev/eventing/cmd/mtping
     ;;
   knative-crds)
-    [ -d "$cache/knative-serving-$KNATIVE_SERVING_VERSION/src/config" ] ||
-      timed "knative serving $KNATIVE_SERVING_VERSION sources" "20 s" \
-        knative_source serving "$KNATIVE_SERVING_VERSION" "$cache/knative-serving-$KNATIVE_SERVING_VERSION"
-    [ -d "$cache/knative-eventing-src-$KNATIVE_EVENTING_VERSION/src/config" ] ||
-      timed "knative eventing $KNATIVE_EVENTING_VERSION sources" "20 s" \
-        knative_source eventing "$KNATIVE_EVENTING_VERSION" "$cache/knative-eventing-src-$KNATIVE_EVENTING_VERSION"
+    # Not `[ ... ] || timed ...`: bash ignores `set -e` on the right of `||`, and a failed step must stop.
+    local serving="$cache/knative-serving-src-$KNATIVE_SERVING_VERSION"
+    local eventing="$cache/knative-eventing-src-$KNATIVE_EVENTING_VERSION"
+    if ! linked "$serving" src networking caching; then
+      timed "knative serving $KNATIVE_SERVING_VERSION sources" "20 s" knative_serving_source "$serving"
+    fi
+    if ! linked "$eventing" src; then
+      timed "knative eventing $KNATIVE_EVENTING_VERSION sources" "20 s" knative_source eventing "$KNATIVE_EVENTING_VERSION" "$eventing"
+    fi
     ;;
   skaffold)
     ensure "skaffold $SKAFFOLD_VERSION" "$cache/skaffold-$SKAFFOLD_VERSION" skaffold "3 min" \
       wrapper_build "$cache/skaffold-$SKAFFOLD_VERSION" skaffold "" github.com/GoogleContainerTools/skaffold/v2/cmd/skaffold
+    ;;
+  kube-state-metrics)
+    ensure "kube-state-metrics $KUBE_STATE_METRICS_VERSION" "$cache/kube-state-metrics-$KUBE_STATE_METRICS_VERSION" kube-state-metrics "3 min" \
+      wrapper_build "$cache/kube-state-metrics-$KUBE_STATE_METRICS_VERSION" kube-state-metrics "-X github.com/prometheus/common/version.Version=v$KUBE_STATE_METRICS_VERSION" \
+      kube-state-metrics=k8s.io/kube-state-metrics/v2
     ;;
   *) fail "unknown tool '$1'" "bash $here/provision.sh node prometheus minio mc hey" ;;
   esac

@@ -20,6 +20,7 @@ const variables = {
   knativeServing: 'KNATIVE_SERVING_VERSION',
   knativeEventing: 'KNATIVE_EVENTING_VERSION',
   skaffold: 'SKAFFOLD_VERSION',
+  kubeStateMetrics: 'KUBE_STATE_METRICS_VERSION',
 } as const;
 
 export type Versions = { readonly [K in keyof typeof variables]: string };
@@ -51,8 +52,10 @@ export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
 
 /**
  * Folder provision.sh installs a tool into (`<cache>/<name>-<version>`, binaries in `bin/`). The names
- * are provision.sh's: `knative-serving` and `knative-eventing-src` hold Knative's module sources
- * (in `src/`), `knative-eventing` its built binaries.
+ * are provision.sh's: `knative-serving` and `knative-eventing` hold Knative's built binaries;
+ * `knative-serving-src` and `knative-eventing-src` its module sources (in `src/`; Serving's with the
+ * knative.dev/networking and knative.dev/caching modules its go.mod requires beside them, as
+ * `networking/` and `caching/`).
  */
 export function toolDir(name: ToolName, env: NodeJS.ProcessEnv = process.env): string {
   return path.join(cacheDir(env), `${name}-${toolVersion[name]}`);
@@ -65,9 +68,12 @@ export const toolVersion = {
   mc: versions.mc,
   etcd: versions.etcd,
   'kube-apiserver': versions.kubernetes,
+  'kube-controller-manager': versions.kubernetes,
   skaffold: versions.skaffold,
+  'kube-state-metrics': versions.kubeStateMetrics,
   'knative-eventing': versions.knativeEventing,
   'knative-serving': versions.knativeServing,
+  'knative-serving-src': versions.knativeServing,
   'knative-eventing-src': versions.knativeEventing,
 } as const;
 

@@ -6,13 +6,14 @@
 //   GET  /metrics, /healthz, /readyz
 import express, { type ErrorRequestHandler, type Express, type Request, type RequestHandler, type Response } from 'express';
 import { HTTP, type Headers } from 'cloudevents';
-import { receiveEvent } from '../../../events/src/index.js';
+import { encodeAttributeHeaders, receiveEvent } from '../../../events/src/index.js';
 import type { Logger } from '../../runtime/src/logger.js';
 import { storeDeadLetter } from './dead-letters.js';
-import { RejectedEventError, bodyRefusal, errorHandler, failureReason } from './errors.js';
-import { takeSnapshot } from './handler.js';
+import { BadRequestError, RejectedEventError, bodyRefusal, errorHandler, failureReason } from './errors.js';
+import { takeSnapshot, type EventLimits } from './handler.js';
+import { parseSnapshotKey } from './key.js';
 import { InFlight } from './in-flight.js';
-import type { SnapshotMetrics } from './metrics.js';
+import { readRoutes, type SnapshotMetrics } from './metrics.js';
 import type { PrometheusClient } from './prometheus.js';
 import { createPrometheusApi } from './prometheus-api.js';
 import { rangeDefaults } from './range-config.js';
@@ -29,6 +30,8 @@ export interface AppDeps {
   gzip: boolean;
   /** CloudEvents source of the replies. */
   source: string;
+  /** What an event may ask for: queries, and how far ahead or back its instant may be. */
+  limits: EventLimits;
   /** False once shutdown has begun (lifecycle.accepting), so /readyz sends traffic elsewhere. */
   ready: () => boolean;
   /** Snapshots in progress; server.ts waits on it during shutdown. */
@@ -75,7 +78,8 @@ export function createApp(deps: AppDeps): Express {
     metrics.lastSeries.set(data.series);
     metrics.lastSuccess.set(Date.now() / 1000);
     const message = HTTP.binary(result.reply);
-    res.status(200).set(message.headers as Record<string, string>).send(message.body);
+    // The reply's id is the ping's, which may hold any character: encoded as the HTTP binding says.
+    res.status(200).set(encodeAttributeHeaders(message.headers)).send(message.body);
   };
 
   app.post('/', eventBody, deliver, countFailedDelivery);
@@ -104,8 +108,19 @@ export function createApp(deps: AppDeps): Express {
 
   app.post('/dead-letters', eventBody, keepDeadLetter, countFailedDeadLetter);
 
-  app.get('/lastdata', async (_req, res) => {
-    const newest = await store.newestSnapshot();
+  // Reads refused for their parameters are counted by route; they never reach the store.
+  const countBadRequest =
+    (route: (typeof readRoutes)[number]): ErrorRequestHandler =>
+    (err, _req, _res, next) => {
+      if (err instanceof BadRequestError) metrics.badRequests.inc({ route });
+      next(err);
+    };
+
+  const lastData: RequestHandler = async (req, res) => {
+    queryParameters(req, []);
+    // A snapshot for a later instant than an event may name (one stored before such events were
+    // refused) is passed over: the newest is the newest of the instants that have come.
+    const newest = await store.newestSnapshot(new Date(Date.now() + deps.limits.maxFutureMs));
     const opened = newest && (await store.open(newest.key));
     if (!opened) {
       res.status(404).json({ error: `no snapshot stored in bucket ${store.bucket} yet` });
@@ -119,23 +134,28 @@ export function createApp(deps: AppDeps): Express {
     res.setHeader('X-Snapshot-Key', opened.info.key);
     res.setHeader('X-Snapshot-Time', newest.time);
     await streamTo(opened.body, res, log);
-  });
+  };
 
-  app.get('/snapshots', async (req, res) => {
-    const limitText = typeof req.query['limit'] === 'string' ? req.query['limit'] : undefined;
-    const after = typeof req.query['after'] === 'string' ? req.query['after'] : undefined;
-    const limit = limitText === undefined ? defaultPageSize : Number(limitText);
-    if (!Number.isInteger(limit) || limit < 1 || limit > maxPageSize) {
-      res.status(400).json({ error: `limit must be a whole number from 1 to ${maxPageSize}` });
-      return;
+  app.get('/lastdata', lastData, countBadRequest('/lastdata'));
+
+  const listSnapshots: RequestHandler = async (req, res) => {
+    const params = queryParameters(req, ['limit', 'after']);
+    const problems: string[] = [];
+    const limitText = params['limit'];
+    const limit = limitText === undefined ? defaultPageSize : /^\d{1,4}$/.test(limitText) ? Number(limitText) : NaN;
+    if (!(limit >= 1 && limit <= maxPageSize)) problems.push(`limit must be a whole number from 1 to ${maxPageSize}, not ${JSON.stringify(limitText)}`);
+    const after = params['after'];
+    // Only a key this function writes, as a previous page's `next` gives it: never text the store
+    // would read as a path of its own (`..`) or refuse.
+    if (after !== undefined && parseSnapshotKey(after) === undefined) {
+      problems.push(`after ${JSON.stringify(after.slice(0, 100))} must be a snapshot key as a previous page's next gives it (YYYY/MM/DD/HHmmssZ-<id>.json)`);
     }
-    if (after !== undefined && (after.length === 0 || after.length > 1024)) {
-      res.status(400).json({ error: 'after must be a key from a previous page (1 to 1024 characters)' });
-      return;
-    }
+    if (problems.length > 0) throw new BadRequestError(problems);
     const page = await store.listSnapshots({ limit, ...(after !== undefined ? { after } : {}) });
     res.json({ bucket: store.bucket, items: page.items, next: page.next });
-  });
+  };
+
+  app.get('/snapshots', listSnapshots, countBadRequest('/snapshots'));
 
   app.get('/metrics', async (_req, res) => {
     try {
@@ -164,6 +184,22 @@ export function createApp(deps: AppDeps): Express {
   });
   app.use(errorHandler(log));
   return app;
+}
+
+/**
+ * The query parameters of a read, each given once and each one it knows; anything else is refused,
+ * so a mistyped parameter is an answer, not silently the default.
+ */
+function queryParameters(req: Request, known: readonly string[]): Record<string, string> {
+  const problems: string[] = [];
+  const params: Record<string, string> = {};
+  for (const [name, value] of new URLSearchParams(req.originalUrl.split('?')[1] ?? '')) {
+    if (!known.includes(name)) problems.push(`unknown parameter ${JSON.stringify(name.slice(0, 100))}${known.length > 0 ? ` (known: ${known.join(', ')})` : ` (${req.path} takes none)`}`);
+    else if (Object.hasOwn(params, name)) problems.push(`parameter ${name} is given more than once`);
+    else params[name] = value;
+  }
+  if (problems.length > 0) throw new BadRequestError([...new Set(problems)]);
+  return params;
 }
 
 function messageOf(req: Request): { headers: Headers; body: string } {

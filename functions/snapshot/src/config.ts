@@ -2,6 +2,7 @@
 // locally and in the Knative Service manifest. Knative sets PORT, K_SERVICE and K_REVISION.
 import { readConfig, type RuntimeSettings } from '../../runtime/src/contract.js';
 import type { EnvReader } from '../../runtime/src/env.js';
+import { parseDuration } from '../../../archive/src/duration.js';
 import { readRangeSettings, type RangeSettings } from './range-config.js';
 
 export interface SnapshotConfig extends RuntimeSettings {
@@ -14,6 +15,11 @@ export interface SnapshotConfig extends RuntimeSettings {
     timeoutMs: number;
     /** Ask Prometheus for a gzipped answer (PROMETHEUS_GZIP). */
     gzip: boolean;
+    /** Most series one query's answer may hold; passed to Prometheus as its `limit` (SNAPSHOT_MAX_SERIES). */
+    maxSeries: number;
+    /** How long Prometheus keeps data, as its --storage.tsdb.retention.time says (PROMETHEUS_RETENTION). */
+    retention: string;
+    retentionMs: number;
   };
   s3: {
     endpoint: string;
@@ -27,6 +33,16 @@ export interface SnapshotConfig extends RuntimeSettings {
   gzip: boolean;
   /** Range exports (range-config.ts). */
   range: RangeSettings;
+  /** What an event may ask of the function. */
+  events: {
+    /**
+     * Queries a ping's data.queries may name (SNAPSHOT_ALLOWED_QUERIES): none by default, a list, or
+     * 'any' (`*`), which trusts every sender that can reach the function with any PromQL.
+     */
+    allowedQueries: 'any' | string[];
+    /** How far past this function's clock a ping's time may be (SNAPSHOT_MAX_FUTURE_MS). */
+    maxFutureMs: number;
+  };
 }
 
 export const defaults = {
@@ -38,6 +54,14 @@ export const defaults = {
   // An in-flight snapshot must be able to finish: a query at its deadline plus the upload of the
   // rest. Knative gives a revision's pods terminationGracePeriodSeconds = timeoutSeconds (300 s).
   shutdownGraceMs: 60_000,
+  // About what a 2-core Prometheus with a 2 GiB limit can answer in one query (1M series is a 140 MB
+  // answer, and Prometheus grows by about 1.6 GB to give it).
+  maxSeries: 1_000_000,
+  // Prometheus's own default (--storage.tsdb.retention.time).
+  retention: '15d',
+  // Clocks in one cluster agree to milliseconds; a ping's time is its send time, so it is never ahead
+  // by more than the skew between two nodes' clocks.
+  maxFutureMs: 30_000,
 } as const;
 
 // S3 bucket naming rules (3 to 63 characters, lower case, digits, dots and hyphens).
@@ -66,12 +90,21 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       const secretAccessKey = read.required('AWS_SECRET_ACCESS_KEY', 'the secret key of the S3 user that writes snapshots');
       const queries = readQueries(read, env['SNAPSHOT_QUERIES']);
       const gzip = read.boolean('SNAPSHOT_GZIP', false);
+      const maxSeries = read.integer('SNAPSHOT_MAX_SERIES', defaults.maxSeries, { min: 1, max: 1_000_000_000 });
+      const retention = read.string('PROMETHEUS_RETENTION', defaults.retention);
+      const retentionMs = prometheusDurationMs(retention);
+      if (retentionMs === undefined || retentionMs === 0) {
+        read.problem(`PROMETHEUS_RETENTION=${JSON.stringify(retention)} must be a Prometheus duration above zero, as --storage.tsdb.retention.time takes it (e.g. 24h, 15d, 1w)`);
+      }
+      const allowedQueries = readAllowedQueries(read, env['SNAPSHOT_ALLOWED_QUERIES']);
+      const maxFutureMs = read.integer('SNAPSHOT_MAX_FUTURE_MS', defaults.maxFutureMs, { min: 0, max: 3_600_000 });
       return {
-        prometheus: { url: prometheusUrl, timeoutMs, gzip: prometheusGzip },
+        prometheus: { url: prometheusUrl, timeoutMs, gzip: prometheusGzip, maxSeries, retention, retentionMs: retentionMs ?? 0 },
         s3: { endpoint, bucket, region, accessKeyId, secretAccessKey },
         queries,
         gzip,
         range: readRangeSettings(read),
+        events: { allowedQueries, maxFutureMs },
       };
     },
     ({ prometheus: { timeoutMs }, shutdownGraceMs }, read) => {
@@ -102,4 +135,35 @@ function readQueries(read: EnvReader, raw: string | undefined): string[] {
     return [...defaults.queries];
   }
   return parsed as string[];
+}
+
+// The queries pings may name: none when unset, `*` for any, else one query or a JSON array as in
+// SNAPSHOT_QUERIES.
+function readAllowedQueries(read: EnvReader, raw: string | undefined): 'any' | string[] {
+  const text = raw?.trim();
+  if (!text) return [];
+  if (text === '*') return 'any';
+  if (!text.startsWith('[')) return [text];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    read.problem(`SNAPSHOT_ALLOWED_QUERIES looks like a JSON array but does not parse: ${(err as Error).message}`);
+    return [];
+  }
+  if (!Array.isArray(parsed) || !parsed.every((q) => typeof q === 'string' && q.trim() !== '')) {
+    read.problem('SNAPSHOT_ALLOWED_QUERIES must be *, one PromQL query, or a JSON array of non-empty query strings');
+    return [];
+  }
+  return parsed as string[];
+}
+
+/**
+ * A Prometheus duration (`1d12h`, `24h`, `90m`: units y, w, d, h, m, s, ms, largest first, each at
+ * most once) in milliseconds, or undefined when it is not one. Prometheus's own syntax, so the value
+ * can be copied from its --storage.tsdb.retention.time flag as it is.
+ */
+export function prometheusDurationMs(text: string): number | undefined {
+  // The archive's reader of durations, which also takes a bare `0`; a retention of 0 is no duration here.
+  return text === '0' ? undefined : parseDuration(text);
 }

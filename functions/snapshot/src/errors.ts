@@ -10,6 +10,10 @@ import type { Logger } from '../../runtime/src/logger.js';
 export const failureReasons = [
   'invalid_event',
   'too_large',
+  'query_not_allowed',
+  'time_in_future',
+  'time_outside_retention',
+  'too_many_series',
   'query_rejected',
   'key_conflict',
   'prometheus_unavailable',
@@ -23,7 +27,7 @@ export type FailureReason = (typeof failureReasons)[number];
 /** Statuses answered for failures a retry can fix; Knative retries every one of them. */
 export const retryableStatuses = [502, 503, 504] as const;
 /** Statuses answered for events no retry can fix; Knative retries none of them (no 404/408/409/429). */
-export const rejectedStatuses = [400, 412, 413, 422] as const;
+export const rejectedStatuses = [400, 403, 412, 413, 422] as const;
 
 /** A dependency failed in a way a later attempt can fix: answered with a 5xx so Knative retries. */
 export class RetryableError extends Error {
@@ -43,7 +47,10 @@ export class RetryableError extends Error {
 export class RejectedEventError extends Error {
   constructor(
     readonly reason: FailureReason,
-    /** 400 (not an acceptable event), 412 (key holds another event), 413 (body too large), 422 (query refused). */
+    /**
+     * 400 (not an acceptable event), 403 (asks for queries the operator does not allow), 412 (key holds
+     * another event), 413 (body too large), 422 (its instant or its answer cannot be snapshotted).
+     */
     readonly status: (typeof rejectedStatuses)[number],
     message: string,
     /** Each problem found, for the response body. */
@@ -74,6 +81,19 @@ export function bodyRefusal(err: unknown): unknown {
   return err;
 }
 
+/**
+ * A read (GET /snapshots, /lastdata) with parameters that cannot be served: 400 naming each problem,
+ * before anything is asked of the store.
+ */
+export class BadRequestError extends Error {
+  readonly status = 400;
+  readonly reason = 'invalid_parameter';
+  constructor(readonly problems: string[]) {
+    super(problems.join('; '));
+    this.name = 'BadRequestError';
+  }
+}
+
 export function failureReason(err: unknown): FailureReason {
   return err instanceof RetryableError || err instanceof RejectedEventError ? err.reason : 'internal';
 }
@@ -89,6 +109,11 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
     }
     if (err instanceof RejectedEventError) {
       log.warn('request rejected', { status: err.status, reason: err.reason, problems: err.problems, path: req.path });
+      res.status(err.status).json({ error: err.message, reason: err.reason, problems: err.problems, retryable: false });
+      return;
+    }
+    if (err instanceof BadRequestError) {
+      log.warn('request refused', { status: err.status, reason: err.reason, problems: err.problems, path: req.path });
       res.status(err.status).json({ error: err.message, reason: err.reason, problems: err.problems, retryable: false });
       return;
     }
@@ -114,6 +139,10 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
 const publicMessage: Record<FailureReason, string> = {
   invalid_event: 'the event was refused',
   too_large: 'the event body is too large',
+  query_not_allowed: 'the event asks for queries that are not allowed',
+  time_in_future: 'the event time is in the future',
+  time_outside_retention: 'the event time is older than Prometheus keeps data',
+  too_many_series: 'the answer holds more series than a snapshot may',
   query_rejected: 'Prometheus refused the query',
   key_conflict: 'the snapshot key holds another event',
   prometheus_unavailable: 'Prometheus is unreachable; the delivery can be retried',

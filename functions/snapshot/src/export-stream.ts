@@ -5,7 +5,7 @@
 // which this generalises (one writer for both once they can be merged without changing either's bytes).
 import { Readable } from 'node:stream';
 import { headerText, resultHead, resultTail, trailerText, type ExportHeader } from '../../../archive/src/format.js';
-import { AnswerScanner } from './answer-scanner.js';
+import { AnswerScanner, SeriesLimitError } from './answer-scanner.js';
 import { RejectedEventError, RetryableError } from './errors.js';
 
 /** One query and its answer, opened when the document reaches it. */
@@ -22,6 +22,8 @@ export interface ExportStreamInput {
    * be replaced (split) without leaving anything of it in the document.
    */
   answers: AsyncIterable<Answer>;
+  /** Most series one answer may hold (SNAPSHOT_MAX_SERIES); an answer with more fails the stream. */
+  maxSeries?: number | undefined;
 }
 
 export interface ExportStream {
@@ -42,12 +44,22 @@ export function streamExport(input: ExportStreamInput): ExportStream {
     for await (const { query, answer } of input.answers) {
       yield Buffer.from(resultHead(query, queries === 0));
       queries++;
-      const scanner = new AnswerScanner();
+      const scanner = new AnswerScanner({ maxSeries: input.maxSeries });
       answer.on('error', (err) => scanner.destroy(err));
       try {
         for await (const chunk of answer.pipe(scanner)) yield chunk as Buffer;
       } catch (err) {
         if (err instanceof RetryableError || err instanceof RejectedEventError) throw err;
+        if (err instanceof SeriesLimitError) {
+          // Parts are planned far below the bound; one over it cannot be cut now that it is half written.
+          throw new RejectedEventError(
+            'too_many_series',
+            422,
+            `the answer to ${JSON.stringify(query)} holds more than ${err.maxSeries} series, the most one answer may hold (SNAPSHOT_MAX_SERIES); nothing was stored`,
+            undefined,
+            { cause: err },
+          );
+        }
         throw new RetryableError('prometheus_error', 502, `Prometheus's answer to ${JSON.stringify(query)} is unusable: ${(err as Error).message}`, {
           cause: err,
         });

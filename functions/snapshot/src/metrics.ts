@@ -9,6 +9,9 @@ export type Outcome = (typeof outcomes)[number];
 /** The reasons a dead letter can fail for: the sink never queries Prometheus. */
 export const deadLetterFailureReasons = ['invalid_event', 'too_large', 'storage_unavailable', 'internal'] as const satisfies readonly FailureReason[];
 
+/** The routes that read the bucket: the `route` label of snapshot_bad_requests_total. */
+export const readRoutes = ['/lastdata', '/snapshots'] as const;
+
 export interface SnapshotMetrics {
   registry: Registry;
   duration: Histogram;
@@ -19,6 +22,7 @@ export interface SnapshotMetrics {
   requests: Counter<'outcome'>;
   deadLetters: Counter;
   deadLetterFailures: Counter<'reason'>;
+  badRequests: Counter<'route'>;
 }
 
 export function createMetrics(): SnapshotMetrics {
@@ -72,10 +76,17 @@ export function createMetrics(): SnapshotMetrics {
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
+    badRequests: new Counter({
+      name: 'snapshot_bad_requests_total',
+      help: 'Reads of the bucket (GET /lastdata, /snapshots) refused for their parameters (400), by route',
+      labelNames: ['route'] as const,
+      registers: [registry],
+    }),
   };
   // Every series exists from the start, so rate() and increase() see the first failure as a change.
   for (const reason of failureReasons) metrics.failures.inc({ reason } satisfies { reason: FailureReason }, 0);
   for (const outcome of outcomes) metrics.requests.inc({ outcome }, 0);
   for (const reason of deadLetterFailureReasons) metrics.deadLetterFailures.inc({ reason }, 0);
+  for (const route of readRoutes) metrics.badRequests.inc({ route }, 0);
   return metrics;
 }

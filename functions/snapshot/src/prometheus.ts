@@ -24,10 +24,19 @@ export interface PrometheusOptions {
    * answer on the wire for CPU on both sides (measured: see PROMETHEUS_GZIP in config.ts).
    */
   gzip?: boolean;
+  /**
+   * Most series one answer may hold. Every query asks Prometheus for at most one more (its `limit`
+   * parameter truncates a vector or matrix answer), so the answer stays bounded and the reader can tell
+   * a complete answer from one that would have held more (answer-scanner.ts stops at the excess one).
+   * Unset: no bound.
+   */
+  maxSeries?: number;
 }
 
 export interface PrometheusClient {
   readonly url: string;
+  /** The bound on the series of one answer (PrometheusOptions.maxSeries). */
+  readonly maxSeries: number | undefined;
   /**
    * Resolves once Prometheus has answered 200 with the body still streaming; the stream fails with
    * a RetryableError if the answer breaks off or the deadline passes. Destroying it cancels the query.
@@ -57,6 +66,7 @@ export function createPrometheusClient(options: PrometheusOptions): PrometheusCl
 
   return {
     url: options.url,
+    maxSeries: options.maxSeries,
     async query(query, time) {
       const http = await axiosClient();
       const controller = new AbortController();
@@ -75,7 +85,12 @@ export function createPrometheusClient(options: PrometheusOptions): PrometheusCl
           '/api/v1/query',
           // Prometheus's own timeout makes it stop evaluating when this side gives up.
           // In plain seconds: Prometheus's duration syntax ("30s") has no fractions, a float does.
-          new URLSearchParams({ query, time, timeout: String(options.timeoutMs / 1000) }).toString(),
+          new URLSearchParams({
+            query,
+            time,
+            timeout: String(options.timeoutMs / 1000),
+            ...(options.maxSeries !== undefined ? { limit: String(options.maxSeries + 1) } : {}),
+          }).toString(),
           {
             signal: controller.signal,
             headers: {

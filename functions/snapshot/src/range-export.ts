@@ -99,7 +99,9 @@ export async function exportRange(deps: RangeExportDeps, ping: PingEvent, rangeM
 
   // The plan is made, and the first part asked for, before anything is written: an unreachable
   // Prometheus or a refused query fails the delivery without a single request to the store.
-  const planner = new SplitPlanner(countingApi(deps.range.api, metrics), { series: settings.partSeries, samples: settings.partSamples });
+  // A part never holds more series than one answer may (SNAPSHOT_MAX_SERIES, Prometheus's `limit`).
+  const maxSeries = deps.prometheus.maxSeries ?? Number.POSITIVE_INFINITY;
+  const planner = new SplitPlanner(countingApi(deps.range.api, metrics), { series: Math.min(settings.partSeries, maxSeries), samples: settings.partSamples });
   const plans: Part[][] = [];
   for (const base of bases) plans.push(await planner.plan(base, window));
   const answers = answerParts(deps, plans.flat(), window, planner, metrics);
@@ -127,6 +129,7 @@ export async function exportRange(deps: RangeExportDeps, ping: PingEvent, rangeM
       end: iso(window.end),
     },
     answers: inOrder(),
+    maxSeries: deps.prometheus.maxSeries,
   });
   const body = deps.gzip ? pipeline(exported.stream, createGzip(), () => {}) : exported.stream;
   const result = await deps.store.writeOnce(key, body, {

@@ -23,6 +23,7 @@ await runFunction({
       gzip: config.gzip,
       range: { settings: config.range, api: createPrometheusApi({ url: config.prometheus.url, timeoutMs: config.prometheus.timeoutMs }) },
       source: `/promsnap/${config.service ?? 'snapshot'}`,
+      limits: { ...config.events, retentionMs: config.prometheus.retentionMs },
       ready,
       inFlight,
     }),
@@ -33,6 +34,10 @@ await runFunction({
       queries: config.queries,
       gzip: config.gzip,
       range: config.range,
+      allowedQueries: config.events.allowedQueries,
+      maxSeries: config.prometheus.maxSeries,
+      retention: config.prometheus.retention,
+      maxFutureMs: config.events.maxFutureMs,
     },
   }),
 });

@@ -25,7 +25,7 @@ import {
   type _Object,
 } from '@aws-sdk/client-s3';
 import { RetryableError } from './errors.js';
-import { parseSnapshotKey } from '../../../archive/src/keys.js';
+import { instantPath, parseSnapshotKey } from './key.js';
 import { writeObjectOnce } from './multipart-writer.js';
 
 export { createS3Client, type S3Settings } from '../../../archive/src/s3.js';
@@ -63,8 +63,11 @@ export interface SnapshotStore {
   open(key: string): Promise<{ info: ObjectInfo; body: Readable } | undefined>;
   /** The last `bytes` bytes of the object's content, decompressed first when gzip is true. */
   tail(key: string, bytes: number, gzip: boolean): Promise<string>;
-  /** The snapshot whose key names the latest instant. */
-  newestSnapshot(): Promise<ListedObject | undefined>;
+  /**
+   * The snapshot whose key names the latest instant not after `notAfter` (default: no bound). Objects
+   * for later instants are passed over, so none can stand as the newest for good.
+   */
+  newestSnapshot(notAfter?: Date): Promise<ListedObject | undefined>;
   /** Snapshots in key (time) order, from just after `after`. */
   listSnapshots(options: { limit: number; after?: string }): Promise<{ items: ListedObject[]; next: string | null }>;
   /** The last key under prefix that sorts after `after` and before `before`, if any (range exports' catch-up). */
@@ -169,16 +172,19 @@ export function createStore(options: StoreOptions): SnapshotStore {
       }
     },
 
-    async newestSnapshot() {
+    async newestSnapshot(notAfter) {
       // Keys are YYYY/MM/DD/HHmmssZ-<id>: walk down the newest year, month and day that hold one,
-      // listing a few prefixes and one day instead of every snapshot ever taken.
+      // listing a few prefixes and one day instead of every snapshot ever taken. Fixed-width digits
+      // compare as text, so a prefix or key later than the bound's own is passed over.
+      const bound = notAfter ? instantPath(notAfter.toISOString()) : undefined;
+      const early = (path: string) => bound === undefined || path.slice(0, bound.length) <= bound.slice(0, path.length);
       const levels = [/^\d{4}\/$/, /^\d{4}\/\d{2}\/$/, /^\d{4}\/\d{2}\/\d{2}\/$/];
       const descend = async (prefix: string, depth: number): Promise<ListedObject | undefined> => {
         if (depth === levels.length) {
-          const day = (await listAll(prefix)).map(listed).filter((item): item is ListedObject => item !== undefined);
+          const day = (await listAll(prefix)).map(listed).filter((item): item is ListedObject => item !== undefined && early(item.key));
           return day.at(-1);
         }
-        const children = (await listPrefixes(prefix)).filter((p) => levels[depth]!.test(p)).sort().reverse();
+        const children = (await listPrefixes(prefix)).filter((p) => levels[depth]!.test(p) && early(p)).sort().reverse();
         for (const child of children) {
           const found = await descend(child, depth + 1);
           if (found) return found;

@@ -127,9 +127,9 @@ for (const mode of ['binary', 'structured'] as const) {
 
 test('the same event delivered twice, in turn or at once, leaves exactly one object and the same reply', async (t) => {
   const bucket = await s3.bucket();
-  const app = await startApp(t, { prometheusUrl: prometheus.url, s3Client: s3.client, bucket });
+  const app = await startApp(t, { prometheusUrl: prometheus.url, s3Client: s3.client, bucket, queries: ['up', 'promsnap_test_value'] });
   const instant = await settledInstant();
-  const ping = createPingEvent({ namespace: 'promsnap', name: 'snapshot-schedule', time: instant, data: { queries: ['up', 'promsnap_test_value'] } });
+  const ping = createPingEvent({ namespace: 'promsnap', name: 'snapshot-schedule', time: instant });
   const first = await post(app.url, HTTP.binary(ping));
   const second = await post(app.url, HTTP.binary(ping));
   assert.equal(first.status, 200, first.text);
@@ -212,9 +212,9 @@ test('another event\'s snapshot written while this one\'s query runs: the condit
 
 test('Prometheus down: 503, nothing written, failure counted; back up: the redelivery stores the same instant', async (t) => {
   const bucket = await s3.bucket();
-  const app = await startApp(t, { prometheusUrl: prometheus.url, s3Client: s3.client, bucket });
+  const app = await startApp(t, { prometheusUrl: prometheus.url, s3Client: s3.client, bucket, queries: ['promsnap_test_value'] });
   const instant = await settledInstant();
-  const ping = createPingEvent({ namespace: 'promsnap', name: 'snapshot-schedule', time: instant, data: { queries: ['promsnap_test_value'] } });
+  const ping = createPingEvent({ namespace: 'promsnap', name: 'snapshot-schedule', time: instant });
   const before = await prometheus.query('promsnap_test_value', instant.toISOString());
 
   await prometheus.stop();
@@ -311,7 +311,8 @@ test('an event body over 1 MB gets 413, is counted as a refused delivery, and no
 
 test('a query Prometheus refuses gets 422 with its reason, and nothing is written', async (t) => {
   const bucket = await s3.bucket();
-  const app = await startApp(t, { prometheusUrl: prometheus.url, s3Client: s3.client, bucket });
+  // Queries from events only where the operator allows any (SNAPSHOT_ALLOWED_QUERIES=*).
+  const app = await startApp(t, { prometheusUrl: prometheus.url, s3Client: s3.client, bucket, limits: { allowedQueries: 'any' } });
   const ping = createPingEvent({ namespace: 'promsnap', name: 'snapshot-schedule', data: { queries: ['sum(up'] } });
   const res = await post(app.url, HTTP.binary(ping));
   assert.equal(res.status, 422, res.text);

@@ -17,6 +17,8 @@ import { parseExposition } from '../../../platform/testing/exposition.js';
 import { serve, type Lifecycle } from '../../runtime/src/lifecycle.js';
 import { createLogger } from '../../runtime/src/logger.js';
 import { createApp } from '../src/app.js';
+import type { EventLimits } from '../src/handler.js';
+import { defaults, prometheusDurationMs } from '../src/config.js';
 import { InFlight } from '../src/in-flight.js';
 import { createMetrics, type SnapshotMetrics } from '../src/metrics.js';
 import { createPrometheusClient } from '../src/prometheus.js';
@@ -210,7 +212,18 @@ export interface RunningApp {
 
 export async function startApp(
   t: TestContext,
-  deps: { prometheusUrl: string; s3Client: S3Client; bucket: string; queries?: string[]; gzip?: boolean; timeoutMs?: number; prometheusGzip?: boolean },
+  deps: {
+    prometheusUrl: string;
+    s3Client: S3Client;
+    bucket: string;
+    queries?: string[];
+    gzip?: boolean;
+    timeoutMs?: number;
+    prometheusGzip?: boolean;
+    maxSeries?: number;
+    /** The function's own defaults (config.ts) where not given. */
+    limits?: Partial<EventLimits>;
+  },
 ): Promise<RunningApp> {
   const logs: Array<Record<string, unknown>> = [];
   const log = createLogger({ level: 'debug', write: (line) => logs.push(JSON.parse(line) as Record<string, unknown>) });
@@ -218,13 +231,24 @@ export async function startApp(
   const inFlight = new InFlight();
   let lifecycle: Lifecycle | undefined;
   const app = createApp({
-    prometheus: createPrometheusClient({ url: deps.prometheusUrl, timeoutMs: deps.timeoutMs ?? 10_000, gzip: deps.prometheusGzip ?? false }),
+    prometheus: createPrometheusClient({
+      url: deps.prometheusUrl,
+      timeoutMs: deps.timeoutMs ?? 10_000,
+      gzip: deps.prometheusGzip ?? false,
+      maxSeries: deps.maxSeries ?? defaults.maxSeries,
+    }),
     store: createStore({ client: deps.s3Client, bucket: deps.bucket }),
     metrics,
     log,
     queries: deps.queries ?? ['{__name__!=""}'],
     gzip: deps.gzip ?? false,
     source: '/promsnap/snapshot',
+    limits: {
+      allowedQueries: [],
+      maxFutureMs: defaults.maxFutureMs,
+      retentionMs: prometheusDurationMs(defaults.retention)!,
+      ...deps.limits,
+    },
     ready: () => lifecycle?.accepting ?? false,
     inFlight,
   });

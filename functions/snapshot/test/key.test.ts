@@ -22,3 +22,27 @@ test('keys parse back to their instant; other keys do not parse', () => {
   assert.equal(parseSnapshotKey('dead-letters/2026/11/25/100405Z-abc.json'), undefined);
   assert.equal(parseSnapshotKey('2026/11/25/notes.txt'), undefined);
 });
+
+test('only keys this function writes parse: a real date, an id encoded as it encodes ids', () => {
+  for (const key of [
+    '../../',
+    '2026/11/25/100405Z-../../x.json',
+    '2026/11/25/100405Z-a/b.json',
+    '2026/11/25/100405Z-a%2fb.json',
+    '2026/11/25/100405Z-%C3.json',
+    '2026/11/25/100405Z-%41.json',
+    '2026/11/25/100405Z-a b.json',
+    '2026/02/30/100405Z-a.json',
+    '2026/11/25/250000Z-a.json',
+  ]) {
+    assert.equal(parseSnapshotKey(key), undefined, key);
+  }
+  assert.equal(parseSnapshotKey('2026/11/25/100405Z-caf%C3%A9.json')?.id, 'café');
+});
+
+test('ids of any characters fit a key; dead letters with ids too long for one get a digest', () => {
+  const id = 'é'.repeat(33); // 66 UTF-8 bytes, 198 characters in a key
+  assert.equal(parseSnapshotKey(snapshotKey('2026-11-25T10:00:00Z', id, true))?.id, id);
+  const long = deadLetterKey('2026-11-25T10:00:00Z', 'é'.repeat(34));
+  assert.match(long, /^dead-letters\/2026\/11\/25\/100000Z-sha256-[0-9a-f]{64}\.json$/);
+});

@@ -111,6 +111,7 @@ async function startRangeApp(t: import('node:test').TestContext, prometheusUrl: 
     source: '/promsnap/snapshot',
     ready: () => true,
     inFlight,
+    limits: { allowedQueries: 'any', maxFutureMs: 30_000, retentionMs: 30 * 24 * 3_600_000 },
     range: {
       settings: { ...rangeDefaults, settleMs: 0, ...settings },
       api: createPrometheusApi({ url: prometheusUrl, timeoutMs: 10_000 }),

@@ -20,6 +20,16 @@ import { hasStackTrace, repoRoot, runCli, startCli, writeStatus } from './harnes
 
 const namespace = defaultNamespaces.pipeline;
 
+/** The parts of `load -o json`'s report these tests read. */
+interface LoadReportJson {
+  url: string;
+  via: { address: string; requestUrl: string; host: string } | null;
+  duration: string;
+  concurrency: number;
+  hey: { statusCodes: Record<string, number> };
+  pods: { initial: { pods: number; ready: number }; peakPods: number; firstScaleUpSeconds: number | null; changes: unknown[] };
+}
+
 async function startSimulation(t: { after(fn: () => unknown): void }) {
   const port = await freePort();
   const simulation = await startProcess({
@@ -91,13 +101,13 @@ function revisionPod(objects: readonly KubeObject[], service: string, name: stri
     },
     spec: {
       ...(ksvc.serviceAccountName ? { serviceAccountName: ksvc.serviceAccountName } : {}),
-      ...(spec['automountServiceAccountToken'] !== undefined ? { automountServiceAccountToken: spec['automountServiceAccountToken'] as boolean } : {}),
-      ...(spec['securityContext'] ? { securityContext: spec['securityContext'] as object } : {}),
+      ...(spec['automountServiceAccountToken'] !== undefined ? { automountServiceAccountToken: spec['automountServiceAccountToken'] } : {}),
+      ...(spec['securityContext'] ? { securityContext: spec['securityContext'] } : {}),
       containers: [
         {
           name: ksvc.container.name ?? 'user-container',
           image: ksvc.container.image,
-          ...(ksvc.container['securityContext'] ? { securityContext: ksvc.container['securityContext'] as object } : {}),
+          ...(ksvc.container['securityContext'] ? { securityContext: ksvc.container['securityContext'] } : {}),
         },
       ],
     },
@@ -176,11 +186,11 @@ test('load sends hey at the Knative Service URL and reports every pod change mad
     const cli = await startCli(['load', '-z', '1s', '-c', '2', '--path', '/', '-o', 'json'], api.env);
     const result = await cli.result();
     assert.equal(result.code, exitCodes.ok, result.stderr);
-    const report = JSON.parse(result.stdout);
+    const report = JSON.parse(result.stdout) as LoadReportJson;
     assert.equal(report.url, `${simulation.url}/`);
     assert.equal(report.via, null);
     assert.deepEqual([report.duration, report.concurrency], ['1s', 2]);
-    assert.ok(report.hey.statusCodes['200'] > 0);
+    assert.ok((report.hey.statusCodes['200'] ?? 0) > 0);
     assert.deepEqual(report.pods.initial, { pods: 2, ready: 2 });
     assert.deepEqual([report.pods.peakPods, report.pods.firstScaleUpSeconds, report.pods.changes], [2, null, []]);
   });
@@ -224,10 +234,10 @@ test('load sends hey at the Knative Service URL and reports every pod change mad
 
     const json = await runCli(['load', '--via', `${ingress.url}/`, '-z', '1s', '-c', '1', '--path', '/', '-o', 'json'], api.env);
     assert.equal(json.code, exitCodes.ok, json.stderr);
-    const report = JSON.parse(json.stdout);
+    const report = JSON.parse(json.stdout) as LoadReportJson;
     assert.equal(report.url, `http://${host}/`);
     assert.deepEqual(report.via, { address: ingress.url, requestUrl: `${ingress.url}/`, host });
-    assert.ok(report.hey.statusCodes['200'] > 0 && report.hey.statusCodes['404'] === undefined, JSON.stringify(report.hey.statusCodes));
+    assert.ok((report.hey.statusCodes['200'] ?? 0) > 0 && report.hey.statusCodes['404'] === undefined, JSON.stringify(report.hey.statusCodes));
     assert.deepEqual([...ingress.hosts.keys()], [host]);
   });
 

@@ -89,11 +89,11 @@ test('status follows the pipeline on a real API server, row by row, with exit co
 
     const json = await status('-o', 'json', '--context', 'promsnap-test');
     assert.equal(json.code, exitCodes.ok);
-    const report = JSON.parse(json.stdout) as { context: string; ready: boolean; objects: Array<Record<string, unknown>> };
+    const report = JSON.parse(json.stdout) as { context: string; ready: boolean; objects: Array<{ kind: string; namespace: string; name: string; ready: string }> };
     assert.equal(report.context, 'promsnap-test');
     assert.equal(report.ready, true);
     assert.deepEqual(
-      report.objects.map((o) => `${o['kind']}/${o['namespace']}/${o['name']}=${o['ready']}`),
+      report.objects.map((o) => `${o.kind}/${o.namespace}/${o.name}=${o.ready}`),
       pipelineNames.map(({ resource, namespace, name }) => `${{ deployment: 'Deployment', ksvc: 'Service', pingsource: 'PingSource', broker: 'Broker', trigger: 'Trigger' }[resource]}/${ns[namespace]}/${name}=True`),
     );
   });

@@ -4,12 +4,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { defaultNamespaces, pipelineNames, pipelineObjects, type ObjectRef } from '../pipeline.js';
 import { formatStatusJson, formatStatusTable, pipelineStatus, tableHeaders, type ObservedObject } from '../status.js';
-import { deploymentStatus, knativeStatus, readyPipeline } from './fixture.js';
+import { deploymentStatus, knativeStatus, readyPipeline, type Manifest } from './fixture.js';
 
 const refs = pipelineObjects(defaultNamespaces);
 
-function observed(change: (objects: Array<Record<string, any>>) => void = () => undefined): ObservedObject[] {
-  const objects = readyPipeline(defaultNamespaces) as Array<Record<string, any>>;
+/** A fixture object with the fields the cases below change (replicas on the Deployment only). */
+type Observed = Manifest & { metadata: { generation?: number }; spec: { replicas?: number }; status?: unknown };
+
+function observed(change: (objects: Observed[]) => void = () => undefined): ObservedObject[] {
+  const objects = readyPipeline(defaultNamespaces) as Observed[];
   change(objects);
   return refs.map((ref, index) => ({ ref, object: objects[index] }));
 }
@@ -94,7 +97,7 @@ test('an object no controller has written a status to is Unknown, NotReconciled'
 });
 
 test('a Deployment counts as ready only with all desired replicas ready and up to date', () => {
-  const cases: Array<[string, (d: Record<string, any>) => void, string, string]> = [
+  const cases: Array<[string, (d: Observed) => void, string, string]> = [
     ['one of two replicas ready', (d) => ((d.spec.replicas = 2), (d.status = deploymentStatus(1, 2))), 'False', 'MinimumReplicasUnavailable'],
     ['scaled to zero', (d) => ((d.spec.replicas = 0), (d.status = deploymentStatus(0, 0))), 'False', 'ScaledToZero'],
     ['a new generation not yet observed', (d) => (d.metadata.generation = 2), 'Unknown', 'Reconciling'],
@@ -160,14 +163,16 @@ test('the JSON output carries the verdict and each object with its typed fields'
       ),
       'kind-promsnap',
     ),
-  );
+  ) as { context: string; ready: boolean; objects: Array<{ name: string; [field: string]: unknown }> };
   assert.equal(json.context, 'kind-promsnap');
   assert.equal(json.ready, false);
-  const simulation = json.objects.find((o: { name: string; kind: string }) => o.name === 'simulation');
+  const simulation = json.objects.find((o) => o.name === 'simulation');
+  assert.ok(simulation, 'simulation is in the JSON');
   assert.deepEqual(
     { apiVersion: simulation.apiVersion, kind: simulation.kind, ready: simulation.ready, reason: simulation.reason, url: simulation.url, rev: simulation.latestReadyRevisionName },
     { apiVersion: 'serving.knative.dev/v1', kind: 'Service', ready: 'Unknown', reason: 'Deploying', url: 'http://simulation.promsnap.example.com', rev: null },
   );
-  const prometheus = json.objects.find((o: { name: string }) => o.name === 'prometheus');
+  const prometheus = json.objects.find((o) => o.name === 'prometheus');
+  assert.ok(prometheus, 'prometheus is in the JSON');
   assert.deepEqual([prometheus.apiVersion, prometheus.namespace, prometheus.readyReplicas, prometheus.desiredReplicas], ['apps/v1', 'monitoring', 1, 1]);
 });

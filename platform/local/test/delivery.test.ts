@@ -38,8 +38,8 @@ test('deliverWithRetries tries 1 + retry times with the policy\'s waits, then re
   const slept: number[] = [];
   const result = await deliverWithRetries(
     policy,
-    async () => ({ status: answers.shift() ?? 200 }),
-    async (wait) => (slept.push(wait), true),
+    () => Promise.resolve({ status: answers.shift() ?? 200 }),
+    (wait) => Promise.resolve((slept.push(wait), true)),
   );
   assert.equal(result.delivered, false);
   assert.equal(result.attempts.length, 4);
@@ -50,12 +50,12 @@ test('deliverWithRetries tries 1 + retry times with the policy\'s waits, then re
 test('deliverWithRetries stops retrying once a retry succeeds, or at once on a non-retryable code', async () => {
   const policy = deliveryPolicy({ retry: 3, backoffPolicy: 'linear', backoffDelay: 'PT0.1S' });
   const answers = [503, 503, 202];
-  const ok = await deliverWithRetries(policy, async () => ({ status: answers.shift()! }), async () => true);
+  const ok = await deliverWithRetries(policy, () => Promise.resolve({ status: answers.shift()! }), () => Promise.resolve(true));
   assert.equal(ok.delivered, true);
   assert.deepEqual(ok.waits, [0, 100]);
-  const rejected = await deliverWithRetries(policy, async () => ({ status: 400 }), async () => true);
+  const rejected = await deliverWithRetries(policy, () => Promise.resolve({ status: 400 }), () => Promise.resolve(true));
   assert.equal(rejected.attempts.length, 1);
   assert.equal(rejected.delivered, false);
-  const stopped = await deliverWithRetries(policy, async () => ({ status: 503 }), async () => false);
+  const stopped = await deliverWithRetries(policy, () => Promise.resolve({ status: 503 }), () => Promise.resolve(false));
   assert.equal(stopped.attempts.length, 1, 'a stop during the wait ends the delivery');
 });

@@ -23,7 +23,7 @@ import { waitFor } from '../../tools/wait.js';
 // in the ConfigMap it mounts.
 const rendered = (await renderPlatform()).objects;
 const setup = prometheusSetup(rendered);
-const prometheusYml = setup.config as Record<string, any>;
+const prometheusYml = setup.config;
 const prometheusDeployment = findObject(rendered, 'Deployment', setup.deployment, setup.namespace) as unknown as KubeObject;
 
 const simulation: KubeObject = {
@@ -194,12 +194,12 @@ test('the manifests\' prometheus.yml: kubernetes_sd jobs ask the runner, jobs wi
   assert.deepEqual(kept.map((k) => k.job).sort(), ['kubernetes-pods', 'kubernetes-service-endpoints', 'prometheus']);
   assert.deepEqual(leftOut.map((l) => l.job).sort(), ['kube-state-metrics', 'kubernetes-apiservers', 'kubernetes-cadvisor', 'kubernetes-nodes']);
   assert.match(leftOut.find((l) => l.job === 'kubernetes-nodes')!.reason, /no Kubernetes nodes/);
-  const jobs = new Map((config['scrape_configs'] as Array<Record<string, any>>).map((j) => [j['job_name'], j]));
+  const jobs = new Map((config['scrape_configs'] ?? []).map((j) => [j['job_name'], j]));
   assert.deepEqual(jobs.get('prometheus')!['static_configs'], [{ targets: ['127.0.0.1:29090'] }], 'localhost:9090 in the pod is the local Prometheus');
   const pods = jobs.get('kubernetes-pods')!;
   assert.equal(pods['kubernetes_sd_configs'], undefined);
   assert.deepEqual(pods['http_sd_configs'], [{ url: 'http://127.0.0.1:1/v1/targets?role=pod', refresh_interval: '5s' }]);
-  const original = (prometheusYml['scrape_configs'] as Array<Record<string, any>>).find((j) => j['job_name'] === 'kubernetes-pods')!;
+  const original = (prometheusYml['scrape_configs'] ?? []).find((j) => j['job_name'] === 'kubernetes-pods')!;
   assert.deepEqual(pods['relabel_configs'], original['relabel_configs'], 'relabel rules are the manifests\' own');
   assert.deepEqual(config['rule_files'], prometheusYml['rule_files']);
 });
@@ -217,14 +217,14 @@ test('a real Prometheus applies the manifests\' relabel rules to the announced p
 
   const dir = await mkdtemp(path.join(os.tmpdir(), 'promsnap-discovery-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
-  let promPod: LocalPod | undefined;
-  const discovery = await serveDiscovery(() => ({ network: new LocalNetwork([simPod, promPod!], rendered as unknown as KubeObject[]), pods: [simPod, promPod!] }));
+  // Asked for targets only by the Prometheus started below, once promPod is set.
+  const discovery = await serveDiscovery(() => ({ network: new LocalNetwork([simPod, promPod], rendered), pods: [simPod, promPod] }));
   t.after(() => discovery.close());
   const { freePort } = await import('../../tools/ports.js');
   const port = await freePort();
-  promPod = prometheusPod(port);
+  const promPod = prometheusPod(port);
   const { config } = localScrapeConfig(prometheusYml, {
-    network: new LocalNetwork([simPod, promPod], rendered as unknown as KubeObject[]),
+    network: new LocalNetwork([simPod, promPod], rendered),
     prometheusPod: promPod,
     discoveryUrl: (q) => discovery.urlFor(q),
     refreshInterval: '1s',

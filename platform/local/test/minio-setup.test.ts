@@ -56,7 +56,7 @@ test('the minio-setup Job prepares a real MinIO: bucket, policy and a user limit
   t.after(() => minio.stop());
   // The runner's view of the cluster: the minio Deployment's pod, its api port served by this MinIO.
   const workloads = objects as unknown as WorkloadObject[];
-  const minioPods = podTemplateOf(findObject(objects, 'Deployment', 'minio', 'promsnap') as unknown as WorkloadObject);
+  const minioPods = podTemplateOf(findObject(objects, 'Deployment', 'minio', 'promsnap'));
   const apiPort = minioPods.containers.flatMap((c) => c.ports).find((p) => p.name === 'api');
   assert.ok(apiPort, 'the MinIO container declares a port named api');
   const minioPod = localPod(minioPods, 0, '127.0.0.1', new Map([[apiPort.containerPort, minio.port]]), { running: () => true, ready: () => true });
@@ -78,7 +78,7 @@ test('the minio-setup Job prepares a real MinIO: bucket, policy and a user limit
   await t.test('every step succeeds, and all of them again on a second run (the Job may run again)', async () => {
     for (const attempt of ['first', 'second']) {
       // runJob stops at the first failing step and rejects with its output.
-      const steps = await runJob(job as unknown as WorkloadObject, { objects: workloads, network, workDir: path.join(dir, `job-${attempt}`), tools: ['mc'] });
+      const steps = await runJob(job, { objects: workloads, network, workDir: path.join(dir, `job-${attempt}`), tools: ['mc'] });
       assert.deepEqual(
         steps.map((s) => s.container),
         allContainers(template.spec).map((c) => c.name),
@@ -123,7 +123,7 @@ test('the minio-setup Job prepares a real MinIO: bucket, policy and a user limit
   await t.test('a multipart upload that breaks off is aborted by the user itself, leaving nothing', async () => {
     const key = snapshotKey(time, 'ping-broken', false);
     const chunk = Buffer.alloc(1024 * 1024, 'y');
-    async function* breaking() {
+    function* breaking() {
       for (let i = 0; i < 7; i++) yield chunk;
       throw new Error('Prometheus went away');
     }

@@ -91,7 +91,7 @@ test('a data dir in use by a running runner is refused; one left by a killed run
   assert.equal((await second.exited).code, 1, second.output());
   const escaped = dataDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   assert.match(second.output(), new RegExp(`another npm start \\(pid ${process.pid}\\) is using ${escaped}: stop it first, or give this one another --data-dir`));
-  assert.equal(JSON.parse(await readFile(stateFile, 'utf8')).pid, process.pid, 'the holder\'s file is left alone');
+  assert.equal((JSON.parse(await readFile(stateFile, 'utf8')) as { pid: number }).pid, process.pid, 'the holder\'s file is left alone');
 
   // A runner that was killed left its file behind: its pid is gone, so the data dir is free again.
   const gone = startRunner(['--help']);

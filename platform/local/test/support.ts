@@ -32,8 +32,8 @@ export function startRunner(args: string[], env: NodeJS.ProcessEnv = process.env
       for (const wake of [...waiters]) wake();
     });
   };
-  collect(child.stdout!);
-  collect(child.stderr!);
+  collect(child.stdout);
+  collect(child.stderr);
   let done = false;
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     // 'close', not 'exit': by then the last output has been read.

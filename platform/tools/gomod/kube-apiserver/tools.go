@@ -1,6 +1,9 @@
 //go:build tools
 
-// Keeps `go mod tidy` from dropping the one package this wrapper module exists to build.
+// Keeps `go mod tidy` from dropping the packages this wrapper module exists to build.
 package tools
 
-import _ "k8s.io/kubernetes/cmd/kube-apiserver"
+import (
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+)
