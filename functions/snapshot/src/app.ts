@@ -120,7 +120,10 @@ export function createApp(deps: AppDeps): Express {
     queryParameters(req, []);
     // A snapshot for a later instant than an event may name (one stored before such events were
     // refused) is passed over: the newest is the newest of the instants that have come.
-    const newest = await store.newestSnapshot(new Date(Date.now() + deps.limits.maxFutureMs));
+    const bound = new Date(Date.now() + deps.limits.maxFutureMs);
+    // The newest stored instant, whether an instant snapshot's or a range export's tick.
+    const [snapshot, range] = await Promise.all([store.newestSnapshot(bound), store.newestRangeExport(bound)]);
+    const newest = range && (!snapshot || range.time > snapshot.time) ? range : snapshot;
     const opened = newest && (await store.open(newest.key));
     if (!opened) {
       res.status(404).json({ error: `no snapshot stored in bucket ${store.bucket} yet` });

@@ -292,3 +292,27 @@ test('a ping right at its tick waits for the window to settle before reading it'
   assert.ok(res.ms >= 1_000, `waited (${Math.round(res.ms)} ms)`);
   assert.deepEqual((await app.read(key(tick, 1000))).samples, new Map(), 'nothing in the backfilled dataset is that recent');
 });
+
+test('/lastdata serves the newest stored instant, whether an instant snapshot or the tick of a range export', async (t) => {
+  const app = await startRangeApp(t, prometheus.url, { catchUpMs: 0 });
+  const newest = async () => {
+    const res = await fetch(`${app.url}/lastdata`);
+    const body = (await res.json()) as { kind: string };
+    return { key: res.headers.get('x-snapshot-key'), time: res.headers.get('x-snapshot-time'), kind: body.kind };
+  };
+  const instant = await app.ping(base + 3 * minute, { range: '0' });
+  assert.equal(instant.status, 200);
+  assert.deepEqual(await newest(), {
+    key: instant.json!['key'],
+    time: new Date(base + 3 * minute).toISOString().replace('.000Z', 'Z'),
+    kind: 'promsnap.snapshot.v1',
+  });
+  const range = await app.ping(base + 5 * minute + 200, { range: '1m' });
+  assert.deepEqual(await newest(), {
+    key: range.json!['key'],
+    time: new Date(base + 5 * minute).toISOString().replace('.000Z', 'Z'),
+    kind: 'promsnap.range.v1',
+  });
+  const later = await app.ping(base + 5 * minute + 30_000, { range: '0' });
+  assert.equal((await newest()).key, later.json!['key']);
+});
