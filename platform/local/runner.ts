@@ -2,6 +2,7 @@
 // setup Job run against it), Prometheus with the manifests' configuration and rules, the Knative
 // Services' pods as local Node processes, and the PingSource/Trigger as a local ping emitter. Each
 // step waits for readiness; stop() undoes them in reverse order.
+import { formatDuration, parseDuration } from '../../archive/src/duration.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { appendFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -324,13 +325,16 @@ export async function startPipeline(options: RunnerOptions): Promise<RunningPipe
       const starts = await Promise.allSettled(
         w.pods.map(async (pod) => {
           const port = pod.ports.get(userPort)!;
-          const env = containerEnv(container, {
-            objects,
-            namespace: w.template.namespace,
-            network,
-            pod,
-            platformEnv: { ...w.template.platformEnv, PORT: String(port) },
-          });
+          const env = followPingEvery(
+            containerEnv(container, {
+              objects,
+              namespace: w.template.namespace,
+              network,
+              pod,
+              platformEnv: { ...w.template.platformEnv, PORT: String(port) },
+            }),
+            options.pingEveryMs,
+          );
           const processName = `${w.template.source.name}-${w.pods.indexOf(pod)}`;
           const process = await startProcess({
             name: processName,
@@ -503,12 +507,25 @@ export function prometheusSettings(template: PodTemplate, objects: KubeObject[])
   return { config, files, ...(retention ? { retention } : {}) };
 }
 
+/**
+ * With --ping-every, a range export's range follows the pings' period, as SNAPSHOT_RANGE follows the
+ * PingSource's schedule in the manifests: consecutive pings then tile time. Its settle time is at most
+ * one period.
+ */
+export function followPingEvery(env: Record<string, string>, everyMs: number | undefined): Record<string, string> {
+  const rangeMs = env['SNAPSHOT_RANGE'] === undefined ? undefined : parseDuration(env['SNAPSHOT_RANGE']);
+  if (everyMs === undefined || !rangeMs) return env;
+  const settleMs = Math.min(parseDuration(env['SNAPSHOT_SETTLE'] ?? '') ?? everyMs, everyMs);
+  return { ...env, SNAPSHOT_RANGE: formatDuration(everyMs), SNAPSHOT_SETTLE: formatDuration(settleMs) };
+}
+
 function describeDelivery(report: DeliveryReport): string {
   const attempts = report.result.attempts.length;
   const tries = attempts === 1 ? '' : ` after ${attempts} attempts`;
   if (report.stored) {
     const s = report.stored;
-    return `snapshot stored  ${s.bucket}/${s.key}  ${s.bytes} bytes  ${s.series} series  (${s.durationMs} ms${tries})`;
+    const window = s.range ? `  ${s.range.samples} samples from ${s.range.start.slice(11, 19)} to ${s.range.end.slice(11, 19)}` : '';
+    return `snapshot stored  ${s.bucket}/${s.key}  ${s.bytes} bytes  ${s.series} series${window}  (${s.durationMs} ms${tries})`;
   }
   const last = report.result.last;
   const outcome = 'status' in last ? `HTTP ${last.status}` : last.error.message;

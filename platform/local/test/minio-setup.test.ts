@@ -20,6 +20,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { createS3Client, createStore } from '../../../functions/snapshot/src/store.js';
 import { deadLetterKey, snapshotKey } from '../../../functions/snapshot/src/key.js';
+import { RANGE_PREFIX, rangeKey } from '../../../archive/src/keys.js';
 import { LocalNetwork } from '../addresses.js';
 import { runJob } from '../jobs.js';
 import { runCommand } from '../../tools/command.js';
@@ -102,7 +103,7 @@ test('the minio-setup Job prepares a real MinIO: bucket, policy and a user limit
   const store = createStore({ client, bucket });
   const time = '2026-11-25T12:05:00.000Z';
 
-  await t.test('with the Knative Service\'s credentials the function\'s store writes, reads and lists snapshots and dead letters', async () => {
+  await t.test('with the Knative Service\'s credentials the function\'s store writes, reads and lists snapshots, range exports and dead letters', async () => {
     const key = snapshotKey(time, 'ping-1', false);
     const written = await store.writeOnce(key, Readable.from([Buffer.from('{"status":"success"}')]), { contentType: 'application/json' });
     assert.equal(written.created, true);
@@ -116,6 +117,10 @@ test('the minio-setup Job prepares a real MinIO: bucket, policy and a user limit
     assert.equal((await store.newestSnapshot())?.key, [key, big].sort().at(-1));
     assert.equal((await store.listSnapshots({ limit: 10 })).items.length, 2);
     assert.equal(await store.tail(key, 8, false), 'uccess"}');
+    const range = rangeKey({ namespace: 'promsnap', name: 'snapshot-schedule', rangeMs: 300_000, tick: Date.parse(time), gzip: false });
+    assert.equal((await store.writeOnce(range, Readable.from([Buffer.from('{"series":0,"samples":0}')]), { contentType: 'application/json' })).created, true);
+    assert.equal(await store.lastKeyBetween(RANGE_PREFIX, RANGE_PREFIX, `${RANGE_PREFIX}~`), range, 'range exports are listed to find the last tick stored');
+    assert.equal((await store.newestRangeExport())?.key, range);
     const letter = deadLetterKey(time, 'ping-2');
     assert.equal((await store.writeOnce(letter, Readable.from([Buffer.from('{}')]), { contentType: 'application/json' })).created, true);
   });
@@ -137,7 +142,7 @@ test('the minio-setup Job prepares a real MinIO: bucket, policy and a user limit
     const put = (Key: string) => client.send(new PutObjectCommand({ Bucket: bucket, Key, Body: '{}' }));
     const denied = {
       'delete a snapshot': await s3Error(client.send(new DeleteObjectCommand({ Bucket: bucket, Key: snapshotKey(time, 'ping-1', false) }))),
-      'write outside the date and dead-letter prefixes': await s3Error(put('other/x.json')),
+      'write outside the date, range and dead-letter prefixes': await s3Error(put('other/x.json')),
       'write at the bucket root': await s3Error(put('x.json')),
       'create a bucket': await s3Error(client.send(new CreateBucketCommand({ Bucket: 'elsewhere' }))),
       'change the bucket policy': await s3Error(

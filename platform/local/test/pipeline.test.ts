@@ -14,13 +14,16 @@ import { waitFor } from '../../tools/wait.js';
 import { alive, commandOf, descendants, repoRoot, startRunner } from './support.js';
 
 
+// The platform exports ranges (SNAPSHOT_RANGE, which --ping-every sets to its period): every raw
+// sample of each period, so a counter's newest value is its last sample.
 interface Series {
   metric: Record<string, string>;
-  value: [number, string];
+  values: Array<[number, string]>;
 }
 interface Snapshot {
   kind: string;
   time: string;
+  range: string;
   results: Array<{ query: string; response: { status: string; data: { result: Series[] } }; series: number }>;
 }
 
@@ -75,7 +78,7 @@ test('npm start: requests to the simulation show up in a snapshot in MinIO, and 
         const counted = series.filter(
           (s) => s.metric['__name__'] === 'simulation_app_requests_total' && s.metric['route'] === '/simulate-requests' && s.metric['statusCode'] === '200',
         );
-        const total = counted.reduce((sum, s) => sum + Number(s.value[1]), 0);
+        const total = counted.reduce((sum, s) => sum + Number(s.values.at(-1)?.[1] ?? 0), 0);
         if (total >= requests) return { key, snapshot, counted };
       }
       return undefined;
@@ -85,14 +88,15 @@ test('npm start: requests to the simulation show up in a snapshot in MinIO, and 
   t.diagnostic(`first snapshot with the requests ${Date.now() - requestsDoneAt} ms after them: ${found.key}`);
 
   const [series] = found.counted;
-  assert.equal(found.snapshot.kind, 'promsnap.snapshot.v1');
+  assert.equal(found.snapshot.kind, 'promsnap.range.v1');
+  assert.equal(found.snapshot.range, '2s', 'the range follows --ping-every');
   assert.equal(series!.metric['app'], 'simulation', 'the application\'s own default label');
   assert.equal(series!.metric['job'], 'kubernetes-pods', 'scraped by the manifests\' kubernetes-pods job');
   assert.equal(series!.metric['kubernetes_namespace'], 'promsnap', 'added by the manifests\' relabel rules');
   assert.match(series!.metric['kubernetes_pod_name'] ?? '', /^simulation-00001-deployment-[a-z2-9]+-[a-z2-9]{5}$/, 'the pod name Knative would give it');
   assert.equal(series!.metric['serving_knative_dev_service'], 'simulation', 'pod labels copied by labelmap');
   assert.equal(series!.metric['exported_app'], undefined, 'Knative\'s app=<revision> pod label is dropped, not clashing');
-  assert.match(runner.output(), /^snapshot stored {2}snapshots\/\d{4}\/\d{2}\/\d{2}\/\d{6}Z-\S+\.json {2}\d+ bytes {2}\d+ series/m, 'one line per stored snapshot');
+  assert.match(runner.output(), /^snapshot stored {2}snapshots\/ranges\/promsnap\/snapshot-schedule\/2s\/\d{4}\/\d{2}\/\d{2}\/\d{6}Z\.json {2}\d+ bytes {2}\d+ series {2}\d+ samples from \d\d:\d\d:\d\d to \d\d:\d\d:\d\d/m, 'one line per stored export');
 
   // The whole tree, as it is now: every process the runner started and anything they started.
   const tree = descendants(runner.child.pid!);
