@@ -16,7 +16,10 @@ import type { RestoredSeries } from './samples.js';
 const legacyMetricName = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const legacyLabelName = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
+const needsEscape = /[\\"\n]/;
+
 function quote(text: string): string {
+  if (!needsEscape.test(text)) return `"${text}"`;
   return `"${text.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`;
 }
 
@@ -43,14 +46,16 @@ export interface OpenMetricsFile {
 }
 
 /**
- * Writes series into numbered files in dir, moving to a new file past maxBytes; each finished file
- * is handed to onFile (which imports it) before the next is started.
+ * Writes series into numbered files in dir, moving to a new file past maxBytes. Each finished file is
+ * handed to onFile (which imports it) while the next one is written, so promtool and this process
+ * work at once on two cores; one import at a time.
  */
 export class OpenMetricsWriter {
   private out: WriteStream | undefined;
   private current: OpenMetricsFile | undefined;
   private pending = '';
   private index = 0;
+  private importing: Promise<void> = Promise.resolve();
   readonly files: OpenMetricsFile[] = [];
 
   constructor(
@@ -61,7 +66,7 @@ export class OpenMetricsWriter {
 
   async write(series: RestoredSeries): Promise<void> {
     if (!this.current) this.open();
-    const head = `${seriesText(series.labels)} `;
+    const head = `${series.key} `;
     let text = '';
     for (const { t, v } of series.points) text += `${head}${v} ${timestampText(t)}\n`;
     this.pending += text;
@@ -71,9 +76,10 @@ export class OpenMetricsWriter {
     if (this.current!.bytes >= this.maxBytes) await this.finishFile();
   }
 
-  /** Ends the last file and hands it on; returns every file written. */
+  /** Ends the last file and hands it on; returns every file written, once all are imported. */
   async end(): Promise<OpenMetricsFile[]> {
     if (this.current) await this.finishFile();
+    await this.importing;
     return this.files;
   }
 
@@ -99,6 +105,9 @@ export class OpenMetricsWriter {
     this.current = undefined;
     this.out = undefined;
     this.files.push(done);
-    await this.onFile(done);
+    // The previous import first (its failure stops the restore here), then this one in the background.
+    await this.importing;
+    this.importing = this.onFile(done);
+    this.importing.catch(() => undefined);
   }
 }

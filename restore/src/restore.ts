@@ -23,8 +23,11 @@ export interface RestoreResult {
   seconds: number;
 }
 
-/** How large one OpenMetrics file may grow before promtool imports it and the next one begins. */
-const defaultFileBytes = 1024 * 1024 * 1024;
+/**
+ * How large one OpenMetrics file grows before promtool imports it while the next one is written: small
+ * enough that the two overlap, large enough that promtool's start-up is a small part of each import.
+ */
+const defaultFileBytes = 128 * 1024 * 1024;
 
 export async function restore(options: RestoreOptions, deps: { bucket: Bucket; log: (line: string) => void; fileBytes?: number }): Promise<RestoreResult> {
   const started = performance.now();

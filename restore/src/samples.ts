@@ -4,6 +4,7 @@
 // (plan.ts reads exports in an order where that is exact); native histogram samples are counted and
 // left out, as OpenMetrics text (promtool's input) cannot carry them.
 import type { SeriesRecord } from '../../archive/src/index.js';
+import { seriesText } from './openmetrics.js';
 
 export interface Point {
   /** Unix milliseconds. */
@@ -15,7 +16,7 @@ export interface Point {
 export interface RestoredSeries {
   /** Label names and values, sorted by name (__name__ first). */
   labels: Array<[string, string]>;
-  /** One string per series, the same for the same labels: what duplicates are found by. */
+  /** The series in OpenMetrics text (`name{label="value",...}`): one string per label set, what duplicates are found by. */
   key: string;
   points: Point[];
 }
@@ -42,11 +43,17 @@ export class SampleFilter {
 
   /** The series' new samples, or undefined when it has none. */
   accept(record: SeriesRecord): RestoredSeries | undefined {
-    const labels = Object.entries(record.metric).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    for (const [name, value] of labels) {
+    const labels = Object.entries(record.metric);
+    let sorted = true;
+    for (let i = 0; i < labels.length; i++) {
+      const [name, value] = labels[i]!;
       if (typeof value !== 'string') throw new Error(`label ${name} of a series is not a string`);
+      if (i > 0 && labels[i - 1]![0] >= name) sorted = false;
     }
-    const key = labels.map(([name, value]) => `${name}=${JSON.stringify(value)}`).join(',');
+    // Prometheus writes labels sorted by name; sorting is only for answers that are not.
+    if (!sorted) labels.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    // The series' OpenMetrics text is one string per label set, so it is the key as well.
+    const key = seriesText(labels);
     this.counts.nativeHistograms += (record.histograms?.length ?? 0) + (record.histogram ? 1 : 0);
     const raw = record.values ?? (record.value ? [record.value] : []);
     const known = this.last.get(key);

@@ -1,11 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { runCommand } from '../../platform/tools/command.js';
 import { findTool } from '../../platform/tools/find.js';
-import { seriesText, timestampText } from '../src/openmetrics.js';
+import { OpenMetricsWriter, seriesText, timestampText } from '../src/openmetrics.js';
 
 // Milliseconds whose plain decimal seconds ("2154737573.384") promtool's int64(seconds * 1000) turns
 // into the millisecond before: found by search, before 1990 and after 2038.
@@ -67,5 +67,57 @@ test('promtool imports what is written exactly: labels, quoted names and every m
   assert.ok(
     dump.every((line) => line.startsWith('{__name__="rt.quoted", le="1", text="a \\"b\\" \\\\ c\\nd"}')),
     dump[0],
+  );
+});
+
+test('files past the size bound are imported one at a time while the next is written, all of them by the end', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'promsnap-openmetrics-files-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const events: string[] = [];
+  let running = 0;
+  const writer = new OpenMetricsWriter(dir, 60, async (file) => {
+    running++;
+    assert.equal(running, 1, 'one import at a time');
+    events.push(`import ${path.basename(file.file)} starts`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.ok((await readFile(file.file, 'utf8')).endsWith('# EOF\n'), 'a file is complete when imported');
+    events.push(`import ${path.basename(file.file)} ends`);
+    running--;
+  });
+  for (let i = 0; i < 12; i++) {
+    await writer.write({
+      labels: [
+        ['__name__', 'm'],
+        ['i', String(i)],
+      ],
+      key: `m{i="${i}"}`,
+      points: [{ t: 1000 * i, v: '1' }],
+    });
+    events.push(`series ${i} written`);
+  }
+  const files = await writer.end();
+  assert.ok(files.length >= 3, `several files: ${files.length}`);
+  assert.deepEqual(
+    events.filter((e) => e.startsWith('import') && e.endsWith('ends')),
+    files.map((f) => `import ${path.basename(f.file)} ends`),
+    'every file imported, in order, before end() resolves',
+  );
+  const firstImport = events.indexOf('import restore-1.om starts');
+  assert.ok(
+    events.slice(firstImport).some((e) => e.startsWith('series')),
+    'series are written while the first file is imported',
+  );
+  assert.equal(
+    files.reduce((n, f) => n + f.samples, 0),
+    12,
+  );
+
+  const failing = new OpenMetricsWriter(dir, 50, () => Promise.reject(new Error('promtool failed')));
+  await assert.rejects(
+    (async () => {
+      for (let i = 0; i < 10; i++) await failing.write({ labels: [['__name__', 'x']], key: 'x', points: [{ t: i, v: '1' }] });
+      await failing.end();
+    })(),
+    /promtool failed/,
   );
 });

@@ -102,9 +102,10 @@ export async function exportRange(deps: RangeExportDeps, ping: PingEvent, rangeM
   // A part never holds more series than one answer may (SNAPSHOT_MAX_SERIES, Prometheus's `limit`).
   const maxSeries = deps.prometheus.maxSeries ?? Number.POSITIVE_INFINITY;
   const planner = new SplitPlanner(countingApi(deps.range.api, metrics), { series: Math.min(settings.partSeries, maxSeries), samples: settings.partSamples });
-  const plans: Part[][] = [];
-  for (const base of bases) plans.push(await planner.plan(base, window));
-  const answers = answerParts(deps, plans.flat(), window, planner, metrics);
+  async function* parts(): AsyncGenerator<Part> {
+    for (const base of bases) yield* planner.plan(base, window);
+  }
+  const answers = answerParts(deps, parts(), window, planner, metrics);
   const first = await answers.next();
   async function* inOrder(): AsyncGenerator<Answer> {
     try {
@@ -162,26 +163,59 @@ export async function exportRange(deps: RangeExportDeps, ping: PingEvent, rangeM
   };
 }
 
-/** The answers of the parts in order; a part Prometheus refuses as too large is split in its place. */
-async function* answerParts(deps: RangeExportDeps, parts: Part[], window: Window, planner: SplitPlanner, metrics: RangeMetrics): AsyncGenerator<Answer> {
-  const queue = [...parts];
+/**
+ * The answers of the parts in order. While one answer streams into the object, the next part is
+ * planned and asked for: Prometheus evaluates it on its own cores meanwhile, instead of waiting to be
+ * read and then making the function wait, so at most two parts are in Prometheus's memory at once. A
+ * part Prometheus refuses as too large is split in its place.
+ */
+async function* answerParts(
+  deps: RangeExportDeps,
+  parts: AsyncIterable<Part>,
+  window: Window,
+  planner: SplitPlanner,
+  metrics: RangeMetrics,
+): AsyncGenerator<Answer> {
+  const split: Part[] = [];
+  const planned = parts[Symbol.asyncIterator]();
   const time = iso(window.end);
-  while (queue.length > 0) {
-    const part = queue.shift()!;
-    const query = partQuery(part, window);
-    let answer;
-    try {
-      metrics.queries.inc({ kind: 'part' });
-      answer = await deps.prometheus.query(query, time);
-    } catch (err) {
-      const smaller = tooManySamples(err) ? await planner.split(part, window) : undefined;
-      if (!smaller) throw err;
-      metrics.splits.inc();
-      deps.log.info('part split: Prometheus refused it as too large', { query: query.slice(0, 300), into: smaller.length });
-      queue.unshift(...smaller);
-      continue;
+  const next = async (): Promise<Answer | undefined> => {
+    for (;;) {
+      let part = split.shift();
+      if (part === undefined) {
+        const step = await planned.next();
+        if (step.done) return undefined;
+        part = step.value;
+      }
+      const query = partQuery(part, window);
+      try {
+        metrics.queries.inc({ kind: 'part' });
+        return { query, answer: await deps.prometheus.query(query, time) };
+      } catch (err) {
+        const smaller = tooManySamples(err) ? await planner.split(part, window) : undefined;
+        if (!smaller) throw err;
+        metrics.splits.inc();
+        deps.log.info('part split: Prometheus refused it as too large', { query: query.slice(0, 300), into: smaller.length });
+        split.unshift(...smaller);
+      }
     }
-    yield { query, answer };
+  };
+  let ahead = next();
+  try {
+    for (;;) {
+      const current = await ahead;
+      if (!current) return;
+      ahead = next();
+      // A failure of the part asked ahead surfaces when it is reached, not as an unhandled rejection.
+      ahead.catch(() => undefined);
+      yield current;
+    }
+  } finally {
+    // Stopped early (the upload failed): the part asked ahead is cancelled, not left to stream.
+    void ahead.then(
+      (answer) => answer?.answer.destroy(),
+      () => undefined,
+    );
   }
 }
 

@@ -4,7 +4,8 @@
 //
 // 1. the metric names with data in the window come from the index (label values: no sample is read);
 // 2. they are counted (series per name, and the samples the count read) in batches, each batch sized
-//    from the names counted before it so it stays near one part's budget;
+//    from the names counted before it to about twice a part's series (a count costs Prometheus about
+//    a third of what an export of the same series does), and parts are given out as they are counted;
 // 3. consecutive names are grouped into parts of at most `series` series and `samples` samples;
 //    a name above either alone is split by the label with the most values, into value ranges
 //    (the first also taking the series without that label, so nothing falls between parts);
@@ -76,32 +77,33 @@ export class SplitPlanner {
     private readonly budget: PartBudget,
   ) {}
 
-  /** The parts of one selector over a window, in name order; none when it has no data there. */
-  async plan(base: Matcher[], window: PlanWindow): Promise<Part[]> {
+  /**
+   * The parts of one selector over a window, in name order, as they are planned: a part is given out
+   * as soon as its names are counted, so exporting it can go on while the next names are counted.
+   * None when the selector has no data in the window.
+   */
+  async *plan(base: Matcher[], window: PlanWindow): AsyncGenerator<Part> {
     const names = [...new Set(await this.api.labelValues('__name__', renderSelector(base), window.start, window.end))].sort();
     this.stats.names += names.length;
-    const counts = await this.count(base, names, window);
-    const parts: Part[] = [];
     let group: { names: string[]; series: number; samples: number } = { names: [], series: 0, samples: 0 };
-    const flush = () => {
-      if (group.names.length > 0) parts.push({ base, names: group.names, extra: [], series: group.series, samples: group.samples });
+    const take = (): Part[] => {
+      const done = group.names.length > 0 ? [{ base, names: group.names, extra: [], series: group.series, samples: group.samples }] : [];
       group = { names: [], series: 0, samples: 0 };
+      return done;
     };
-    for (const name of names) {
-      const count = counts.get(name);
+    for await (const [name, count] of this.count(base, names, window)) {
       if (count !== undefined && count.series === 0) continue;
       if (count === undefined || count.series > this.budget.series || count.samples > this.budget.samples) {
-        flush();
-        parts.push(...(await this.byLabel({ base, names: [name], extra: [], series: count?.series, samples: count?.samples }, this.pieces(count), window)));
+        yield* take();
+        yield* await this.byLabel({ base, names: [name], extra: [], series: count?.series, samples: count?.samples }, this.pieces(count), window);
         continue;
       }
-      if (group.names.length > 0 && (group.series + count.series > this.budget.series || group.samples + count.samples > this.budget.samples)) flush();
+      if (group.names.length > 0 && (group.series + count.series > this.budget.series || group.samples + count.samples > this.budget.samples)) yield* take();
       group.names.push(name);
       group.series += count.series;
       group.samples += count.samples;
     }
-    flush();
-    return parts;
+    yield* take();
   }
 
   /** A part Prometheus refused, cut smaller; undefined when it cannot be cut. */
@@ -126,12 +128,14 @@ export class SplitPlanner {
   }
 
   /**
-   * Counts series per name in batches of names; the samples a batch read are shared among its names
-   * by their series. A batch Prometheus refuses is halved; a single name it refuses stays uncounted.
+   * Each name with its count, batch by batch: series per name, and the samples a batch read shared
+   * among its names by their series (undefined where Prometheus refused even a count of the name
+   * alone). A batch holds about what counting can take at once, going by the names counted before
+   * it: twice a part's series, a count costing Prometheus about a third of an export per series.
    */
-  private async count(base: Matcher[], names: string[], window: PlanWindow): Promise<Map<string, Count>> {
-    const counts = new Map<string, Count>();
+  private async *count(base: Matcher[], names: string[], window: PlanWindow): AsyncGenerator<[string, Count | undefined]> {
     const range = formatDuration(window.end - window.start);
+    const target = 2 * this.budget.series;
     let batch = 1;
     let namesCounted = 0;
     let seriesCounted = 0;
@@ -147,6 +151,7 @@ export class SplitPlanner {
         if (slice.length > 1) {
           batch = Math.ceil(slice.length / 2);
         } else {
+          yield [slice[0]!, undefined];
           i++;
         }
         continue;
@@ -154,7 +159,7 @@ export class SplitPlanner {
       let series = 0;
       for (const { value } of answer.result) series += Number(value[1]);
       const samplesPerSeries = series > 0 ? answer.totalSamples / series : 0;
-      for (const name of slice) counts.set(name, { series: 0, samples: 0 });
+      const counts = new Map<string, Count>(slice.map((name) => [name, { series: 0, samples: 0 }]));
       for (const { metric, value } of answer.result) {
         const n = Number(value[1]);
         if (metric['__name__'] !== undefined) counts.set(metric['__name__'], { series: n, samples: n * samplesPerSeries });
@@ -162,11 +167,10 @@ export class SplitPlanner {
       i += slice.length;
       namesCounted += slice.length;
       seriesCounted += series;
-      // The next batch holds about one part's worth of series, going by the names counted so far.
       const perName = Math.max(1, seriesCounted / namesCounted);
-      batch = Math.max(1, Math.min(batch * 4, Math.floor(this.budget.series / perName)));
+      batch = Math.max(1, Math.min(batch * 4, Math.floor(target / perName)));
+      yield* counts;
     }
-    return counts;
   }
 
   /**
