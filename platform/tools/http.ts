@@ -42,7 +42,11 @@ export function httpGet(url: string, options: GetOptions = {}): Promise<GetResul
     ? (_opts: unknown, callback: (err: Error | null, socket?: Duplex) => void): undefined => {
         dial({ host, port }).then(
           (raw) =>
-            callback(null, secure ? tls.connect({ ...tlsOptions, socket: raw, servername: options.servername ?? (net.isIP(host) ? undefined : host) }) : raw),
+            // host: what the certificate is checked against when there is no servername (IP SANs too).
+            callback(
+              null,
+              secure ? tls.connect({ ...tlsOptions, socket: raw, host, servername: options.servername ?? (net.isIP(host) ? undefined : host) }) : raw,
+            ),
           (err: Error) => callback(err),
         );
         return undefined;

@@ -546,6 +546,9 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     await setUpNetwork(run, tools.ip, network);
     await setUpMounts(run, tools.mount, readMounts(initPid), [dir, ...writable]);
     await mkdir(path.join(dir, 'tmp'), { mode: 0o700 });
+    // Every cluster reaches in (readiness checks, the API server's forward): start it now, in parallel
+    // with what the caller starts next; a failure is reported to the first dial or forward.
+    ensureForwarder().catch(() => undefined);
   } catch (err) {
     await stop().catch(() => undefined);
     throw err;
