@@ -26,6 +26,8 @@ export interface DnsOptions {
 export interface DnsServer {
   readonly address: string;
   readonly port: number;
+  /** Queries answered so far, by transport, and UDP answers cut short (TC) for the client to ask on TCP. */
+  stats(): { udp: number; tcp: number; truncated: number };
   close(): Promise<void>;
 }
 
@@ -83,9 +85,16 @@ export async function startDns(options: DnsOptions): Promise<DnsServer> {
   const catalog = options.catalog ?? (await startServiceCatalog({ kubeConfig: options.kubeConfig, log }));
   const zone: ZoneOptions = { domain: options.domain, ttl: options.ttl ?? 5 };
   const source: ZoneSource = { service: (ns, name) => catalog.service(ns, name), endpointSlices: (ns, name) => catalog.endpointSlices(ns, name) };
+  const counts = { udp: 0, tcp: 0, truncated: 0 };
   const handle = (query: Buffer, transport: 'udp' | 'tcp'): Buffer | undefined => {
     try {
-      return respond(query, source, zone, transport);
+      const response = respond(query, source, zone, transport);
+      if (response) {
+        counts[transport]++;
+        // The TC bit, third byte's second-lowest bit of the flags.
+        if (transport === 'udp' && (response[2]! & 0x02) !== 0) counts.truncated++;
+      }
+      return response;
     } catch (err) {
       log.error('cannot answer a query', { err });
       const id = decodeHeaderId(query);
@@ -122,7 +131,7 @@ export async function startDns(options: DnsOptions): Promise<DnsServer> {
   }
   const port = udp.address().port;
   log.info('serving DNS', { address: options.address, port, domain: zone.domain });
-  return { address: options.address, port, close: closeAll };
+  return { address: options.address, port, stats: () => ({ ...counts }), close: closeAll };
 }
 
 function bindUdp(address: string, port: number, handle: (query: Buffer, transport: 'udp') => Buffer | undefined, log: Logger): Promise<dgram.Socket> {
