@@ -14,6 +14,11 @@ import net from 'node:net';
 interface AgentConfig {
   ip: string;
   localRoutes: string[];
+  /**
+   * Addresses put on loopback. Local routes alone leave the namespace without an IPv4 address other
+   * than 127.0.0.1, and glibc's getaddrinfo (AI_ADDRCONFIG) then returns no IPv4 answer at all.
+   */
+  addresses: string[];
   /** Bound over /etc/resolv.conf in this mount namespace. */
   resolvConf?: string;
   connector: string;
@@ -23,6 +28,7 @@ interface AgentConfig {
 
 const config = JSON.parse(process.argv[2] ?? '{}') as AgentConfig;
 
+for (const address of config.addresses) execFileSync(config.ip, ['addr', 'add', address, 'dev', 'lo'], { stdio: 'inherit' });
 for (const range of config.localRoutes) execFileSync(config.ip, ['route', 'add', 'local', range, 'dev', 'lo'], { stdio: 'inherit' });
 if (config.resolvConf) execFileSync('mount', ['--bind', config.resolvConf, '/etc/resolv.conf'], { stdio: 'inherit' });
 

@@ -88,7 +88,14 @@ export async function startTestbed(options: TestbedOptions = {}): Promise<Testbe
       resolvConf,
       options.resolvConf ?? 'nameserver 10.96.0.10\nsearch default.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5\n',
     );
-    const agentConfig = { ip: isolation.ip, localRoutes: ['10.96.0.0/16', '10.244.0.0/16'], resolvConf, connector, echo: options.echo ?? [] };
+    const agentConfig = {
+      ip: isolation.ip,
+      addresses: ['10.244.0.1/32'],
+      localRoutes: ['10.96.0.0/16', '10.244.0.0/16'],
+      resolvConf,
+      connector,
+      echo: options.echo ?? [],
+    };
     const bridgeConfig = { ip: isolation.ip, inbound: [{ port: apiPort, socket: await bridges.socketFor(apiPort) }], outbound: [] };
     const unshareArgs = [...isolation.unshareArgs, '--mount', '--propagation', 'private'];
     let agentReady = false;
