@@ -9,9 +9,11 @@
 // interleaved; figures are medians. Prints a Markdown report ending with `name value` lines.
 import os from 'node:os';
 import { parseArgs } from 'node:util';
+import YAML from 'yaml';
 import { parseHeySummary, type HeySummary } from '../platform/tools/hey.js';
 import { isHeyDuration } from '../platform/tools/hey.js';
 import { waitFor } from '../platform/tools/wait.js';
+import { ingressServiceObjects } from '../platform/network/ingress-service.js';
 import { networkMain, startTestbed, type Testbed } from '../platform/network/test/testbed.js';
 
 const usage = 'usage: npm run bench:network -- [--duration 10s] [--concurrency 50] [--rounds 2]';
@@ -125,12 +127,9 @@ spec: {ports: [{name: http, port: 80, targetPort: ${simulationPort}}]}
 ---
 ${slice('promsnap', 'simulation-00001', podIp, simulationPort)}
 ---
-apiVersion: v1
-kind: Service
-metadata: {name: promsnap-ingress, namespace: knative-serving}
-spec: {ports: [{name: http, port: 80}]}
----
-${slice('knative-serving', 'promsnap-ingress', '10.244.0.1', 80)}
+${ingressServiceObjects({ address: '10.244.0.1', port: 80 })
+  .map((object) => YAML.stringify(object))
+  .join('\n---\n')}
 ---
 apiVersion: networking.internal.knative.dev/v1alpha1
 kind: Ingress

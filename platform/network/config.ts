@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import net from 'node:net';
 import { logLevels, type LogLevel } from '../../functions/runtime/src/logger.js';
 import { defaultIngressClass, type ListenAddress } from './ingress.js';
+import { ingressDomainInternal } from './ingress-service.js';
 
 export interface NetworkConfig {
   kubeconfig: string;
@@ -35,7 +36,7 @@ export function parseNetworkArgs(argv: string[]): NetworkConfig {
         ingress: { type: 'string' },
         'ingress-public': { type: 'string' },
         'ingress-class': { type: 'string', default: defaultIngressClass },
-        'ingress-domain': { type: 'string', default: 'promsnap-ingress.knative-serving.svc.cluster.local' },
+        'ingress-domain': { type: 'string', default: ingressDomainInternal() },
         'log-level': { type: 'string', default: 'info' },
       },
     }));

@@ -6,15 +6,17 @@
 import assert from 'node:assert/strict';
 import type http from 'node:http';
 import { after, before, describe, test } from 'node:test';
+import YAML from 'yaml';
 import type { ManagedProcess } from '../../tools/process.js';
 import { waitFor } from '../../tools/wait.js';
 import type { KIngress } from '../ingress-routes.js';
+import { ingressDomainInternal, ingressServiceObjects } from '../ingress-service.js';
 import { networkMain, requestInside, startTestbed, type Testbed } from './testbed.js';
 
 const echo = ['10.244.1.1:8080', '10.244.1.2:8080', '10.244.1.3:8080'];
 const ingressInternal = '10.244.0.1';
 const ingressPublicPort = 8081;
-const domainInternal = 'promsnap-ingress.knative-serving.svc.cluster.local';
+const domainInternal = ingressDomainInternal();
 
 let bed: Testbed;
 let network: ManagedProcess;
@@ -449,18 +451,15 @@ ${ips.length > 0 ? `---\n${slice('promsnap', revision, ips)}` : ''}`;
     // Route's placeholder pointing at the private load balancer's domainInternal from the status.
     const lb = (await getIngress('simulation')).status?.privateLoadBalancer?.ingress?.[0]?.domainInternal;
     assert.equal(lb, domainInternal);
-    await apply(`apiVersion: v1
-kind: Service
-metadata: {name: promsnap-ingress, namespace: knative-serving}
-spec: {ports: [{name: http, port: 80}]}
----
-${slice('knative-serving', 'promsnap-ingress', [ingressInternal], { port: 80 })}
----
-apiVersion: v1
+    await apply(
+      [
+        ...ingressServiceObjects({ address: ingressInternal, port: 80 }).map((object) => YAML.stringify(object)),
+        `apiVersion: v1
 kind: Service
 metadata: {name: simulation, namespace: promsnap}
-spec: {type: ExternalName, externalName: ${lb}, ports: [{name: http2, port: 80}]}
-`);
+spec: {type: ExternalName, externalName: ${lb}, ports: [{name: http2, port: 80}]}`,
+      ].join('\n---\n'),
+    );
     const ingressIp = await clusterIp('knative-serving', 'promsnap-ingress');
     await waitFor(async () => !(await refused(ingressIp, 80)), { what: 'the ingress ClusterIP to accept', timeoutMs: 10_000, intervalMs: 100 });
     const { stdout } = await bed.inside('kubectl', ['get', '--raw', '/simulate-requests', '--server=http://simulation.promsnap.svc.cluster.local']);
