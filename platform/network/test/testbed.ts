@@ -20,8 +20,8 @@ import { toolDir } from '../../tools/versions.js';
 import { networkClusterRole, networkClusterRoleBinding } from '../rbac.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const repoRoot = path.resolve(here, '../../..');
-const bridgeScript = path.join(repoRoot, 'platform/testing/netns-bridge.ts');
+export const repoRoot = path.resolve(here, '../../..');
+export const bridgeScript = path.join(repoRoot, 'platform/testing/netns-bridge.ts');
 const agentScript = path.join(here, 'netns-agent.ts');
 export const networkMain = path.join(repoRoot, 'platform/network/main.ts');
 
@@ -174,7 +174,7 @@ export async function startTestbed(options: TestbedOptions = {}): Promise<Testbe
 }
 
 /** A ServiceAccount bound to the network ClusterRole only, and a kubeconfig carrying its token. */
-async function restrictedKubeconfig(api: TestApiServer): Promise<string> {
+export async function restrictedKubeconfig(api: TestApiServer): Promise<string> {
   const manifests = [
     { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'promsnap-network' } },
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'network', namespace: 'promsnap-network' } },
