@@ -89,6 +89,8 @@ export async function startIngress(options: IngressOptions): Promise<KnativeIngr
     onChange: () => controller.changed(),
     log,
     what: `${plural}.${group}`,
+    // Until Knative's CRDs are installed the list fails with 404: look again soon, not every 30 s.
+    maxRetryMs: 5_000,
   });
   controller.attach(ingresses);
   const unsubscribe = catalog.subscribe(() => controller.changed());
@@ -103,9 +105,15 @@ export async function startIngress(options: IngressOptions): Promise<KnativeIngr
     if (ownCatalog) await catalog.close();
   };
   try {
-    await waitSynced([{ what: `${plural}.${group}`, cache: ingresses }], 30_000);
-    // The table must exist before the first request arrives.
-    controller.reconcile();
+    // Started before Knative's CRDs are installed (the local node starts before Knative, which runs as its
+    // pods), the ingress serves an empty table and keeps watching; routes appear once the API is served.
+    if (await apiServed(custom)) {
+      await waitSynced([{ what: `${plural}.${group}`, cache: ingresses }], 30_000);
+      // The table must exist before the first request arrives.
+      controller.reconcile();
+    } else {
+      log.warn('Knative Ingress API not served yet: routing nothing until its CRD is installed', { api: `${group}/${version}` });
+    }
     const internal = await proxy.listen('internal', options.listen);
     servers.push(internal.server);
     let publicAddress: ListenAddress | undefined;
@@ -118,6 +126,16 @@ export async function startIngress(options: IngressOptions): Promise<KnativeIngr
     return { address: internal.address, ...(publicAddress ? { publicAddress } : {}), close };
   } catch (err) {
     await close();
+    throw err;
+  }
+}
+
+async function apiServed(api: CustomObjectsApi): Promise<boolean> {
+  try {
+    const resources = await api.getAPIResources({ group, version });
+    return resources.resources.some((resource) => resource.name === plural);
+  } catch (err) {
+    if ((err as { code?: unknown }).code === 404) return false;
     throw err;
   }
 }

@@ -25,6 +25,8 @@ export interface WatchOptions<T extends KubernetesObject> {
   log: Logger;
   /** What is watched, for logs: "services". */
   what: string;
+  /** The longest wait between retries after failures; default 30 s. */
+  maxRetryMs?: number;
 }
 
 const firstRetryMs = 500;
@@ -52,10 +54,14 @@ export function watchObjects<T extends KubernetesObject>(options: WatchOptions<T
   informer.on('change', () => options.onChange());
   informer.on('error', (err: unknown) => {
     if (stopped) return;
-    lastError = describe(err);
-    options.log.warn('watch failed; retrying', { what: options.what, error: lastError, retryInMs: retryMs });
+    const error = describe(err);
+    // The same failure again (an API not served yet, a role not bound yet) is worth one warning, not one a retry.
+    const fields = { what: options.what, error, retryInMs: retryMs };
+    if (error === lastError) options.log.debug('watch failed; retrying', fields);
+    else options.log.warn('watch failed; retrying', fields);
+    lastError = error;
     retryTimer = setTimeout(() => void start(), retryMs);
-    retryMs = Math.min(retryMs * 2, maxRetryMs);
+    retryMs = Math.min(retryMs * 2, options.maxRetryMs ?? maxRetryMs);
   });
 
   const start = async (): Promise<void> => {
