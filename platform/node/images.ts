@@ -1,0 +1,117 @@
+// The images the local node can run: the image map (ImageLayout[] as JSON, written by the harness from
+// platform/images) read from its file, and a pod's image reference matched against it as a container
+// runtime would (docker.io and :latest implied). An image with no entry is not pulled from anywhere: the
+// container waits with ErrImagePull and a message listing what the node runs.
+import { createHash } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
+
+/** An image the local node can run: its final stage laid out as files on this machine (cluster-interfaces.md). */
+export interface ImageLayout {
+  reference: string;
+  binds: Array<{ source: string; target: string }>;
+  entrypoint: string[];
+  cmd: string[];
+  workdir: string;
+  env: Record<string, string>;
+  user?: { uid: number; gid: number };
+}
+
+export interface ImageName {
+  /** registry/repository, e.g. docker.io/library/busybox; ko:// references stay whole. */
+  name: string;
+  tag: string | undefined;
+  digest: string | undefined;
+}
+
+/** Splits and normalises a reference as the Docker reference grammar does. */
+export function parseImageReference(reference: string): ImageName {
+  if (reference.startsWith('ko://')) return { name: reference, tag: undefined, digest: undefined };
+  let rest = reference;
+  let digest: string | undefined;
+  const at = rest.indexOf('@');
+  if (at >= 0) {
+    digest = rest.slice(at + 1);
+    rest = rest.slice(0, at);
+  }
+  let tag: string | undefined;
+  const colon = rest.lastIndexOf(':');
+  if (colon > rest.lastIndexOf('/')) {
+    tag = rest.slice(colon + 1);
+    rest = rest.slice(0, colon);
+  }
+  const parts = rest.split('/');
+  const first = parts[0]!;
+  const hasRegistry = parts.length > 1 && (first.includes('.') || first.includes(':') || first === 'localhost');
+  const registry = hasRegistry ? first : 'docker.io';
+  const path = hasRegistry ? parts.slice(1) : parts;
+  if (registry === 'docker.io' && path.length === 1) path.unshift('library');
+  return { name: `${registry}/${path.join('/')}`, tag: tag ?? (digest ? undefined : 'latest'), digest };
+}
+
+/** The layout a container's image reference names, if the node has it. */
+export function findImage(layouts: readonly ImageLayout[], reference: string): ImageLayout | undefined {
+  const wanted = parseImageReference(reference);
+  return layouts.find((layout) => {
+    const have = parseImageReference(layout.reference);
+    if (have.name !== wanted.name) return false;
+    if (wanted.digest && have.digest) return wanted.digest === have.digest && (!wanted.tag || wanted.tag === have.tag);
+    if (wanted.digest && !wanted.tag) return false;
+    return have.tag === wanted.tag;
+  });
+}
+
+/** The waiting message of an image the node does not have. */
+export function unknownImageMessage(reference: string, layouts: readonly ImageLayout[]): string {
+  const known = layouts.map((layout) => layout.reference).sort();
+  return `image ${reference}: no local build; the local node runs ${known.length ? known.join(', ') : 'no images (the image map is empty)'}`;
+}
+
+/** A stable id for a layout (the container status's imageID), so two builds of one tag can be told apart. */
+export function imageId(layout: ImageLayout): string {
+  return `sha256:${createHash('sha256').update(JSON.stringify(layout)).digest('hex')}`;
+}
+
+/** Parses and checks an image map; throws naming the entry that is wrong. */
+export function parseImageMap(text: string, file: string): ImageLayout[] {
+  const parsed: unknown = JSON.parse(text);
+  if (!Array.isArray(parsed)) throw new Error(`${file}: the image map must be a JSON array of ImageLayout`);
+  return parsed.map((entry: unknown, index) => {
+    const layout = entry as Partial<ImageLayout> | null;
+    const where = `${file}[${index}]`;
+    if (!layout || typeof layout.reference !== 'string' || !layout.reference) throw new Error(`${where}: reference must be a non-empty string`);
+    if (!Array.isArray(layout.binds) || layout.binds.some((b) => typeof b?.source !== 'string' || typeof b?.target !== 'string' || !b.target.startsWith('/'))) {
+      throw new Error(`${where} (${layout.reference}): binds must be [{ source, target }] with absolute targets`);
+    }
+    const strings = (value: unknown): value is string[] => Array.isArray(value) && value.every((v) => typeof v === 'string');
+    if (!strings(layout.entrypoint) || !strings(layout.cmd)) throw new Error(`${where} (${layout.reference}): entrypoint and cmd must be string arrays`);
+    return {
+      reference: layout.reference,
+      binds: layout.binds,
+      entrypoint: layout.entrypoint,
+      cmd: layout.cmd,
+      workdir: typeof layout.workdir === 'string' && layout.workdir ? layout.workdir : '/',
+      env: layout.env && typeof layout.env === 'object' ? layout.env : {},
+      ...(layout.user ? { user: layout.user } : {}),
+    };
+  });
+}
+
+/**
+ * The image map file, read again when it changes: a new build written by the harness (Skaffold's local
+ * profile) is runnable without restarting the node, as a pull would make it.
+ */
+export class ImageMap {
+  private layouts: ImageLayout[] = [];
+  private mtimeMs = -1;
+
+  constructor(readonly file: string) {}
+
+  async current(): Promise<ImageLayout[]> {
+    const info = await stat(this.file);
+    if (info.mtimeMs !== this.mtimeMs) {
+      this.layouts = parseImageMap(await readFile(this.file, 'utf8'), this.file);
+      this.mtimeMs = info.mtimeMs;
+    }
+    return this.layouts;
+  }
+}
