@@ -41,6 +41,21 @@ export class BackOff {
     return { start: true };
   }
 
+  /**
+   * For image pulls (the kubelet checks before pulling, IsInBackOffSinceUpdate): how long until the next
+   * pull may be tried, counted from the last recorded failure; 0 when it may now.
+   */
+  remaining(key: string, now: number): number {
+    const entry = this.entries.get(key);
+    if (!entry || now - entry.lastUpdate > this.policy.forgetAfterMs) return 0;
+    return Math.max(0, entry.lastUpdate + entry.backOffMs - now);
+  }
+
+  /** Records a failure now (a failed pull): the next wait is 10 s, then doubles. */
+  failed(key: string, now: number): void {
+    this.next(key, now, now);
+  }
+
   /** The current wait for a key (0 before its first restart): what "back-off 20s restarting ..." names. */
   current(key: string): number {
     return this.entries.get(key)?.backOffMs ?? 0;

@@ -33,7 +33,7 @@ export interface ContainerView {
   restartCount: number;
   ready: boolean;
   started: boolean;
-  user?: { uid: number; gid: number; supplementalGroups: number[] };
+  user?: { linux: { uid: number; gid: number; supplementalGroups: number[] } };
 }
 
 export interface PodView {
@@ -47,10 +47,14 @@ export interface PodView {
   sandboxReady: boolean;
   /** Every container has stopped for good (terminal phase). */
   terminal: boolean;
+  /** A pod-level reason and message (Terminated: the node shut down). */
+  reason?: { reason: string; message: string };
   /** Conditions as last written, so an unchanged condition keeps its lastTransitionTime. */
-  previousConditions?: V1PodCondition[];
+  previousConditions?: PreviousCondition[];
   now: string;
 }
+
+export type PreviousCondition = Pick<V1PodCondition, 'type' | 'status'> & { lastTransitionTime?: Date | string };
 
 export type PodPhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed';
 
@@ -65,6 +69,8 @@ export interface Condition {
 
 export interface PodStatusPatch {
   phase: PodPhase;
+  reason?: string;
+  message?: string;
   conditions: Condition[];
   hostIP: string;
   hostIPs: Array<{ ip: string }>;
@@ -157,7 +163,7 @@ function goList(names: string[]): string {
   return `[${names.join(' ')}]`;
 }
 
-function condition(type: string, status: boolean, now: string, previous: V1PodCondition[] | undefined, reason?: string, message?: string): Condition {
+function condition(type: string, status: boolean, now: string, previous: PreviousCondition[] | undefined, reason?: string, message?: string): Condition {
   const value = status ? 'True' : 'False';
   const before = previous?.find((c) => c.type === type);
   const since = before && before.status === value && before.lastTransitionTime ? apiTimeOf(before.lastTransitionTime) : now;
@@ -233,7 +239,8 @@ export function podStatus(view: PodView): PodStatusPatch {
   conditions.push(ready);
 
   return {
-    phase,
+    phase: view.reason ? 'Failed' : phase,
+    ...(view.reason ?? {}),
     conditions,
     hostIP: view.hostIP,
     hostIPs: [{ ip: view.hostIP }],
