@@ -58,11 +58,12 @@ export type PreviousCondition = Pick<V1PodCondition, 'type' | 'status'> & { last
 
 export type PodPhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed';
 
+/** A condition; a reason or message it no longer has is null, which deletes it in the strategic merge patch. */
 export interface Condition {
   type: string;
   status: 'True' | 'False';
-  reason?: string;
-  message?: string;
+  reason: string | null;
+  message: string | null;
   lastTransitionTime: string;
   lastProbeTime: null;
 }
@@ -167,7 +168,7 @@ function condition(type: string, status: boolean, now: string, previous: Previou
   const value = status ? 'True' : 'False';
   const before = previous?.find((c) => c.type === type);
   const since = before && before.status === value && before.lastTransitionTime ? apiTimeOf(before.lastTransitionTime) : now;
-  return { type, status: value, ...(reason ? { reason } : {}), ...(message ? { message } : {}), lastTransitionTime: since, lastProbeTime: null };
+  return { type, status: value, reason: reason || null, message: message || null, lastTransitionTime: since, lastProbeTime: null };
 }
 
 function apiTimeOf(value: Date | string): string {
@@ -225,7 +226,7 @@ export function podStatus(view: PodView): PodStatusPatch {
   conditions.push(containersReady);
 
   let ready: Condition;
-  if (containersReady.status !== 'True') ready = { ...condition('Ready', false, now, previous, containersReady.reason, containersReady.message) };
+  if (containersReady.status !== 'True') ready = condition('Ready', false, now, previous, containersReady.reason ?? undefined, containersReady.message ?? undefined);
   else {
     const gates = (spec.readinessGates ?? [])
       .map((gate) => {

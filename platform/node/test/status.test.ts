@@ -98,7 +98,8 @@ test('with init containers the pod is not Initialized and every container waits 
 });
 
 test('all containers running and ready: Running and Ready; one unready container keeps Ready False naming it', () => {
-  assert.equal(conditionOf(podStatus(view(pod(), { containers: [runningView('app'), runningView('sidecar')] })), 'Ready').status, 'True');
+  const ready = conditionOf(podStatus(view(pod(), { containers: [runningView('app'), runningView('sidecar')] })), 'Ready');
+  assert.deepEqual([ready.status, ready.reason, ready.message], ['True', null, null], 'null removes the earlier reason and message in the merge patch');
   const status = podStatus(view(pod(), { containers: [runningView('app'), runningView('sidecar', false)] }));
   assert.equal(status.phase, 'Running');
   assert.equal(conditionOf(status, 'Ready').message, 'containers with unready status: [sidecar]');
