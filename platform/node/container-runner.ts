@@ -14,7 +14,7 @@ import type { EtcFiles } from './rootfs.js';
 import { buildRoot, removeRoot } from './rootfs.js';
 import type { EventRecorder } from './events.js';
 import { runHook, runProbe, type ExecInContainer } from './handlers.js';
-import { findImage, imageId, unknownImageMessage, type ImageLayout, type ImageMap } from './images.js';
+import { findImage, imageId, unknownImageMessage, type ImageLayout, type ImageStore } from './images.js';
 import { launchFor, type Launch } from './launch.js';
 import type { ObjectCache } from './objects.js';
 import { containerReady, containerStarted, probeTiming, ProbeWorker, type ProbeType } from './probes.js';
@@ -27,7 +27,7 @@ export interface PodContext {
   readonly log: Logger;
   readonly events: EventRecorder;
   readonly objects: ObjectCache;
-  readonly images: ImageMap;
+  readonly images: ImageStore;
   readonly crashBackOff: BackOff;
   readonly imageBackOff: BackOff;
   readonly privilege: Privilege;
@@ -264,7 +264,7 @@ export class ContainerRunner {
       layouts = await this.ctx.images.current();
     } catch (err) {
       layouts = [];
-      this.ctx.log.error('image map unreadable', { file: this.ctx.images.file, err: (err as Error).message });
+      this.ctx.log.error('image map unreadable', { store: this.ctx.images.dir, err: (err as Error).message });
     }
     const image = findImage(layouts, reference);
     if (image) {

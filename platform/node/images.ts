@@ -1,9 +1,11 @@
-// The images the local node can run: the image map (ImageLayout[] as JSON, written by the harness from
-// platform/images) read from its file, and a pod's image reference matched against it as a container
-// runtime would (docker.io and :latest implied). An image with no entry is not pulled from anywhere: the
-// container waits with ErrImagePull and a message listing what the node runs.
+// The images the local node can run: the image store (a folder with one ImageLayout JSON file per image,
+// written by platform/images, also while the cluster runs) read when a pod needs an image, and a pod's
+// image reference matched against it as a container runtime would (docker.io and :latest implied). An
+// image with no entry is not pulled from anywhere: the container waits with ErrImagePull and a message
+// listing what the node runs.
 import { createHash } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
 
 /** An image the local node can run: its final stage laid out as files on this machine (cluster-interfaces.md). */
 export interface ImageLayout {
@@ -71,47 +73,58 @@ export function imageId(layout: ImageLayout): string {
   return `sha256:${createHash('sha256').update(JSON.stringify(layout)).digest('hex')}`;
 }
 
-/** Parses and checks an image map; throws naming the entry that is wrong. */
-export function parseImageMap(text: string, file: string): ImageLayout[] {
-  const parsed: unknown = JSON.parse(text);
-  if (!Array.isArray(parsed)) throw new Error(`${file}: the image map must be a JSON array of ImageLayout`);
-  return parsed.map((entry: unknown, index) => {
-    const layout = entry as Partial<ImageLayout> | null;
-    const where = `${file}[${index}]`;
-    if (!layout || typeof layout.reference !== 'string' || !layout.reference) throw new Error(`${where}: reference must be a non-empty string`);
-    if (!Array.isArray(layout.binds) || layout.binds.some((b) => typeof b?.source !== 'string' || typeof b?.target !== 'string' || !b.target.startsWith('/'))) {
-      throw new Error(`${where} (${layout.reference}): binds must be [{ source, target }] with absolute targets`);
-    }
-    const strings = (value: unknown): value is string[] => Array.isArray(value) && value.every((v) => typeof v === 'string');
-    if (!strings(layout.entrypoint) || !strings(layout.cmd)) throw new Error(`${where} (${layout.reference}): entrypoint and cmd must be string arrays`);
-    return {
-      reference: layout.reference,
-      binds: layout.binds,
-      entrypoint: layout.entrypoint,
-      cmd: layout.cmd,
-      workdir: typeof layout.workdir === 'string' && layout.workdir ? layout.workdir : '/',
-      env: layout.env && typeof layout.env === 'object' ? layout.env : {},
-      ...(layout.user ? { user: layout.user } : {}),
-    };
-  });
+/** Checks one ImageLayout read from the store; throws naming what is wrong. */
+export function parseImageLayout(text: string, file: string): ImageLayout {
+  const layout = JSON.parse(text) as Partial<ImageLayout> | null;
+  if (!layout || typeof layout.reference !== 'string' || !layout.reference) throw new Error(`${file}: reference must be a non-empty string`);
+  if (!Array.isArray(layout.binds) || layout.binds.some((b) => typeof b?.source !== 'string' || typeof b?.target !== 'string' || !b.target.startsWith('/'))) {
+    throw new Error(`${file} (${layout.reference}): binds must be [{ source, target }] with absolute targets`);
+  }
+  const strings = (value: unknown): value is string[] => Array.isArray(value) && value.every((v) => typeof v === 'string');
+  if (!strings(layout.entrypoint) || !strings(layout.cmd)) throw new Error(`${file} (${layout.reference}): entrypoint and cmd must be string arrays`);
+  return {
+    reference: layout.reference,
+    binds: layout.binds,
+    entrypoint: layout.entrypoint,
+    cmd: layout.cmd,
+    workdir: typeof layout.workdir === 'string' && layout.workdir ? layout.workdir : '/',
+    env: layout.env && typeof layout.env === 'object' ? layout.env : {},
+    ...(layout.user ? { user: layout.user } : {}),
+  };
 }
 
 /**
- * The image map file, read again when it changes: a new build written by the harness (Skaffold's local
- * profile) is runnable without restarting the node, as a pull would make it.
+ * The image store, read again when a pod needs an image: a build written while the cluster runs (Skaffold's
+ * local profile) is runnable without restarting the node, as a pull would make it. Files are re-read only
+ * when they change; one that cannot be read is left out and reported.
  */
-export class ImageMap {
-  private layouts: ImageLayout[] = [];
-  private mtimeMs = -1;
+export class ImageStore {
+  private readonly cache = new Map<string, { mtimeMs: number; layout: ImageLayout }>();
 
-  constructor(readonly file: string) {}
+  constructor(
+    readonly dir: string,
+    private readonly onBadFile: (file: string, err: Error) => void = () => undefined,
+  ) {}
 
   async current(): Promise<ImageLayout[]> {
-    const info = await stat(this.file);
-    if (info.mtimeMs !== this.mtimeMs) {
-      this.layouts = parseImageMap(await readFile(this.file, 'utf8'), this.file);
-      this.mtimeMs = info.mtimeMs;
+    const names = (await readdir(this.dir)).filter((name) => name.endsWith('.json'));
+    const layouts: ImageLayout[] = [];
+    for (const name of names) {
+      const file = path.join(this.dir, name);
+      try {
+        const { mtimeMs } = await stat(file);
+        let entry = this.cache.get(file);
+        if (!entry || entry.mtimeMs !== mtimeMs) {
+          entry = { mtimeMs, layout: parseImageLayout(await readFile(file, 'utf8'), file) };
+          this.cache.set(file, entry);
+        }
+        layouts.push(entry.layout);
+      } catch (err) {
+        this.cache.delete(file);
+        this.onBadFile(file, err as Error);
+      }
     }
-    return this.layouts;
+    for (const file of this.cache.keys()) if (!names.includes(path.basename(file))) this.cache.delete(file);
+    return layouts;
   }
 }

@@ -3,7 +3,7 @@
 // /work/notes/cluster-interfaces.md fixes it:
 //
 //   node --import tsx platform/node/main.ts --kubeconfig K --name promsnap-node --node-ip 10.244.0.1
-//     --pod-cidr 10.244.1.0/24 --state-dir D --images IMAGES.json [--network] [--data-dir DIR]
+//     --pod-cidr 10.244.1.0/24 --state-dir D --images DIR [--network] [--data-dir DIR]
 //     [--controller-kubeconfig K2] [--cluster-dns 10.96.0.10] [--cluster-domain cluster.local]
 //     [--shutdown-grace-seconds 10]
 //
@@ -19,7 +19,7 @@ import { parseArgs } from 'node:util';
 import { createLogger, logLevels, type LogLevel } from '../../functions/runtime/src/logger.js';
 import { BackOff, crashLoopBackOff, imagePullBackOff } from './backoff.js';
 import { EventRecorder } from './events.js';
-import { ImageMap } from './images.js';
+import { ImageStore } from './images.js';
 import { parseCidr, parseIp, PodIpam } from './ipam.js';
 import { connectKube } from './kube.js';
 import { NodeRegistration, nodeCapacity } from './node.js';
@@ -112,7 +112,7 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
   const bridge = await findBridge(options.nodeIp);
   await mkdir(path.join(options.stateDir, 'pods'), { recursive: true });
   await mkdir(options.dataDir, { recursive: true });
-  const images = new ImageMap(options.images);
+  const images = new ImageStore(options.images, (file, err) => log.error('image store entry unreadable', { file, err: err.message }));
   const known = await images.current();
   const kube = connectKube(options.kubeconfig);
   const controllers = connectKube(options.controllerKubeconfig);

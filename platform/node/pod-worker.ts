@@ -12,7 +12,7 @@ import { ContainerRunner, type PodContext, type RunOutcome } from './container-r
 import type { DownwardContext } from './env.js';
 import { hostsFile, podHostname, resolvConf, userFiles, type DnsSettings } from './etc-files.js';
 import type { EventRecorder } from './events.js';
-import type { ImageMap } from './images.js';
+import type { ImageStore } from './images.js';
 import type { PodIpam } from './ipam.js';
 import { deleteBody, messageOf, statusOf, strategicMergePatch, type Kube } from './kube.js';
 import type { ObjectCache } from './objects.js';
@@ -27,7 +27,7 @@ export interface NodeRuntime {
   log: Logger;
   events: EventRecorder;
   objects: ObjectCache;
-  images: ImageMap;
+  images: ImageStore;
   ipam: PodIpam;
   crashBackOff: BackOff;
   imageBackOff: BackOff;

@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile, utimes } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { findImage, imageId, ImageMap, parseImageMap, parseImageReference, unknownImageMessage, type ImageLayout } from '../images.js';
+import { findImage, imageId, ImageStore, parseImageLayout, parseImageReference, unknownImageMessage, type ImageLayout } from '../images.js';
 import { launchFor, defaultPath } from '../launch.js';
 import { securityFor } from '../security.js';
 
@@ -40,26 +40,27 @@ test('a container’s image matches its layout by name and tag; another tag or a
   assert.notEqual(imageId(layouts[0]!), imageId({ ...layouts[0]!, cmd: ['other.js'] }));
 });
 
-test('the image map is read from its file, checked, and read again when the file changes', async (t) => {
+test('the image store is read when asked: a layout added or changed later is seen, a broken file is reported and left out', async (t) => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'node-images-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
-  const file = path.join(dir, 'images.json');
-  await writeFile(file, JSON.stringify([layout('dev.local/a:1')]));
-  const map = new ImageMap(file);
+  const bad: string[] = [];
+  const store = new ImageStore(dir, (file) => bad.push(path.basename(file)));
+  await writeFile(path.join(dir, 'a.json'), JSON.stringify(layout('dev.local/a:1')));
   assert.deepEqual(
-    (await map.current()).map((l) => l.reference),
+    (await store.current()).map((l) => l.reference),
     ['dev.local/a:1'],
   );
-  await writeFile(file, JSON.stringify([layout('dev.local/a:1'), layout('dev.local/b:1')]));
-  await utimes(file, new Date(), new Date(Date.now() + 5_000));
-  assert.deepEqual(
-    (await map.current()).map((l) => l.reference),
-    ['dev.local/a:1', 'dev.local/b:1'],
-  );
-  assert.throws(() => parseImageMap('{}', 'f.json'), /must be a JSON array/);
+  await writeFile(path.join(dir, 'b.json'), JSON.stringify(layout('dev.local/b:1')));
+  await writeFile(path.join(dir, 'a.json'), JSON.stringify(layout('dev.local/a:1', { cmd: ['other.js'] })));
+  await utimes(path.join(dir, 'a.json'), new Date(), new Date(Date.now() + 5_000));
+  await writeFile(path.join(dir, 'broken.json'), '{');
+  const layouts = await store.current();
+  assert.deepEqual(layouts.map((l) => l.reference).sort(), ['dev.local/a:1', 'dev.local/b:1']);
+  assert.deepEqual(layouts.find((l) => l.reference === 'dev.local/a:1')!.cmd, ['other.js']);
+  assert.deepEqual(bad, ['broken.json']);
   assert.throws(
-    () => parseImageMap(JSON.stringify([{ reference: 'x', binds: [{ source: '/a', target: 'rel' }], entrypoint: [], cmd: [] }]), 'f.json'),
-    /f\.json\[0\] \(x\): binds/,
+    () => parseImageLayout(JSON.stringify({ reference: 'x', binds: [{ source: '/a', target: 'rel' }], entrypoint: [], cmd: [] }), 'f.json'),
+    /f\.json \(x\): binds/,
   );
 });
 
