@@ -16,8 +16,10 @@ import type { EventRecorder } from './events.js';
 import { runHook, runProbe, type ExecInContainer } from './handlers.js';
 import { findImage, imageId, unknownImageMessage, type ImageLayout, type ImageStore } from './images.js';
 import { launchFor, type Launch } from './launch.js';
+import type { NodeMetrics, ContainerSample } from './metrics.js';
 import type { ObjectCache } from './objects.js';
 import { containerReady, containerStarted, probeTiming, ProbeWorker, type ProbeType } from './probes.js';
+import { parseQuantity } from './quantity.js';
 import { podRef, securityFor, type Privilege, type RunAs } from './security.js';
 import { apiTime, containerShouldRestart, type ContainerView, type TerminatedState } from './status.js';
 import { containerMounts } from './volumes.js';
@@ -25,6 +27,7 @@ import { containerMounts } from './volumes.js';
 /** What every container of a pod shares, handed in by the pod worker. */
 export interface PodContext {
   readonly log: Logger;
+  readonly metrics: NodeMetrics;
   readonly events: EventRecorder;
   readonly objects: ObjectCache;
   readonly images: ImageStore;
@@ -99,6 +102,25 @@ export class ContainerRunner {
 
   get running(): boolean {
     return this.process?.running ?? false;
+  }
+
+  /** What /metrics/cadvisor reports of this container while it runs. */
+  sample(): ContainerSample | undefined {
+    const process = this.process;
+    if (!process?.running) return undefined;
+    const pod = this.ctx.pod();
+    const limit = this.spec.resources?.limits?.['memory'];
+    return {
+      namespace: pod.metadata?.namespace ?? '',
+      pod: pod.metadata?.name ?? '',
+      podUid: pod.metadata?.uid ?? '',
+      container: this.spec.name,
+      containerId: (this.view.containerID ?? '').replace(/^promsnap:\/\//, ''),
+      image: this.spec.image ?? '',
+      pid: process.pid,
+      startedAtMs: process.startedAtMs,
+      memoryLimitBytes: limit ? Math.round(parseQuantity(limit)) : 0,
+    };
   }
 
   private get key(): string {
@@ -225,6 +247,7 @@ export class ContainerRunner {
       ...(previous ? { lastState: { terminated: previous } } : {}),
     };
     this.ctx.events.pod(pod, 'Normal', 'Started', `Started container ${this.spec.name}`, this.spec.name);
+    this.ctx.metrics.startedContainers.inc({ container_type: this.init ? 'init_container' : 'container' });
     this.ctx.log.info('container started', {
       pod: `${pod.metadata?.namespace}/${pod.metadata?.name}`,
       container: this.spec.name,
@@ -524,6 +547,14 @@ export class ContainerRunner {
           this.ctx.events.pod(this.ctx.pod(), 'Warning', 'Unhealthy', `${label} probe errored: ${outcome.output}`, this.spec.name);
         else if (outcome.warning) this.ctx.events.pod(this.ctx.pod(), 'Warning', 'ProbeWarning', `${label} probe warning: ${outcome.output}`, this.spec.name);
         worker.record(outcome.result);
+        const meta = this.ctx.pod().metadata;
+        this.ctx.metrics.probes.inc({
+          probe_type: type,
+          result: outcome.result === 'success' ? 'successful' : outcome.result === 'failure' ? 'failed' : 'unknown',
+          container: this.spec.name,
+          pod: meta?.name ?? '',
+          namespace: meta?.namespace ?? '',
+        });
       } finally {
         entry.busy = false;
       }

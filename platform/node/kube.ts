@@ -3,6 +3,8 @@
 // serialises with milliseconds and is refused), and a delete's options belong in the body (a query
 // parameter is ignored once a body is sent).
 import {
+  AuthenticationV1Api,
+  AuthorizationV1Api,
   CoordinationV1Api,
   CoreV1Api,
   EventsV1Api,
@@ -18,6 +20,8 @@ export interface Kube {
   readonly core: CoreV1Api;
   readonly coordination: CoordinationV1Api;
   readonly events: EventsV1Api;
+  readonly authentication: AuthenticationV1Api;
+  readonly authorization: AuthorizationV1Api;
 }
 
 export function connectKube(kubeconfigFile: string): Kube {
@@ -28,6 +32,8 @@ export function connectKube(kubeconfigFile: string): Kube {
     core: kubeConfig.makeApiClient(CoreV1Api),
     coordination: kubeConfig.makeApiClient(CoordinationV1Api),
     events: kubeConfig.makeApiClient(EventsV1Api),
+    authentication: kubeConfig.makeApiClient(AuthenticationV1Api),
+    authorization: kubeConfig.makeApiClient(AuthorizationV1Api),
   };
 }
 

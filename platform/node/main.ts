@@ -5,7 +5,7 @@
 //   node --import tsx platform/node/main.ts --kubeconfig K --name promsnap-node --node-ip 10.244.0.1
 //     --pod-cidr 10.244.1.0/24 --state-dir D --images DIR [--network] [--data-dir DIR]
 //     [--controller-kubeconfig K2] [--cluster-dns 10.96.0.10] [--cluster-domain cluster.local]
-//     [--shutdown-grace-seconds 10]
+//     [--shutdown-grace-seconds 10] [--kubelet-port 10250]
 //
 // --kubeconfig is the kubelet's identity (system:node:<name>); --controller-kubeconfig the account the
 // scheduler, provisioner and network parts use (setup.ts makes it; without it they use --kubeconfig,
@@ -22,6 +22,8 @@ import { EventRecorder } from './events.js';
 import { ImageStore } from './images.js';
 import { parseCidr, parseIp, PodIpam } from './ipam.js';
 import { connectKube } from './kube.js';
+import { startKubeletServer } from './kubelet-server.js';
+import { NodeMetrics } from './metrics.js';
 import { NodeRegistration, nodeCapacity } from './node.js';
 import { ObjectCache } from './objects.js';
 import { findBridge } from './pod-network.js';
@@ -42,6 +44,7 @@ export interface NodeOptions {
   clusterDns: string;
   clusterDomain: string;
   shutdownGraceSeconds: number;
+  kubeletPort: number;
   logLevel: LogLevel;
 }
 
@@ -62,6 +65,7 @@ export function parseNodeArgs(argv: string[]): NodeOptions {
       'cluster-dns': { type: 'string', default: '10.96.0.10' },
       'cluster-domain': { type: 'string', default: 'cluster.local' },
       'shutdown-grace-seconds': { type: 'string', default: '10' },
+      'kubelet-port': { type: 'string', default: '10250' },
       'log-level': { type: 'string', default: 'info' },
     },
     strict: true,
@@ -70,6 +74,8 @@ export function parseNodeArgs(argv: string[]): NodeOptions {
   const grace = Number(values['shutdown-grace-seconds']);
   if (!Number.isInteger(grace) || grace < 0)
     throw new Error(`--shutdown-grace-seconds must be a whole number of seconds, not ${values['shutdown-grace-seconds']}`);
+  const port = Number(values['kubelet-port']);
+  if (!Number.isInteger(port) || port < 1 || port > 65_535) throw new Error(`--kubelet-port must be a port number, not ${values['kubelet-port']}`);
   parseIp(values['node-ip']);
   parseIp(values['cluster-dns']);
   parseCidr(values['pod-cidr']);
@@ -88,6 +94,7 @@ export function parseNodeArgs(argv: string[]): NodeOptions {
     clusterDns: values['cluster-dns'],
     clusterDomain: values['cluster-domain'],
     shutdownGraceSeconds: grace,
+    kubeletPort: port,
     logLevel: values['log-level'] as LogLevel,
   };
 }
@@ -120,10 +127,15 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
   const objects = new ObjectCache(kube, log);
   const hostResolvConf = await readFile('/etc/resolv.conf', 'utf8').catch(() => '');
 
-  const registration = new NodeRegistration(kube, { name: options.name, nodeIp: options.nodeIp, podCidr: options.podCidr }, log);
+  const registration = new NodeRegistration(
+    kube,
+    { name: options.name, nodeIp: options.nodeIp, podCidr: options.podCidr, kubeletPort: options.kubeletPort },
+    log,
+  );
   await registration.register();
 
   let sync: PodSync | undefined = undefined;
+  const metrics = new NodeMetrics(options.name, () => sync?.running() ?? { pods: 0, containers: 0 });
   sync = new PodSync({
     kube,
     scheduler: controllers,
@@ -134,6 +146,7 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
     runtime: {
       kube,
       log,
+      metrics,
       events,
       objects,
       images,
@@ -154,6 +167,17 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
   const provisioner = new Provisioner(controllers, options.name, options.dataDir, log);
   await provisioner.start();
   await sync.start();
+  const kubelet = await startKubeletServer({
+    kube,
+    log,
+    nodeName: options.name,
+    nodeIp: options.nodeIp,
+    port: options.kubeletPort,
+    dir: options.stateDir,
+    metrics,
+    containers: () => sync.containerSamples(),
+    pods: () => sync.pods(),
+  });
   if (options.network) log.warn('--network: platform/network is not wired into this node yet; Services, DNS and the KIngress are not served');
   log.info('node ready', { privilege, bridge: bridge.bridge, podCidr: options.podCidr, images: known.length });
 
@@ -164,6 +188,7 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
         log.info('node stopping', { pods: sync.podCount, graceCapSeconds: options.shutdownGraceSeconds });
         await sync.stop(options.shutdownGraceSeconds * 1000);
         provisioner.stop();
+        await kubelet.close();
         objects.stop();
         registration.stop();
         log.info('node stopped');

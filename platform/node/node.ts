@@ -17,6 +17,8 @@ export interface NodeIdentity {
   name: string;
   nodeIp: string;
   podCidr: string;
+  /** Where the kubelet endpoint listens (the Node's daemonEndpoints). */
+  kubeletPort?: number;
 }
 
 /** What the node offers: this machine's CPUs and memory, 110 pods, as a kubelet reports them. */
@@ -84,7 +86,7 @@ export function nodeStatus(identity: NodeIdentity, now: Date, transitions: Date)
         { type: 'InternalIP', address: identity.nodeIp },
         { type: 'Hostname', address: identity.name },
       ],
-      daemonEndpoints: { kubeletEndpoint: { Port: 10250 } },
+      daemonEndpoints: { kubeletEndpoint: { Port: identity.kubeletPort ?? 10250 } },
       nodeInfo: {
         machineID: readOr('/etc/machine-id', ''),
         systemUUID: readOr('/etc/machine-id', ''),

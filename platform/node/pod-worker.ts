@@ -15,6 +15,7 @@ import type { EventRecorder } from './events.js';
 import type { ImageStore } from './images.js';
 import type { PodIpam } from './ipam.js';
 import { deleteBody, messageOf, statusOf, strategicMergePatch, type Kube } from './kube.js';
+import type { ContainerSample, NodeMetrics } from './metrics.js';
 import type { ObjectCache } from './objects.js';
 import { startPodSandbox, type BridgeInfo, type PodSandbox } from './pod-network.js';
 import { PodVolumes, VolumeError } from './pod-volumes.js';
@@ -25,6 +26,7 @@ import { apiTime, podStatus, type PodStatusPatch } from './status.js';
 export interface NodeRuntime {
   kube: Kube;
   log: Logger;
+  metrics: NodeMetrics;
   events: EventRecorder;
   objects: ObjectCache;
   images: ImageStore;
@@ -58,7 +60,8 @@ export class PodWorker {
   private readonly init: ContainerRunner[] = [];
   private readonly containers: ContainerRunner[] = [];
   private readonly stopping = new AbortController();
-  private readonly startTime = apiTime(Date.now());
+  private readonly seenAt = Date.now();
+  private readonly startTime = apiTime(this.seenAt);
   private lastConditions: PodStatusPatch['conditions'] | undefined;
   private statusTimer: NodeJS.Timeout | undefined;
   private writing: Promise<void> | undefined;
@@ -191,8 +194,28 @@ export class PodWorker {
     }
     if (this.stopping.signal.aborted) return;
     this.stage = 'running';
+    void this.observeStart();
     const outcomes: RunOutcome[] = await Promise.all(this.containers.map((runner) => runner.run()));
     if (!outcomes.includes('stopped')) await this.finish();
+  }
+
+  /** The pod start SLI: from the node seeing the pod to every container running for the first time. */
+  private async observeStart(): Promise<void> {
+    while (!this.stopping.signal.aborted && !this.containers.every((r) => r.running || 'terminated' in r.view.state)) await this.sleep(50);
+    if (!this.stopping.signal.aborted) this.runtime.metrics.podStartDuration.observe((Date.now() - this.seenAt) / 1000);
+  }
+
+  /** Running containers, for /metrics/cadvisor. */
+  samples(): ContainerSample[] {
+    return [...this.init, ...this.containers].map((r) => r.sample()).filter((s): s is ContainerSample => s !== undefined);
+  }
+
+  get latest(): V1Pod {
+    return this.pod;
+  }
+
+  get hasSandbox(): boolean {
+    return this.sandbox !== undefined;
   }
 
   /** Every container is done for good: release the sandbox, keep the status (Succeeded or Failed). */
@@ -282,6 +305,7 @@ export class PodWorker {
     const users = new Map<string, { uid: number; gid: number }>();
     return {
       log: this.log,
+      metrics: this.runtime.metrics,
       events: this.runtime.events,
       objects: this.runtime.objects,
       images: this.runtime.images,

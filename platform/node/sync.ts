@@ -7,6 +7,7 @@ import type { Logger } from '../../functions/runtime/src/logger.js';
 import type { EventRecorder } from './events.js';
 import { Informer } from './informer.js';
 import { messageOf, statusOf, type Kube } from './kube.js';
+import type { ContainerSample } from './metrics.js';
 import type { ObjectCache } from './objects.js';
 import { PodWorker, type NodeRuntime } from './pod-worker.js';
 
@@ -97,6 +98,22 @@ export class PodSync {
 
   get podCount(): number {
     return this.workers.size;
+  }
+
+  /** Running pods and containers (kubelet_running_pods, kubelet_running_containers). */
+  running(): { pods: number; containers: number } {
+    const workers = [...this.workers.values()];
+    return { pods: workers.filter((w) => w.hasSandbox).length, containers: workers.reduce((n, w) => n + w.samples().length, 0) };
+  }
+
+  /** Running containers, for /metrics/cadvisor. */
+  containerSamples(): ContainerSample[] {
+    return [...this.workers.values()].flatMap((w) => w.samples());
+  }
+
+  /** The pods the node runs, for /pods. */
+  pods(): V1Pod[] {
+    return [...this.workers.values()].map((w) => w.latest);
   }
 
   private upsert(pod: V1Pod): void {

@@ -23,6 +23,7 @@ test('the command line takes the interface’s flags with their defaults and nam
       clusterDns: '10.96.0.10',
       clusterDomain: 'cluster.local',
       shutdownGraceSeconds: 10,
+      kubeletPort: 10250,
       logLevel: 'info',
     },
   );
