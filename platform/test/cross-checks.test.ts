@@ -22,6 +22,9 @@ import {
   type KubeObject,
   type PodTemplate,
 } from '../manifests/index.js';
+import { runCommand } from '../tools/command.js';
+import { cachedBinary } from '../tools/find.js';
+import { versions } from '../tools/versions.js';
 
 const { objects } = await renderPlatform();
 const templates = podTemplates(objects);
@@ -194,4 +197,11 @@ test("the function's PROMETHEUS_RETENTION is the retention its Prometheus runs w
   assert.equal(config.prometheus.retentionMs, prometheusDurationMs(flag));
   // Pings name no queries: the function runs its own, and takes none from events.
   assert.deepEqual(config.events.allowedQueries, []);
+});
+
+test('kube-state-metrics runs the pinned release, which the tool cache builds for the local cluster', async () => {
+  const [deployment] = podTemplates([findObject(objects, 'Deployment', 'kube-state-metrics', 'monitoring')]);
+  assert.equal(deployment?.spec.containers[0]?.image, `registry.k8s.io/kube-state-metrics/kube-state-metrics:v${versions.kubeStateMetrics}`);
+  const built = await runCommand(cachedBinary('kube-state-metrics'), ['version']);
+  assert.match(built.stdout, new RegExp(`^kube-state-metrics, version v${versions.kubeStateMetrics.replaceAll('.', '\\.')} `));
 });

@@ -441,7 +441,7 @@ test(`network exposure on kube-apiserver ${versions.kubernetes} with Knative Ser
 
 /** A file of the pinned Knative Serving's sources, as provision.sh knative-crds keeps them. */
 function knativeSource(file: string): string {
-  const full = path.join(toolDir('knative-serving'), 'src', file);
+  const full = path.join(toolDir('knative-serving-src'), 'src', file);
   if (!existsSync(full)) throw new MissingToolError(`Knative Serving sources (${full})`, 'bash platform/tools/provision.sh knative-crds');
   return readFileSync(full, 'utf8');
 }

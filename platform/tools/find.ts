@@ -29,7 +29,13 @@ export const installCommands: Record<string, string> = {
   curl: 'apt-get install -y curl',
   taskset: 'apt-get install -y util-linux',
   unshare: 'apt-get install -y util-linux',
+  nsenter: 'apt-get install -y util-linux',
+  setpriv: 'apt-get install -y util-linux',
+  mount: 'apt-get install -y mount',
+  env: 'apt-get install -y coreutils',
+  bash: 'apt-get install -y bash',
   ip: 'apt-get install -y iproute2',
+  openssl: 'apt-get install -y openssl',
 };
 
 /** Absolute path of an executable on PATH, or a MissingToolError that says how to install it. */

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the pinned tools promsnap needs into a per-user cache, keyed by version, and reuses them on
 # later runs. Usage: provision.sh TOOL...   (TOOL: node prometheus minio mc hey etcd kube-apiserver
-# kube-controller-manager knative-serving knative-eventing knative-crds skaffold). Prints one progress
+# kube-controller-manager knative-serving knative-eventing knative-crds skaffold kube-state-metrics). Prints one progress
 # line per tool it installs; where a tool cannot be installed it stops with the exact command to run by
 # hand.
 set -euo pipefail
@@ -272,6 +272,11 @@ tool() {
   skaffold)
     ensure "skaffold $SKAFFOLD_VERSION" "$cache/skaffold-$SKAFFOLD_VERSION" skaffold "3 min" \
       wrapper_build "$cache/skaffold-$SKAFFOLD_VERSION" skaffold "" github.com/GoogleContainerTools/skaffold/v2/cmd/skaffold
+    ;;
+  kube-state-metrics)
+    ensure "kube-state-metrics $KUBE_STATE_METRICS_VERSION" "$cache/kube-state-metrics-$KUBE_STATE_METRICS_VERSION" kube-state-metrics "3 min" \
+      wrapper_build "$cache/kube-state-metrics-$KUBE_STATE_METRICS_VERSION" kube-state-metrics "-X github.com/prometheus/common/version.Version=v$KUBE_STATE_METRICS_VERSION" \
+      kube-state-metrics=k8s.io/kube-state-metrics/v2
     ;;
   *) fail "unknown tool '$1'" "bash $here/provision.sh node prometheus minio mc hey" ;;
   esac

@@ -20,6 +20,7 @@ const variables = {
   knativeServing: 'KNATIVE_SERVING_VERSION',
   knativeEventing: 'KNATIVE_EVENTING_VERSION',
   skaffold: 'SKAFFOLD_VERSION',
+  kubeStateMetrics: 'KUBE_STATE_METRICS_VERSION',
 } as const;
 
 export type Versions = { readonly [K in keyof typeof variables]: string };
@@ -69,6 +70,7 @@ export const toolVersion = {
   'kube-apiserver': versions.kubernetes,
   'kube-controller-manager': versions.kubernetes,
   skaffold: versions.skaffold,
+  'kube-state-metrics': versions.kubeStateMetrics,
   'knative-eventing': versions.knativeEventing,
   'knative-serving': versions.knativeServing,
   'knative-serving-src': versions.knativeServing,

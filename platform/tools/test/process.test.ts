@@ -7,9 +7,11 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { isAlive, startProcess, terminate } from '../process.js';
+import { hostLinks, sandboxLeftovers, sandboxSupport, type SandboxTraces } from '../sandbox.js';
 import { waitFor } from '../wait.js';
 
 const fixture = fileURLToPath(new URL('./fixtures/interrupted.ts', import.meta.url));
+const sandboxFixture = fileURLToPath(new URL('./fixtures/interrupted-sandbox.ts', import.meta.url));
 const idle = ['-e', 'setInterval(() => {}, 1000)'];
 
 /** Process group ids of every live process on the machine (from /proc, as ps reads them; zombies are dead). */
@@ -135,5 +137,77 @@ test('an interrupted run leaves no process behind', async (t) => {
         }
       }),
     ),
+  );
+});
+
+/**
+ * The same with a sandbox (tools/sandbox.ts) holding what a local cluster puts there: after the
+ * interrupt, nothing is in its namespaces any more, no mount of it or under its state dir is left,
+ * the state dir is gone, and the host's network interfaces are as they were.
+ */
+const sandboxInterruptions = [
+  { name: 'a script with a sandbox, Ctrl-C', asTest: false, signal: 'SIGINT', group: true },
+  { name: 'a script with a sandbox, SIGKILL to it alone (killed outright: no hook runs)', asTest: false, signal: 'SIGKILL', group: false },
+  { name: 'a test file with a sandbox under node --test, SIGTERM to the runner alone', asTest: true, signal: 'SIGTERM', group: false },
+] as const;
+
+test('an interrupted run leaves no sandbox behind: no process, veth, mount or state dir', async (t) => {
+  const support = await sandboxSupport();
+  if (!support.available) assert.fail(`${support.reason}\n  ${support.fix}`);
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'promsnap-interrupt-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const linksBefore = await hostLinks();
+  await Promise.all(
+    sandboxInterruptions.map((c, index) =>
+      t.test(c.name, async () => {
+        const tracesFile = path.join(dir, `traces-${index}.json`);
+        const runner = spawn(process.execPath, ['--import', 'tsx', ...(c.asTest ? ['--test', '--test-reporter=dot'] : []), sandboxFixture], {
+          detached: true,
+          stdio: 'ignore',
+          env: {
+            ...withoutTestContext(process.env),
+            FIXTURE_SANDBOX_DIR: path.join(dir, `sandbox-${index}`),
+            FIXTURE_TRACES_FILE: tracesFile,
+            FIXTURE_AS_TEST: c.asTest ? '1' : '0',
+          },
+        });
+        const exited = new Promise<void>((resolve) => runner.once('exit', () => resolve()));
+        let traces: SandboxTraces | undefined;
+        try {
+          const written = await waitFor(
+            async () => existsSync(tracesFile) && (JSON.parse(await readFile(tracesFile, 'utf8')) as { traces: SandboxTraces; forwardUrl: string }),
+            { what: 'the fixture to make its sandbox', timeoutMs: 60_000 },
+          );
+          traces = written.traces;
+          assert.equal(await (await fetch(written.forwardUrl)).text(), 'up', 'the server inside answered through the forward');
+          const before = sandboxLeftovers(traces);
+          assert.ok(before.processes.length >= 4, `processes in the sandbox before the interrupt: ${before.processes.join(', ')}`);
+          assert.equal(before.dir, true);
+
+          process.kill(c.group ? -runner.pid! : runner.pid!, c.signal);
+          await waitFor(() => runner.exitCode !== null || runner.signalCode !== null, { what: 'the interrupted run to exit', timeoutMs: 20_000 });
+          const clean = () => {
+            const left = sandboxLeftovers(traces!);
+            return left.processes.length === 0 && left.mounts.length === 0 && !left.dir;
+          };
+          // The test file's own cleanup (3 s for SIGTERM) and the reaper's, after the runner exits.
+          await waitFor(clean, { what: 'the sandbox to be gone', timeoutMs: 20_000 }).catch(() => undefined);
+          assert.deepEqual(sandboxLeftovers(traces), { processes: [], mounts: [], dir: false }, `left after ${c.signal}`);
+        } finally {
+          try {
+            process.kill(-runner.pid!, 'SIGKILL');
+          } catch {
+            // gone, as it should be
+          }
+          await exited;
+        }
+      }),
+    ),
+  );
+  const linksAfter = await hostLinks();
+  assert.deepEqual(
+    linksAfter.filter((l) => !linksBefore.some((b) => b.name === l.name)),
+    [],
+    "no network interface was left in (or ever made in) the host's namespace",
   );
 });
