@@ -254,8 +254,9 @@ export class ContainerRunner {
       pid: this.process.pid,
       restartCount: this.view.restartCount,
     });
-    this.refreshReadiness();
+    // The probe workers exist before readiness is first computed: a container with a readiness probe is not ready until it passes.
     this.startProbes();
+    this.refreshReadiness();
 
     const postStart = this.spec.lifecycle?.postStart;
     if (postStart) {

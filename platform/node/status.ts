@@ -226,7 +226,8 @@ export function podStatus(view: PodView): PodStatusPatch {
   conditions.push(containersReady);
 
   let ready: Condition;
-  if (containersReady.status !== 'True') ready = condition('Ready', false, now, previous, containersReady.reason ?? undefined, containersReady.message ?? undefined);
+  if (containersReady.status !== 'True')
+    ready = condition('Ready', false, now, previous, containersReady.reason ?? undefined, containersReady.message ?? undefined);
   else {
     const gates = (spec.readinessGates ?? [])
       .map((gate) => {
