@@ -3,6 +3,7 @@
 // Memory), ConfigMap/Secret/downwardAPI/projected files written atomically and rewritten when what they
 // are made of changes (an object, a refreshed token, the pod's labels), and a claim's folder from its
 // bound PersistentVolume. fsGroup makes the volumes the group's.
+import { existsSync } from 'node:fs';
 import { chmod, chown, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { V1PersistentVolume, V1Pod } from '@kubernetes/client-node';
@@ -188,7 +189,10 @@ export class PodVolumes {
     if (!resolved.startsWith(path.resolve(this.options.dataDir) + path.sep)) {
       throw new VolumeError(`persistentvolume "${volumeName}" points at ${local}, outside the node's data dir ${this.options.dataDir}`);
     }
-    await mkdir(resolved, { recursive: true, mode: 0o777 });
+    if (!existsSync(resolved)) {
+      await mkdir(resolved, { recursive: true });
+      await chmod(resolved, 0o777);
+    }
     const fsGroup = pod.spec?.securityContext?.fsGroup;
     if (fsGroup !== undefined) await this.groupOwn(resolved, fsGroup);
     return resolved;

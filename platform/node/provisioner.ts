@@ -3,7 +3,7 @@
 // kube-controller-manager then binds the claim, and `kubectl get pvc` says Bound), whose folder is
 // <data dir>/<namespace>/<claim>: a claim of the same name finds its data again in a new cluster on the same
 // data dir. A PV whose claim was deleted (Released) is deleted with its folder.
-import { mkdir, rm } from 'node:fs/promises';
+import { chmod, mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { V1PersistentVolume, V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import type { Logger } from '../../functions/runtime/src/logger.js';
@@ -92,7 +92,9 @@ export class Provisioner {
     this.inFlight.add(uid);
     const volume = volumeFor(claim, this.nodeName, this.dataDir);
     try {
-      await mkdir(volume.spec!.local!.path, { recursive: true, mode: 0o777 });
+      // World-writable, as local-path-provisioner makes them: any user of the pod may write (fsGroup narrows it).
+      await mkdir(volume.spec!.local!.path, { recursive: true });
+      await chmod(volume.spec!.local!.path, 0o777);
       await this.kube.core.createPersistentVolume({ body: volume });
       this.log.info('volume provisioned', {
         claim: `${claim.metadata?.namespace}/${claim.metadata?.name}`,

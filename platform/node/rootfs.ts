@@ -167,7 +167,11 @@ export async function buildRoot(options: RootOptions): Promise<string> {
   for (const entry of imageBinds) await bind(holderPid, dir, entry.source, entry.target, true);
 
   for (const mount of options.mounts) {
-    if (!existsSync(mount.source)) await mkdir(mount.source, { recursive: true, mode: 0o777 });
+    // A subPath that does not exist yet is made, writable as its volume is (the kubelet makes it too).
+    if (!existsSync(mount.source)) {
+      await mkdir(mount.source, { recursive: true });
+      await chmod(mount.source, 0o777);
+    }
     await bind(holderPid, dir, mount.source, mount.target, mount.readOnly);
   }
 
