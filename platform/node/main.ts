@@ -23,6 +23,7 @@ import { ImageStore } from './images.js';
 import { parseCidr, parseIp, PodIpam } from './ipam.js';
 import { connectKube } from './kube.js';
 import { startKubeletServer } from './kubelet-server.js';
+import { startHostedNetwork } from './network-host.js';
 import { NodeMetrics } from './metrics.js';
 import { NodeRegistration, nodeCapacity } from './node.js';
 import { ObjectCache } from './objects.js';
@@ -166,6 +167,16 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
   });
   const provisioner = new Provisioner(controllers, options.name, options.dataDir, log);
   await provisioner.start();
+  // Before the pods: they resolve names and dial ClusterIPs from their first moment.
+  const network = options.network
+    ? await startHostedNetwork({
+        kubeConfig: controllers.kubeConfig,
+        log,
+        nodeIp: options.nodeIp,
+        clusterDns: options.clusterDns,
+        clusterDomain: options.clusterDomain,
+      })
+    : undefined;
   await sync.start();
   const kubelet = await startKubeletServer({
     kube,
@@ -178,8 +189,16 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
     containers: () => sync.containerSamples(),
     pods: () => sync.pods(),
   });
-  if (options.network) log.warn('--network: platform/network is not wired into this node yet; Services, DNS and the KIngress are not served');
-  log.info('node ready', { privilege, bridge: bridge.bridge, podCidr: options.podCidr, images: known.length });
+  log.info('node ready', {
+    privilege,
+    bridge: bridge.bridge,
+    podCidr: options.podCidr,
+    images: known.length,
+    kubelet: kubelet.url,
+    network: network
+      ? { services: network.services !== undefined, dns: network.dns && `${network.dns.address}:${network.dns.port}`, ingress: network.ingress?.address }
+      : false,
+  });
 
   let stopping: Promise<void> | undefined;
   return {
@@ -187,6 +206,8 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
       stopping ??= (async () => {
         log.info('node stopping', { pods: sync.podCount, graceCapSeconds: options.shutdownGraceSeconds });
         await sync.stop(options.shutdownGraceSeconds * 1000);
+        // After the pods: their preStop hooks and drains may still use DNS and ClusterIPs.
+        await network?.close();
         provisioner.stop();
         await kubelet.close();
         objects.stop();

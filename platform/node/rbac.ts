@@ -2,15 +2,17 @@
 // volume provisioner, and host of the network parts (kube-proxy's, CoreDNS's, the KIngress's). The
 // kubelet part runs as system:node:<name>, which the Node authorizer and NodeRestriction keep to what a
 // kubelet may do (a node may not bind pods or create volumes); the other parts run as a service account
-// of their own, kube-system/promsnap-local-node, with these rights. setup.ts applies them and mints the
-// account's kubeconfig.
+// of their own, kube-system/promsnap-local-node, with these rights and platform/network's role. setup.ts
+// applies them and mints the account's kubeconfig.
 import type { V1ClusterRole, V1ClusterRoleBinding, V1ServiceAccount } from '@kubernetes/client-node';
+import { networkClusterRole, networkClusterRoleBinding } from '../network/rbac.js';
 
 export const controllersAccount = { namespace: 'kube-system', name: 'promsnap-local-node' };
 
 const labels = { 'app.kubernetes.io/part-of': 'promsnap', 'app.kubernetes.io/component': 'local-node' };
 
-export function nodeControllerObjects(): [V1ServiceAccount, V1ClusterRole, V1ClusterRoleBinding] {
+/** The account, its role and binding, and platform/network's own role bound to the same account. */
+export function nodeControllerObjects(): [V1ServiceAccount, V1ClusterRole, V1ClusterRoleBinding, V1ClusterRole, V1ClusterRoleBinding] {
   const name = 'promsnap:local-node-controllers';
   return [
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { ...controllersAccount, labels } },
@@ -26,12 +28,6 @@ export function nodeControllerObjects(): [V1ServiceAccount, V1ClusterRole, V1Clu
         // the provisioner's part
         { apiGroups: [''], resources: ['persistentvolumeclaims'], verbs: ['get', 'list', 'watch'] },
         { apiGroups: [''], resources: ['persistentvolumes'], verbs: ['get', 'list', 'watch', 'create', 'delete'] },
-        // kube-proxy's, CoreDNS's and the ingress's parts (platform/network, hosted by the node)
-        { apiGroups: [''], resources: ['services', 'endpoints', 'namespaces'], verbs: ['get', 'list', 'watch'] },
-        { apiGroups: [''], resources: ['endpoints'], verbs: ['create', 'update', 'patch'] },
-        { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['get', 'list', 'watch'] },
-        { apiGroups: ['networking.internal.knative.dev'], resources: ['ingresses'], verbs: ['get', 'list', 'watch'] },
-        { apiGroups: ['networking.internal.knative.dev'], resources: ['ingresses/status'], verbs: ['get', 'update', 'patch'] },
       ],
     },
     {
@@ -41,5 +37,8 @@ export function nodeControllerObjects(): [V1ServiceAccount, V1ClusterRole, V1Clu
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name },
       subjects: [{ kind: 'ServiceAccount', ...controllersAccount }],
     },
+    // kube-proxy's, CoreDNS's and the ingress's parts (platform/network, hosted by the node): its own role.
+    networkClusterRole,
+    networkClusterRoleBinding({ kind: 'ServiceAccount', ...controllersAccount }),
   ];
 }

@@ -89,7 +89,9 @@ test('a pending claim gets a local PV pre-bound to it, on this node, in <data di
 });
 
 test('the controllers’ account may bind pods and make volumes; nothing grants it Secrets', () => {
-  const [account, role, binding] = nodeControllerObjects();
+  const [account, role, binding, networkRole, networkBinding] = nodeControllerObjects();
+  assert.equal(networkBinding.roleRef.name, networkRole.metadata!.name);
+  assert.deepEqual(networkBinding.subjects, binding.subjects, 'the network parts run on the same account');
   assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', namespace: account.metadata!.namespace, name: account.metadata!.name }]);
   const allows = (resource: string, verb: string) => role.rules!.some((r) => r.resources!.includes(resource) && r.verbs.includes(verb));
   assert.equal(allows('pods/binding', 'create'), true);
