@@ -17,6 +17,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLogger, logLevels, type LogLevel } from '../../functions/runtime/src/logger.js';
+import { findSystemTool } from '../tools/find.js';
 import { BackOff, crashLoopBackOff, imagePullBackOff } from './backoff.js';
 import { EventRecorder } from './events.js';
 import { ImageStore } from './images.js';
@@ -100,6 +101,9 @@ export function parseNodeArgs(argv: string[]): NodeOptions {
   };
 }
 
+/** The programs the node's runtime runs (pod namespaces, mounts, processes, the serving certificate). */
+export const runtimeTools = ['ip', 'unshare', 'nsenter', 'setpriv', 'mount', 'umount', 'sleep', 'hostname', 'openssl'] as const;
+
 /** Root, or one mapped user in a user namespace (the rootless sandbox). */
 export async function detectPrivilege(): Promise<Privilege> {
   const map = await readFile('/proc/self/uid_map', 'utf8').catch(() => '0 0 4294967295');
@@ -116,6 +120,8 @@ export interface RunningNode {
 
 export async function startNode(options: NodeOptions): Promise<RunningNode> {
   const log = createLogger({ level: options.logLevel, fields: { component: 'promsnap-node', node: options.name } });
+  // Every program the runtime calls, found now: a missing one stops the node with how to install it.
+  for (const tool of runtimeTools) findSystemTool(tool);
   const privilege = await detectPrivilege();
   const bridge = await findBridge(options.nodeIp);
   await mkdir(path.join(options.stateDir, 'pods'), { recursive: true });
