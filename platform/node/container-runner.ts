@@ -503,6 +503,19 @@ export class ContainerRunner {
     }
   }
 
+  /**
+   * Probes readiness now if the container runs and is not ready yet, and restarts its period: what the
+   * kubelet's prober manager does when a pod sync finds an unready container (UpdatePodStatus's manual
+   * trigger), so readiness follows a pod's changes instead of waiting a whole period.
+   */
+  triggerReadiness(): void {
+    const entry = this.probes.readiness;
+    if (!entry?.timer || entry.busy || !this.running || entry.worker.result === 'success') return;
+    clearInterval(entry.timer);
+    entry.timer = setInterval(() => void this.tick('readiness'), entry.worker.timing.periodSeconds * 1000);
+    void this.tick('readiness');
+  }
+
   /** Stops probing (the container exited, or the pod is gone). */
   stopProbes(): void {
     for (const entry of Object.values(this.probes)) {

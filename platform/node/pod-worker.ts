@@ -46,6 +46,9 @@ export interface NodeRuntime {
 
 type Stage = 'starting' | 'running' | 'finished' | 'terminating' | 'gone';
 
+/** The kubelet's PLEG relist period: how soon after a change a pod is synced again. */
+const relistMs = 1_000;
+
 /** How often a pod whose volumes cannot be set up is tried again (the kubelet's volume manager retries too). */
 const volumeRetryMs = 5_000;
 
@@ -64,6 +67,7 @@ export class PodWorker {
   private readonly startTime = apiTime(this.seenAt);
   private lastConditions: PodStatusPatch['conditions'] | undefined;
   private statusTimer: NodeJS.Timeout | undefined;
+  private relistTimer: NodeJS.Timeout | undefined;
   private writing: Promise<void> | undefined;
   private dirty = false;
   private terminal = false;
@@ -272,6 +276,7 @@ export class PodWorker {
   }
 
   private async release(): Promise<void> {
+    clearTimeout(this.relistTimer);
     for (const runner of [...this.init, ...this.containers]) if (runner.running) await runner.kill(0, false);
     if (this.sandbox) {
       await this.sandbox.stop();
@@ -341,9 +346,18 @@ export class PodWorker {
 
   // ----- status
 
-  /** Something changed: the status is written soon, changes close together in one patch. */
+  /**
+   * Something changed: the status is written soon, changes close together in one patch; and a moment later
+   * unready containers are probed again, as the kubelet's pod sync after a PLEG relist (1 s) triggers them.
+   */
   private changed(): void {
     this.dirty = true;
+    if (!this.relistTimer && this.stage !== 'gone') {
+      this.relistTimer = setTimeout(() => {
+        this.relistTimer = undefined;
+        for (const runner of this.containers) runner.triggerReadiness();
+      }, relistMs);
+    }
     if (this.statusTimer || this.stage === 'gone') return;
     this.statusTimer = setTimeout(() => {
       this.statusTimer = undefined;
