@@ -5,6 +5,7 @@ import { nodeObject, nodeStatus } from '../node.js';
 import { claimPath, volumeFor } from '../provisioner.js';
 import { nodeControllerObjects } from '../rbac.js';
 import { microTime, deleteBody } from '../kube.js';
+import { refreshTime } from '../token.js';
 
 test('the command line takes the interface’s flags with their defaults and names a wrong one', () => {
   const options = parseNodeArgs(['--kubeconfig', 'k', '--state-dir', '/s', '--images', 'i.json']);
@@ -102,4 +103,9 @@ test('the controllers’ account may bind pods and make volumes; nothing grants 
 test('MicroTime has six fractional digits; delete options carry grace and the uid precondition', () => {
   assert.equal(microTime(new Date('2026-12-04T12:00:00.123Z')), '2026-12-04T12:00:00.123000Z');
   assert.deepEqual(deleteBody(0, 'u'), { gracePeriodSeconds: 0, preconditions: { uid: 'u' } });
+});
+
+test('a service account token is asked again at 80 % of its life, at most after 24 h', () => {
+  assert.equal(refreshTime(0, 3_600_000), 2_880_000);
+  assert.equal(refreshTime(1_000, 1_000 + 365 * 24 * 3_600_000), 1_000 + 24 * 3_600_000);
 });
