@@ -76,10 +76,11 @@ export interface Sandbox {
   readonly alive: boolean;
   /**
    * StartOptions that run options.command inside the sandbox's namespaces (for startProcess). uid/gid
-   * are applied inside; readyUrl is checked from inside (through the forwarder); TMPDIR points into the
-   * state dir. The process gets SIGTERM/SIGINT/SIGHUP directly: its own handlers decide its grace. One
-   * that dies of such a signal without handling it is reported as exit code 1 (nsenter, which waits for
-   * it on the host side, ignores them).
+   * are applied inside (as root only: a rootless sandbox maps one user, and refuses others); readyUrl is
+   * checked from inside (through the forwarder); TMPDIR points into the state dir. The process gets
+   * SIGTERM/SIGINT/SIGHUP directly: its own handlers decide its grace. One that dies of such a signal
+   * without handling it is reported as exit code 1 (nsenter, which waits for it on the host side,
+   * ignores them).
    */
   enter(options: StartOptions): StartOptions;
   /** Runs a short command inside (ip, mount, ...); killed with its nsenter on timeout. */
@@ -463,6 +464,10 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   function enter(startOptions: StartOptions): StartOptions {
     if (!init) throw new Error('the sandbox is not started');
     const { command, args = [], uid, gid, cwd, env, readyUrl, readyCheck, ...rest } = startOptions;
+    if (privilege === 'rootless' && ((uid ?? 0) !== 0 || (gid ?? 0) !== 0)) {
+      // One user is mapped (no subordinate ids without newuidmap): only the sandbox's root exists inside.
+      throw new Error(`${startOptions.name}: a rootless sandbox cannot switch to uid ${uid ?? 0}, gid ${gid ?? uid ?? 0}: run it as the sandbox's root`);
+    }
     const asUser = uid === undefined && gid === undefined ? [] : [tools.setpriv, `--reuid=${uid ?? 0}`, `--regid=${gid ?? uid ?? 0}`, '--clear-groups'];
     const checks = [
       ...(readyUrl ? [{ what: `${startOptions.name} at ${readyUrl} (inside the sandbox)`, check: () => getOk(readyUrl, { dial }) }] : []),

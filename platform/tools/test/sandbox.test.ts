@@ -306,7 +306,7 @@ test('a rootless sandbox, as nobody in a user namespace of its own', async (t) =
   assert.equal(result.code, 0, result.stderr);
   const report = JSON.parse(result.stdout.trim().split('\n').at(-1)!) as
     | { available: false; reason: string; fix: string }
-    | { available: true; privilege: string; hostUid: number; startMs: number; answer: string; writeOutside: string; leftovers: unknown };
+    | { available: true; privilege: string; hostUid: number; startMs: number; answer: string; writeOutside: string; otherUser: string; leftovers: unknown };
   if (!report.available) {
     // The machine does not allow it: the probe must say why and how to change that.
     assert.ok(report.reason.length > 0 && report.fix.length > 0);
@@ -319,6 +319,7 @@ test('a rootless sandbox, as nobody in a user namespace of its own', async (t) =
   // Root inside its user namespace, nobody outside.
   assert.match(report.answer, /^uid 0 pid \d+$/);
   assert.match(report.writeOutside, /Read-only file system|Permission denied/);
+  assert.match(report.otherUser, /as-1000: a rootless sandbox cannot switch to uid 1000, gid 1000/);
   assert.deepEqual(report.leftovers, { processes: [], mounts: [], dir: false });
   assert.equal(existsSync(path.join(home, 'state')), false);
 });
