@@ -6,17 +6,9 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
+import type { ImageLayout } from '../images/index.js';
 
-/** An image the local node can run: its final stage laid out as files on this machine (cluster-interfaces.md). */
-export interface ImageLayout {
-  reference: string;
-  binds: Array<{ source: string; target: string }>;
-  entrypoint: string[];
-  cmd: string[];
-  workdir: string;
-  env: Record<string, string>;
-  user?: { uid: number; gid: number };
-}
+export type { ImageLayout };
 
 export interface ImageName {
   /** registry/repository, e.g. docker.io/library/busybox; ko:// references stay whole. */

@@ -2,8 +2,8 @@
 // what a kubelet gives the platform's pods, checked through the API server (status, events, the pod proxy
 // to a test container), then the node stopped and every trace of its pods counted.
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -14,7 +14,7 @@ import { cachedBinary, findSystemTool } from '../../tools/find.js';
 import { startProcess, type ManagedProcess } from '../../tools/process.js';
 import { hostLinks, sandboxLeftovers, sandboxSupport, startSandbox, type Sandbox } from '../../tools/sandbox.js';
 import { waitFor } from '../../tools/wait.js';
-import type { ImageLayout } from '../images.js';
+import { writeToStore, type ImageLayout } from '../../images/index.js';
 import { mergePatch } from '../kube.js';
 import { claimPath } from '../provisioner.js';
 import { prepareNodeIdentity } from '../setup.js';
@@ -61,11 +61,9 @@ before(async () => {
     nodeKubeconfig: cluster.nodeKubeconfigPath!,
     out: path.join(sandbox.dir, 'controllers.kubeconfig'),
   });
-  // The image store: one ImageLayout per file, as platform/images writes it.
+  // The image store, written as platform/images writes it.
   const images = path.join(sandbox.dir, 'images');
-  await mkdir(images);
-  for (const layout of agentImages())
-    await writeFile(path.join(images, `${createHash('sha256').update(layout.reference).digest('hex')}.json`), JSON.stringify(layout));
+  for (const layout of agentImages()) await writeToStore(images, layout);
   const nodeStart = Date.now();
   node = await startProcess(
     sandbox.enter({
