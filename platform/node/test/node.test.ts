@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { CoreV1Api, EventsV1Api, KubeConfig, KubernetesObjectApi, type KubernetesObject, type V1Container, type V1Pod } from '@kubernetes/client-node';
+import { CoreV1Api, EventsV1Api, KubeConfig, KubernetesObjectApi, Watch, type KubernetesObject, type V1Container, type V1Pod } from '@kubernetes/client-node';
 import { startControlPlane, type ControlPlane } from '../../controlplane/index.js';
 import { cachedBinary, findSystemTool } from '../../tools/find.js';
 import { startProcess, type ManagedProcess } from '../../tools/process.js';
@@ -28,6 +28,7 @@ let node: ManagedProcess;
 let core: CoreV1Api;
 let events: EventsV1Api;
 let objects: KubernetesObjectApi;
+let kubeConfig: KubeConfig;
 let nodeLines: string[] = [];
 const started = Date.now();
 const timings: Record<string, number> = {};
@@ -95,7 +96,7 @@ before(async () => {
     }),
   );
   timings['node ready'] = Date.now() - nodeStart;
-  const kubeConfig = new KubeConfig();
+  kubeConfig = new KubeConfig();
   kubeConfig.loadFromFile(cluster.kubeconfigPath);
   core = kubeConfig.makeApiClient(CoreV1Api);
   events = kubeConfig.makeApiClient(EventsV1Api);
@@ -177,6 +178,33 @@ async function agent<T>(ns: string, name: string, what: string, port = 8080): Pr
     (err as Error).message += `\npod status: ${status}\nevents:\n${happened}\nnode:\n${nodeLines.slice(-10).join('\n')}`;
     throw err;
   }
+}
+
+type PodLike = { status?: { containerStatuses?: Array<{ state?: { terminated?: { exitCode?: number } } }> } };
+
+/**
+ * Starts watching a pod; `deleted` resolves with its last state once it is deleted (the DELETED event
+ * carries the status the node wrote last, however close to the delete it came).
+ */
+async function watchDeletion(ns: string, name: string): Promise<{ deleted: Promise<PodLike> }> {
+  let resolve!: (pod: PodLike) => void;
+  const last = new Promise<PodLike>((r) => (resolve = r));
+  const controller = await new Watch(kubeConfig).watch(
+    `/api/v1/namespaces/${ns}/pods`,
+    { fieldSelector: `metadata.name=${name}` },
+    (phase, object: PodLike) => {
+      if (phase === 'DELETED') resolve(object);
+    },
+    () => undefined,
+  );
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`pod ${ns}/${name} was not deleted within 20 s`)), 20_000)));
+  return {
+    deleted: Promise.race([last, timeout]).finally(() => {
+      clearTimeout(timer);
+      controller.abort();
+    }),
+  };
 }
 
 async function eventsOf(ns: string, name: string): Promise<Array<{ reason: string; note: string; type: string }>> {
@@ -475,17 +503,10 @@ test('deleting a pod runs preStop, then SIGTERM; a process ignoring SIGTERM is k
     }),
   );
   await whenReady(ns, 'stubborn');
+  const watch = await watchDeletion(ns, 'stubborn');
   const deleted = Date.now();
   await core.deleteNamespacedPod({ name: 'stubborn', namespace: ns });
-  let last: V1Pod | undefined;
-  await waitFor(
-    () =>
-      pod(ns, 'stubborn').then(
-        (p) => ((last = p), false),
-        () => true,
-      ),
-    { what: 'the pod to be deleted by the node', timeoutMs: 20_000, intervalMs: 50 },
-  );
+  const last = await watch.deleted;
   const took = Date.now() - deleted;
   timings['deletion with 3 s grace'] = took;
   assert.ok(took >= 2_900 && took < 8_000, `gone after the 3 s grace period (took ${took} ms)`);
