@@ -8,7 +8,8 @@ export interface EnvVar {
   valueFrom?: {
     secretKeyRef?: { name: string; key: string; optional?: boolean };
     configMapKeyRef?: { name: string; key: string; optional?: boolean };
-    fieldRef?: { fieldPath: string };
+    fieldRef?: { fieldPath: string; apiVersion?: string };
+    resourceFieldRef?: { resource: string; containerName?: string; divisor?: string };
   };
 }
 
@@ -110,48 +111,103 @@ export interface ResolvedEnv {
   problems: string[];
 }
 
+/** Where a container's environment comes from: the rendered objects here, live objects on the local node. */
+export interface EnvLookup {
+  namespace: string;
+  /** The data of a Secret (decoded) or ConfigMap in the namespace; undefined when there is none. */
+  data(kind: 'Secret' | 'ConfigMap', name: string): Record<string, string> | undefined;
+  /** How a missing object reads in a problem ("is not rendered", "not found"). */
+  missing: string;
+  /** The value of a fieldRef or resourceFieldRef; without it such variables are left out. Throws what cannot be resolved. */
+  fieldValue?(variable: EnvVar): string;
+  /**
+   * Service link variables (the kubelet's `<SVC>_SERVICE_HOST`, ...): `$(VAR)` may name them, and they are
+   * added where the container sets no variable of that name.
+   */
+  serviceEnv?: Record<string, string>;
+}
+
 /**
  * A container's environment as the kubelet builds it: envFrom first, then env in order (later wins),
  * Secret and ConfigMap values from the rendered objects, `$(VAR)` in values expanded from variables
  * defined before. Values only the cluster knows (fieldRef) are left out.
  */
 export function resolveEnv(objects: readonly KubeObject[], namespace: string, container: Container): ResolvedEnv {
+  return resolveEnvWith(
+    {
+      namespace,
+      missing: 'is not rendered',
+      data: (kind, name) => {
+        try {
+          return kind === 'Secret' ? secretData(objects, name, namespace) : configMapData(objects, name, namespace);
+        } catch {
+          return undefined;
+        }
+      },
+    },
+    container,
+  );
+}
+
+/** resolveEnv's rules over any source of Secrets, ConfigMaps and field values (kubelet makeEnvironmentVariables). */
+export function resolveEnvWith(lookup: EnvLookup, container: Pick<Container, 'env' | 'envFrom'>): ResolvedEnv {
   const env: Record<string, string> = {};
   const problems: string[] = [];
-  const lookup = (kind: 'Secret' | 'ConfigMap', name: string): Record<string, string> | undefined => {
-    try {
-      return kind === 'Secret' ? secretData(objects, name, namespace) : configMapData(objects, name, namespace);
-    } catch {
-      return undefined;
-    }
+  const { namespace } = lookup;
+  const cache = new Map<string, Record<string, string> | undefined>();
+  const data = (kind: 'Secret' | 'ConfigMap', name: string) => {
+    const key = `${kind}/${name}`;
+    if (!cache.has(key)) cache.set(key, lookup.data(kind, name));
+    return cache.get(key);
   };
   for (const source of container.envFrom ?? []) {
     const ref = source.secretRef ?? source.configMapRef;
     if (!ref) continue;
     const kind = source.secretRef ? 'Secret' : 'ConfigMap';
-    const data = lookup(kind, ref.name);
-    if (!data) {
-      if (!ref.optional) problems.push(`envFrom: ${kind} ${namespace}/${ref.name} is not rendered`);
+    const values = data(kind, ref.name);
+    if (!values) {
+      if (!ref.optional) problems.push(`envFrom: ${kind} ${namespace}/${ref.name} ${lookup.missing}`);
       continue;
     }
-    for (const [key, value] of Object.entries(data)) env[`${source.prefix ?? ''}${key}`] = value;
+    for (const [key, value] of Object.entries(values)) env[`${source.prefix ?? ''}${key}`] = value;
   }
+  const serviceEnv = lookup.serviceEnv ?? {};
   for (const variable of container.env ?? []) {
-    if (variable.value !== undefined) {
-      env[variable.name] = expandReferences(variable.value, env);
+    // A value wins over valueFrom only when it is not empty, as in the kubelet.
+    if (variable.value !== undefined && (variable.value !== '' || !variable.valueFrom)) {
+      env[variable.name] = expandReferences(variable.value, { ...serviceEnv, ...env });
       continue;
     }
-    const secretRef = variable.valueFrom?.secretKeyRef;
-    const keyRef = secretRef ?? variable.valueFrom?.configMapKeyRef;
-    if (!keyRef) {
-      if (!variable.valueFrom) env[variable.name] = '';
+    const from = variable.valueFrom;
+    if (!from) {
+      env[variable.name] = '';
       continue;
     }
+    if (from.fieldRef || from.resourceFieldRef) {
+      if (!lookup.fieldValue) continue;
+      try {
+        env[variable.name] = lookup.fieldValue(variable);
+      } catch (err) {
+        problems.push(`${variable.name}: ${(err as Error).message}`);
+      }
+      continue;
+    }
+    const secretRef = from.secretKeyRef;
+    const keyRef = secretRef ?? from.configMapKeyRef;
+    if (!keyRef) continue;
     const kind = secretRef ? 'Secret' : 'ConfigMap';
-    const value = lookup(kind, keyRef.name)?.[keyRef.key];
+    const values = data(kind, keyRef.name);
+    const value = values?.[keyRef.key];
     if (value !== undefined) env[variable.name] = value;
-    else if (!keyRef.optional) problems.push(`${variable.name}: key ${keyRef.key} of ${kind} ${namespace}/${keyRef.name} is not rendered`);
+    else if (!keyRef.optional) {
+      problems.push(
+        values
+          ? `${variable.name}: key ${keyRef.key} of ${kind} ${namespace}/${keyRef.name} ${lookup.missing}`
+          : `${variable.name}: ${kind} ${namespace}/${keyRef.name} ${lookup.missing}`,
+      );
+    }
   }
+  for (const [name, value] of Object.entries(serviceEnv)) if (!(name in env)) env[name] = value;
   return { env, problems };
 }
 

@@ -36,6 +36,11 @@ export const installCommands: Record<string, string> = {
   bash: 'apt-get install -y bash',
   ip: 'apt-get install -y iproute2',
   openssl: 'apt-get install -y openssl',
+  umount: 'apt-get install -y mount',
+  sleep: 'apt-get install -y coreutils',
+  hostname: 'apt-get install -y hostname',
+  getconf: 'apt-get install -y libc-bin',
+  ps: 'apt-get install -y procps',
 };
 
 /** Absolute path of an executable on PATH, or a MissingToolError that says how to install it. */

@@ -1,0 +1,185 @@
+// A container's root filesystem without images or overlays (overlayfs over `/` is refused here): a tmpfs
+// in the pod's mount namespace holding the host's libraries read-only, a generated /etc, a small /dev, a
+// fresh /proc, the image's files bound read-only at their paths, and the container's volume mounts; then
+// read-only as a whole when readOnlyRootFilesystem asks. Each container gets its own root, so two images
+// that both lay out /app do not meet. Everything is mounted in the holder's namespace (mount -N), reached
+// for file writes through /proc/<holder>/root: nothing appears in the node's own mount namespace.
+import { lstat, mkdir, readlink, stat, symlink, writeFile, chmod } from 'node:fs/promises';
+import { existsSync, lstatSync } from 'node:fs';
+import path from 'node:path';
+import { runCommand } from '../tools/command.js';
+import { findSystemTool } from '../tools/find.js';
+import type { ImageLayout } from './images.js';
+import type { Mount } from './volumes.js';
+
+export interface EtcFiles {
+  hosts: string;
+  resolvConf: string;
+  hostname: string;
+  passwd: string;
+  group: string;
+}
+
+export interface RootOptions {
+  holderPid: number;
+  /** The mount point, on the node's disk (an empty folder under the pod's state dir). */
+  dir: string;
+  image: ImageLayout;
+  etc: EtcFiles;
+  mounts: Mount[];
+  readOnly: boolean;
+}
+
+/** Host folders every root gets read-only: the C library and friends for dynamically linked binaries, CA certificates, time zones. */
+const hostPaths = ['/usr/lib', '/usr/lib64', '/usr/lib32', '/etc/ssl', '/usr/share/ca-certificates', '/usr/share/zoneinfo'];
+const devices = ['null', 'zero', 'full', 'random', 'urandom', 'tty'];
+
+export class MountError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'MountError';
+  }
+}
+
+/** The path through which the node reaches a path inside the holder's mount namespace. */
+export function viaHolder(holderPid: number, file: string): string {
+  return `/proc/${holderPid}/root${file}`;
+}
+
+async function mountIn(holderPid: number, args: string[]): Promise<void> {
+  await runCommand(findSystemTool('mount'), ['-N', `/proc/${holderPid}/ns/mnt`, ...args]);
+}
+
+/**
+ * Resolves a path inside a root the way the container will see it, following symlinks relative to the
+ * root, never out of it (the kubelet's securejoin): the result has no symlink left to follow.
+ */
+export async function resolveInRoot(root: string, target: string): Promise<string> {
+  const pending = target.split('/').filter((p) => p && p !== '.');
+  const resolved: string[] = [];
+  let links = 0;
+  while (pending.length > 0) {
+    const part = pending.shift()!;
+    if (part === '..') {
+      resolved.pop();
+      continue;
+    }
+    const candidate = path.join(root, ...resolved, part);
+    const info = await lstat(candidate).catch(() => undefined);
+    if (info?.isSymbolicLink()) {
+      if (++links > 40) throw new MountError(`too many symlinks resolving ${target}`);
+      const link = await readlink(candidate);
+      if (link.startsWith('/')) resolved.length = 0;
+      pending.unshift(...link.split('/').filter((p) => p && p !== '.'));
+      continue;
+    }
+    resolved.push(part);
+  }
+  return `/${resolved.join('/')}`;
+}
+
+/** Makes the mount point for target inside the root (a folder, or an empty file for a file mount). */
+async function mountPoint(holderPid: number, dir: string, target: string, file: boolean): Promise<string> {
+  const root = viaHolder(holderPid, dir);
+  const inside = await resolveInRoot(root, target);
+  const full = path.join(root, inside);
+  try {
+    if (file) {
+      await mkdir(path.dirname(full), { recursive: true });
+      if (!existsSync(full)) await writeFile(full, '');
+    } else await mkdir(full, { recursive: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EROFS') throw new MountError(`cannot make the mount point ${target}: it lies in a read-only part of the image`);
+    throw err;
+  }
+  return path.join(dir, inside);
+}
+
+async function bind(holderPid: number, dir: string, source: string, target: string, readOnly: boolean): Promise<void> {
+  const info = await stat(source).catch(() => undefined);
+  if (!info) throw new MountError(`mount source ${source} does not exist`);
+  const at = await mountPoint(holderPid, dir, target, !info.isDirectory());
+  await mountIn(holderPid, ['--bind', ...(readOnly ? ['-o', 'ro'] : []), source, at]);
+}
+
+/** Builds the container's root; returns the path nsenter --root takes (through /proc/<holder>/root). */
+export async function buildRoot(options: RootOptions): Promise<string> {
+  const { holderPid, dir } = options;
+  const root = viaHolder(holderPid, dir);
+  await mkdir(dir, { recursive: true });
+  await mountIn(holderPid, ['-t', 'tmpfs', '-o', 'mode=0755', 'tmpfs', dir]);
+
+  for (const folder of ['usr/bin', 'usr/sbin', 'usr/local/bin', 'etc', 'dev', 'proc', 'sys', 'run', 'var', 'home', 'root', 'tmp'])
+    await mkdir(path.join(root, folder), { recursive: true });
+  await chmod(path.join(root, 'tmp'), 0o1777);
+  await chmod(path.join(root, 'root'), 0o700);
+  for (const [link, to] of [
+    ['bin', 'usr/bin'],
+    ['sbin', 'usr/sbin'],
+    ['lib', 'usr/lib'],
+    ['lib64', 'usr/lib64'],
+    ['var/run', '../run'],
+  ] as const) {
+    await symlink(to, path.join(root, link));
+  }
+
+  for (const host of hostPaths) {
+    const info = existsSync(host) ? lstatSync(host) : undefined;
+    if (!info || info.isSymbolicLink()) continue;
+    await bind(holderPid, dir, host, host, true);
+  }
+
+  const etc = path.join(root, 'etc');
+  await writeFile(path.join(etc, 'hosts'), options.etc.hosts);
+  await writeFile(path.join(etc, 'resolv.conf'), options.etc.resolvConf);
+  await writeFile(path.join(etc, 'hostname'), `${options.etc.hostname}\n`);
+  await writeFile(path.join(etc, 'passwd'), options.etc.passwd);
+  await writeFile(path.join(etc, 'group'), options.etc.group);
+
+  // /dev: a few device nodes bound from the host's, shared memory, and a writable termination log.
+  await mountIn(holderPid, ['-t', 'tmpfs', '-o', 'mode=0755,nosuid', 'tmpfs', path.join(dir, 'dev')]);
+  for (const device of devices) {
+    if (!existsSync(`/dev/${device}`)) continue;
+    await writeFile(path.join(root, 'dev', device), '');
+    await mountIn(holderPid, ['--bind', `/dev/${device}`, path.join(dir, 'dev', device)]);
+  }
+  await mkdir(path.join(root, 'dev', 'shm'));
+  await mountIn(holderPid, ['-t', 'tmpfs', '-o', 'mode=1777,nosuid,nodev', 'tmpfs', path.join(dir, 'dev', 'shm')]);
+  for (const [name, to] of [
+    ['fd', '/proc/self/fd'],
+    ['stdin', '/proc/self/fd/0'],
+    ['stdout', '/proc/self/fd/1'],
+    ['stderr', '/proc/self/fd/2'],
+  ] as const) {
+    await symlink(to, path.join(root, 'dev', name));
+  }
+  await writeFile(path.join(root, 'dev', 'termination-log'), '', { mode: 0o666 });
+
+  try {
+    await mountIn(holderPid, ['-t', 'proc', '-o', 'nosuid,nodev,noexec', 'proc', path.join(dir, 'proc')]);
+  } catch {
+    // A user namespace may refuse a fresh procfs; the sandbox's own, bound, shows the same processes.
+    await mountIn(holderPid, ['--rbind', '/proc', path.join(dir, 'proc')]);
+  }
+
+  const imageBinds = [...options.image.binds].sort((a, b) => a.target.split('/').length - b.target.split('/').length);
+  for (const entry of imageBinds) await bind(holderPid, dir, entry.source, entry.target, true);
+
+  for (const mount of options.mounts) {
+    // A subPath that does not exist yet is made, writable as its volume is (the kubelet makes it too).
+    if (!existsSync(mount.source)) {
+      await mkdir(mount.source, { recursive: true });
+      await chmod(mount.source, 0o777);
+    }
+    await bind(holderPid, dir, mount.source, mount.target, mount.readOnly);
+  }
+
+  if (options.readOnly) await mountIn(holderPid, ['-o', 'remount,bind,ro', dir]);
+  return root;
+}
+
+/** Unmounts a container's root (before its restart builds a fresh one). */
+export async function removeRoot(holderPid: number, dir: string): Promise<void> {
+  await runCommand(findSystemTool('umount'), ['-N', `/proc/${holderPid}/ns/mnt`, '--recursive', '--lazy', dir], { allowFailure: true });
+}
