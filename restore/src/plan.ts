@@ -10,7 +10,16 @@
 // snapshot asked for (the same PingSource, and each of its queries among the range's selectors), the
 // range's raw samples are restored and the snapshot is left out. Any other snapshot is read too: a
 // sample of it that a range export also holds is a duplicate like any other.
-import { DEAD_LETTER_PREFIX, instantPath, parseRangeKey, parseSnapshotKey, RANGE_KIND, RANGE_PREFIX, SNAPSHOT_KIND, type ExportHeader } from '../../archive/src/index.js';
+import {
+  DEAD_LETTER_PREFIX,
+  instantPath,
+  parseRangeKey,
+  parseSnapshotKey,
+  RANGE_KIND,
+  RANGE_PREFIX,
+  SNAPSHOT_KIND,
+  type ExportHeader,
+} from '../../archive/src/index.js';
 import type { Bucket } from './bucket.js';
 import type { Kind } from './options.js';
 

@@ -73,8 +73,9 @@ before(async () => {
       S3_BUCKET: bucket,
       AWS_ACCESS_KEY_ID: credentials.accessKeyId,
       AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
-      // Every ping is a range export of a minute unless it says otherwise; the first reaches back two
-      // minutes, to the data's start; parts are kept small so the export is split, rt_wide by label.
+      // Every ping is a range export of a minute unless it says otherwise; the first, at the data's
+      // start, covers its own minute only, and a missed tick is caught up within two minutes; parts are
+      // kept small so the export is split, rt_wide by label.
       SNAPSHOT_RANGE: '1m',
       SNAPSHOT_CATCH_UP: '2m',
       SNAPSHOT_SETTLE: '0s',
@@ -86,9 +87,9 @@ before(async () => {
     readyUrl: `http://127.0.0.1:${port}/readyz`,
   });
 
-  // The schedule: a ping a minute, the one at base + 4m missed; base + 5m covers it, and then the
-  // missed ping's late retry lands too. An instant snapshot between base + 6m and base + 7m.
-  for (const k of [1, 2, 3, 5]) await ping(base + k * minute + 350, {});
+  // The schedule: a ping a minute from the data's start, the one at base + 4m missed; base + 5m covers
+  // it, and then the missed ping's late retry lands too. An instant snapshot between base + 6m and base + 7m.
+  for (const k of [0, 1, 2, 3, 5]) await ping(base + k * minute + 350, {});
   await ping(base + 4 * minute + 200, {});
   await ping(base + 6 * minute + 30_000, { range: '0' });
   await ping(base + 2 * minute + 30_000, { range: '0', queries: aggregateQueries });
@@ -210,7 +211,7 @@ test('the exports over the ticks, restored into a fresh Prometheus, answer exact
   t.after(() => restored.process.stop('SIGTERM', 10_000));
   const { summary } = restored;
   t.diagnostic(`restore: ${JSON.stringify(summary)}`);
-  assert.equal(summary['rangeExports'], 8, 'the seven ticks pinged and the late retry');
+  assert.equal(summary['rangeExports'], 9, 'the eight ticks pinged and the late retry');
   assert.equal(summary['instantsLeftOut'], 1, 'the instant snapshot of the same queries falls in a range export');
   assert.equal(summary['instantSnapshots'], 1, 'the aggregate snapshot asked for more than the ranges hold: it is read');
   assert.equal(summary['unnamedSeries'], 2, 'sum by (code): one series a code, without a name');
@@ -332,8 +333,16 @@ test('restore refuses clearly, with its exit codes: nothing in range, no bucket,
     { args: ['--prefix', 'notes/', '--no-serve'], code: 6, says: /notes\/readme.json is not a promsnap export: its first field is "title", not "kind"/ },
     { args: ['--prefix', 'ranges/promsnap/forged/', '--no-serve'], code: 6, says: /is not a promsnap export: it does not start with a JSON object/ },
     // Objects that read as exports until their content goes wrong: the object's fault, never the store's.
-    { args: ['--prefix', 'broken/', '--no-serve'], code: 6, says: /broken\/sample.json is not a promsnap export: series up has a sample that is not \[time, "value"\]/ },
-    { args: ['--prefix', 'truncated/', '--no-serve'], code: 1, says: /restore could not read truncated\/cut.json: it ends after \d+ bytes, before its document does/ },
+    {
+      args: ['--prefix', 'broken/', '--no-serve'],
+      code: 6,
+      says: /broken\/sample.json is not a promsnap export: series up has a sample that is not \[time, "value"\]/,
+    },
+    {
+      args: ['--prefix', 'truncated/', '--no-serve'],
+      code: 1,
+      says: /restore could not read truncated\/cut.json: it ends after \d+ bytes, before its document does/,
+    },
     { args: ['--from', 'yesterday', '--no-serve'], code: 2, says: /--from "yesterday" is not a time/ },
     { args: ['--no-serve'], code: 2, says: /say what to restore/ },
   ];
@@ -346,7 +355,13 @@ test('restore refuses clearly, with its exit codes: nothing in range, no bucket,
     time: '2026-01-01T00:00:00Z',
     prometheus: 'http://prometheus:9090',
     queries: ['up'],
-    results: [{ query: 'up', response: { status: 'success', data: { resultType: 'vector', result: [{ metric: { __name__: 'up' }, value: [1767225600, '0x10'] }] } }, series: 1 }],
+    results: [
+      {
+        query: 'up',
+        response: { status: 'success', data: { resultType: 'vector', result: [{ metric: { __name__: 'up' }, value: [1767225600, '0x10'] }] } },
+        series: 1,
+      },
+    ],
     series: 1,
   });
   await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'broken/sample.json', Body: exportText }));
