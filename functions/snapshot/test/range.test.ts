@@ -34,6 +34,16 @@ const families: Array<{ name: string; labels: Array<Record<string, string>>; off
   // Starts and stops inside a window.
   { name: 'range_short', labels: [{ pod: 'p' }], offsetMs: 750, stepMs: 15_000, from: 4 * minute + 20_000, until: 5 * minute + 40_000 },
   { name: 'range_wide', labels: Array.from({ length: 12 }, (_, k) => ({ shard: String(k).padStart(2, '0') })), offsetMs: 250, stepMs: 15_000 },
+  // After the ten minutes the other tests read: the label with the most values (a) holds its series
+  // unevenly, so ranges of its values are not parts of even size (a="big" alone holds six).
+  {
+    name: 'range_skewed',
+    labels: [...Array.from({ length: 10 }, (_, k) => ({ a: `x${k}`, b: '0' })), ...Array.from({ length: 6 }, (_, k) => ({ a: 'big', b: String(k + 1) }))],
+    offsetMs: 500,
+    stepMs: 15_000,
+    from: 10 * minute,
+    until: 12 * minute,
+  },
 ];
 
 interface Sample {
@@ -100,7 +110,7 @@ async function startRangeApp(
   t: import('node:test').TestContext,
   prometheusUrl: string,
   settings: Partial<RangeSettings> = {},
-  hooks: { sleep?: (ms: number) => Promise<void> } = {},
+  hooks: { sleep?: (ms: number) => Promise<void>; maxSeries?: number } = {},
 ): Promise<RangeApp> {
   const bucket = await minio.bucket();
   const metrics = createMetrics();
@@ -108,7 +118,7 @@ async function startRangeApp(
   const logs: string[] = [];
   const log = createLogger({ level: 'info', write: (line) => logs.push(line) });
   const app = createApp({
-    prometheus: createPrometheusClient({ url: prometheusUrl, timeoutMs: 10_000 }),
+    prometheus: createPrometheusClient({ url: prometheusUrl, timeoutMs: 10_000, ...(hooks.maxSeries !== undefined ? { maxSeries: hooks.maxSeries } : {}) }),
     store: createStore({ client: minio.client, bucket }),
     metrics,
     log,
@@ -323,6 +333,22 @@ test('an export split into small parts, and by label where one name is too big, 
     'every part reads the whole window',
   );
   assert.ok((await app.metric('snapshot_range_queries_total', { kind: 'count' }))! >= 1);
+});
+
+test('a label split whose values hold series unevenly is counted and split again, so no part is over SNAPSHOT_MAX_SERIES', async (t) => {
+  // Four series an answer at most: a split of range_skewed's 16 series into ranges of its a values
+  // puts a="big" (six series) with another value, which Prometheus's answer would refuse (422).
+  const app = await startRangeApp(t, prometheus.url, { partSeries: 4, catchUpMs: 0 }, { maxSeries: 4 });
+  const tick = Math.floor((base + 12 * minute) / (2 * minute)) * 2 * minute;
+  const res = await app.ping(tick, { range: '2m' });
+  assert.equal(res.status, 200, JSON.stringify(res.json));
+  const stored = await app.read(key(tick, 2 * minute));
+  assert.deepEqual(stored.samples, expectedWindow(tick - 2 * minute, tick));
+  assert.equal([...stored.samples.keys()].filter((k) => k.includes('"range_skewed"')).length, 16);
+  assert.ok(
+    stored.queries.some((q) => q.includes('a=~') && q.includes('b=~')),
+    `split by a, then by b: ${stored.queries.join(' ')}`,
+  );
 });
 
 test('a part Prometheus refuses as loading too many samples is split again in its place', async (t) => {
