@@ -80,7 +80,14 @@ interface KnativeObject {
 function rowFor(ref: ObjectRef, object: unknown): StatusRow {
   const base = { namespace: ref.namespace, name: ref.name, resource: ref.resource };
   if (object === undefined) {
-    return { ...base, ready: 'False', reason: 'NotFound', message: `${ref.resource}/${ref.name} not found in namespace ${ref.namespace}`, detail: '-', fields: { found: false } };
+    return {
+      ...base,
+      ready: 'False',
+      reason: 'NotFound',
+      message: `${ref.resource}/${ref.name} not found in namespace ${ref.namespace}`,
+      detail: '-',
+      fields: { found: false },
+    };
   }
   if (ref.resource === 'deployment') return { ...base, ...deploymentRow(object as V1Deployment) };
   const knative = object as KnativeObject;
@@ -100,8 +107,7 @@ function deploymentRow(deployment: V1Deployment): Omit<StatusRow, 'namespace' | 
   const conditions = status.conditions ?? [];
   // The controller's own explanation, when it gave one: a stuck rollout before a mere shortfall.
   const failure =
-    conditions.find((c) => c.type === 'Progressing' && c.status === 'False') ??
-    conditions.find((c) => c.type === 'Available' && c.status === 'False');
+    conditions.find((c) => c.type === 'Progressing' && c.status === 'False') ?? conditions.find((c) => c.type === 'Available' && c.status === 'False');
   const replicaFailure = conditions.find((c) => c.type === 'ReplicaFailure' && c.status === 'True');
   const notReady = (reason: string, message: string) => ({ ready: 'False' as const, reason, message, detail, fields });
   if (desired === 0) return notReady('ScaledToZero', 'spec.replicas is 0: nothing runs');

@@ -56,10 +56,7 @@ export function announcedPod(pod: LocalPod) {
   }));
   const declared = new Set(pod.template.containers.flatMap((c) => c.ports.map((p) => String(p.containerPort))));
   const annotations = Object.fromEntries(
-    Object.entries(pod.template.annotations).map(([key, value]) => [
-      key,
-      /port/i.test(key) && declared.has(value) ? String(local(Number(value))) : value,
-    ]),
+    Object.entries(pod.template.annotations).map(([key, value]) => [key, /port/i.test(key) && declared.has(value) ? String(local(Number(value))) : value]),
   );
   return { containers, annotations };
 }
@@ -96,22 +93,24 @@ function containerLabels(container: { name: string; image: string; init: boolean
 
 /** Role pod: one group per pod, one target per container port (a container without ports: one, no port). */
 export function podTargetGroups(pods: LocalPod[]): TargetGroup[] {
-  return pods.map((pod) => {
-    const { containers } = announcedPod(pod);
-    // Prometheus lists regular containers first, then init containers.
-    const ordered = [...containers.filter((c) => !c.init), ...containers.filter((c) => c.init)];
-    const targets: Labels[] = [];
-    for (const container of ordered) {
-      if (container.ports.length === 0) {
-        targets.push({ __address__: pod.host, ...containerLabels(container) });
-        continue;
+  return pods
+    .map((pod) => {
+      const { containers } = announcedPod(pod);
+      // Prometheus lists regular containers first, then init containers.
+      const ordered = [...containers.filter((c) => !c.init), ...containers.filter((c) => c.init)];
+      const targets: Labels[] = [];
+      for (const container of ordered) {
+        if (container.ports.length === 0) {
+          targets.push({ __address__: pod.host, ...containerLabels(container) });
+          continue;
+        }
+        for (const port of container.ports) {
+          targets.push({ __address__: `${pod.host}:${port.containerPort}`, ...containerLabels(container, port) });
+        }
       }
-      for (const port of container.ports) {
-        targets.push({ __address__: `${pod.host}:${port.containerPort}`, ...containerLabels(container, port) });
-      }
-    }
-    return group(targets, { ...podLabels(pod), [`${meta}namespace`]: pod.template.namespace });
-  }).flat();
+      return group(targets, { ...podLabels(pod), [`${meta}namespace`]: pod.template.namespace });
+    })
+    .flat();
 }
 
 /**
@@ -343,7 +342,11 @@ export function targetGroups(query: DiscoveryQuery, network: LocalNetwork, pods:
 /** The original object labels of a role, read back from a group's meta labels (for selectors). */
 function labelsOf(group: TargetGroup, role: string): Record<string, string> {
   const prefix = `${meta}${role}_label_`;
-  return Object.fromEntries(Object.entries(group.labels).filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]));
+  return Object.fromEntries(
+    Object.entries(group.labels)
+      .filter(([k]) => k.startsWith(prefix))
+      .map(([k, v]) => [k.slice(prefix.length), v]),
+  );
 }
 
 export interface DiscoveryServer {

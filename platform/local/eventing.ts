@@ -84,7 +84,9 @@ export function pingRoutes(objects: KubeObject[], network: LocalNetwork): PingRo
     if (!isBrokerRef(spec.sink.ref)) {
       return {
         source,
-        subscriptions: [{ via: `PingSource ${source.name} sink`, filter: {}, subscriber: resolveDestination(spec.sink, namespace, network), policy: { retry: 0 } }],
+        subscriptions: [
+          { via: `PingSource ${source.name} sink`, filter: {}, subscriber: resolveDestination(spec.sink, namespace, network), policy: { retry: 0 } },
+        ],
       };
     }
     const brokerNamespace = spec.sink.ref!.namespace ?? namespace;

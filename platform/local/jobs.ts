@@ -12,7 +12,6 @@ import { CommandError, runCommand } from '../tools/command.js';
 import { findTool } from '../tools/find.js';
 import { workloadSpec, type KubeObject } from './workloads.js';
 
-
 export interface JobStep {
   container: string;
   command: string[];
@@ -50,7 +49,11 @@ export async function runJob(job: KubeObject, options: JobRunOptions): Promise<J
   for (const volume of podSpec?.volumes ?? []) {
     const local = path.join(jobDir, volume['name']);
     await mkdir(local, { recursive: true });
-    const source = volume['configMap'] ? { kind: 'ConfigMap' as const, name: volume['configMap'].name } : volume['secret'] ? { kind: 'Secret' as const, name: volume['secret'].secretName } : undefined;
+    const source = volume['configMap']
+      ? { kind: 'ConfigMap' as const, name: volume['configMap'].name }
+      : volume['secret']
+        ? { kind: 'Secret' as const, name: volume['secret'].secretName }
+        : undefined;
     if (source) {
       const objects = options.objects as unknown as ManifestObject[];
       let data: Record<string, string>;
@@ -75,7 +78,15 @@ export async function runJob(job: KubeObject, options: JobRunOptions): Promise<J
       return { mountPath: m.mountPath, local };
     });
     const env = containerEnv(
-      { name: container['name'] ?? '', image: container['image'], ports: [], env: container['env'] ?? [], envFrom: container['envFrom'] ?? [], args: [], init: false },
+      {
+        name: container['name'] ?? '',
+        image: container['image'],
+        ports: [],
+        env: container['env'] ?? [],
+        envFrom: container['envFrom'] ?? [],
+        args: [],
+        init: false,
+      },
       { objects: options.objects, namespace, network: options.network },
     );
     for (const key of Object.keys(env)) env[key] = remapPaths(env[key]!, mounts);
@@ -84,7 +95,9 @@ export async function runJob(job: KubeObject, options: JobRunOptions): Promise<J
     );
     const [tool, ...args] = words;
     if (!tool || !options.tools.includes(tool)) {
-      throw new Error(`Job ${job.metadata.name}: container ${container['name']} runs ${JSON.stringify(tool ?? container['image'])}, which has no local stand-in (known: ${options.tools.join(', ')})`);
+      throw new Error(
+        `Job ${job.metadata.name}: container ${container['name']} runs ${JSON.stringify(tool ?? container['image'])}, which has no local stand-in (known: ${options.tools.join(', ')})`,
+      );
     }
     const step = { container: String(container['name']), command: words };
     options.onStep?.(step);

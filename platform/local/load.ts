@@ -124,7 +124,11 @@ const rps = seconds > 0 ? total / seconds : 0;
 const p95 = Math.max(...summaries.map((s) => s.percentiles['95'] ?? 0));
 process.stdout.write(
   `${interrupted ? 'interrupted: ' : ''}${total} responses, ${rps.toFixed(1)} req/s, p95 ${(p95 * 1_000).toFixed(0)} ms; ` +
-    `by status: ${Object.entries(statuses).map(([c, n]) => `${c}: ${n}`).join(', ') || 'none'}\n`,
+    `by status: ${
+      Object.entries(statuses)
+        .map(([c, n]) => `${c}: ${n}`)
+        .join(', ') || 'none'
+    }\n`,
 );
 for (const [text, n] of Object.entries(errors)) process.stdout.write(`  ${n} errors: ${text}\n`);
 process.exit(total > 0 ? 0 : 1);

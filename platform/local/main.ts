@@ -52,7 +52,8 @@ function options() {
   }
   const whole = (name: string, text: string | undefined, min: number, max: number) => {
     if (text === undefined) return undefined;
-    if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) fail(`--${name} must be a whole number from ${min} to ${max}, got ${JSON.stringify(text)}`, 2);
+    if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max)
+      fail(`--${name} must be a whole number from ${min} to ${max}, got ${JSON.stringify(text)}`, 2);
     return Number(text);
   };
   let pingEveryMs: number | undefined;

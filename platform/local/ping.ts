@@ -6,13 +6,7 @@
 import { Cron } from 'croner';
 import { CloudEvent, emitterFor, HTTP, Mode, type CloudEventV1, type Message } from 'cloudevents';
 import { createPingEvent, SNAPSHOT_STORED_TYPE, type PingData, type SnapshotStoredData } from '../../events/src/index.js';
-import {
-  deadLetterExtensions,
-  deliverWithRetries,
-  knativeBrokerDefaultTtl,
-  type DeliveryPolicy,
-  type DeliveryResult,
-} from './delivery.js';
+import { deadLetterExtensions, deliverWithRetries, knativeBrokerDefaultTtl, type DeliveryPolicy, type DeliveryResult } from './delivery.js';
 import type { AttemptOutcome } from '../manifests/index.js';
 import { passesFilter, type PingRoute, type Subscription } from './eventing.js';
 

@@ -24,14 +24,22 @@ export function containerEnv(container: Container, context: EnvContext): Record<
   for (const variable of container.env) {
     const field = variable.valueFrom?.fieldRef?.fieldPath;
     if (!field) continue;
-    const value = field === 'metadata.namespace' ? context.namespace : field === 'metadata.name' ? context.pod?.name : field === 'status.podIP' ? context.pod?.host : undefined;
+    const value =
+      field === 'metadata.namespace'
+        ? context.namespace
+        : field === 'metadata.name'
+          ? context.pod?.name
+          : field === 'status.podIP'
+            ? context.pod?.host
+            : undefined;
     if (value !== undefined) env[variable.name] = value;
     else problems.push(`${variable.name}: fieldRef ${field} has no local value`);
   }
   if (problems.length > 0) throw new Error(`container ${container.name}: ${problems.join('; ')}`);
   Object.assign(env, context.platformEnv ?? {});
   if (context.network) {
-    for (const [key, value] of Object.entries(env)) env[key] = context.network.rewriteUrl(value, { namespace: context.namespace, ...(context.pod ? { pod: context.pod } : {}) });
+    for (const [key, value] of Object.entries(env))
+      env[key] = context.network.rewriteUrl(value, { namespace: context.namespace, ...(context.pod ? { pod: context.pod } : {}) });
   }
   return env;
 }

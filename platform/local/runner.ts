@@ -384,7 +384,10 @@ export async function startPipeline(options: RunnerOptions): Promise<RunningPipe
     stack.push({ name: 'ping emitter', stop: () => Promise.all(emitters.map((e) => e.stop())) });
     for (const route of routes) {
       const { source } = route;
-      const when = options.pingEveryMs !== undefined ? `every ${seconds(options.pingEveryMs)} (--ping-every; the manifest says "${source.schedule}" ${source.timezone ?? ''})` : `on "${source.schedule}" ${source.timezone ?? 'UTC'}`;
+      const when =
+        options.pingEveryMs !== undefined
+          ? `every ${seconds(options.pingEveryMs)} (--ping-every; the manifest says "${source.schedule}" ${source.timezone ?? ''})`
+          : `on "${source.schedule}" ${source.timezone ?? 'UTC'}`;
       print(`  ping        PingSource ${source.namespace}/${source.name} ${when.trim()}`);
       for (const s of route.subscriptions) {
         const p = s.policy;

@@ -248,9 +248,7 @@ function knativePods(
   const templateHash = nameSuffix(JSON.stringify(workloadSpec(ksvc).template ?? {}), 10);
   labels['pod-template-hash'] = templateHash;
 
-  const annotations = Object.fromEntries(
-    Object.entries(templateAnnotations).filter(([key]) => !key.startsWith('autoscaling.knative.dev/')),
-  );
+  const annotations = Object.fromEntries(Object.entries(templateAnnotations).filter(([key]) => !key.startsWith('autoscaling.knative.dev/')));
   const user = containers.find((c) => !c.init);
   if (!user) throw new Error(`Knative Service ${name} has no container`);
   user.name ||= 'user-container';

@@ -9,7 +9,13 @@ const resolve = (destination: unknown) => `resolved:${JSON.stringify(destination
 
 test('the dead-letter sink is resolved from the Trigger and the policy validated', () => {
   const policy = withDeadLetterUrl(
-    deliveryPolicy({ retry: 2, backoffPolicy: 'exponential', backoffDelay: 'PT1S', timeout: 'PT30S', deadLetterSink: { ref: { name: 'snapshot' }, uri: '/dead-letters' } }),
+    deliveryPolicy({
+      retry: 2,
+      backoffPolicy: 'exponential',
+      backoffDelay: 'PT1S',
+      timeout: 'PT30S',
+      deadLetterSink: { ref: { name: 'snapshot' }, uri: '/dead-letters' },
+    }),
     resolve,
   );
   assert.equal(policy.deadLetterSink, 'resolved:{"ref":{"name":"snapshot"},"uri":"/dead-letters"}');
@@ -32,7 +38,7 @@ test('dead-letter extensions carry the failed destination, last code and base64 
   assert.match(Buffer.from(String(refused['knativeerrordata']), 'base64').toString(), /^dispatch error: connect ECONNREFUSED/);
 });
 
-test('deliverWithRetries tries 1 + retry times with the policy\'s waits, then reports the last failure', async () => {
+test("deliverWithRetries tries 1 + retry times with the policy's waits, then reports the last failure", async () => {
   const policy = deliveryPolicy({ retry: 3, backoffPolicy: 'exponential', backoffDelay: 'PT0.2S' });
   const answers = [500, 503, 500, 500];
   const slept: number[] = [];
@@ -50,12 +56,24 @@ test('deliverWithRetries tries 1 + retry times with the policy\'s waits, then re
 test('deliverWithRetries stops retrying once a retry succeeds, or at once on a non-retryable code', async () => {
   const policy = deliveryPolicy({ retry: 3, backoffPolicy: 'linear', backoffDelay: 'PT0.1S' });
   const answers = [503, 503, 202];
-  const ok = await deliverWithRetries(policy, () => Promise.resolve({ status: answers.shift()! }), () => Promise.resolve(true));
+  const ok = await deliverWithRetries(
+    policy,
+    () => Promise.resolve({ status: answers.shift()! }),
+    () => Promise.resolve(true),
+  );
   assert.equal(ok.delivered, true);
   assert.deepEqual(ok.waits, [0, 100]);
-  const rejected = await deliverWithRetries(policy, () => Promise.resolve({ status: 400 }), () => Promise.resolve(true));
+  const rejected = await deliverWithRetries(
+    policy,
+    () => Promise.resolve({ status: 400 }),
+    () => Promise.resolve(true),
+  );
   assert.equal(rejected.attempts.length, 1);
   assert.equal(rejected.delivered, false);
-  const stopped = await deliverWithRetries(policy, () => Promise.resolve({ status: 503 }), () => Promise.resolve(false));
+  const stopped = await deliverWithRetries(
+    policy,
+    () => Promise.resolve({ status: 503 }),
+    () => Promise.resolve(false),
+  );
   assert.equal(stopped.attempts.length, 1, 'a stop during the wait ends the delivery');
 });

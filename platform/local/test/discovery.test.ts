@@ -112,7 +112,7 @@ test('a Knative Service runs min-scale pods labelled and annotated as Knative Se
   assert.equal(template.podName(1), podTemplateOf(simulation).podName(1), 'names are stable across restarts');
 });
 
-test('role pod: one target per container port at the local port, with the pod\'s labels and annotations', () => {
+test("role pod: one target per container port at the local port, with the pod's labels and annotations", () => {
   const template = podTemplateOf(simulation);
   const pods = [0, 1].map((i) => localPod(template, i, '127.0.0.1', new Map([[8080, 23450 + i]]), up));
   const targets = byAddress(podTargetGroups(pods));
@@ -144,8 +144,17 @@ test('a pod whose process has not started is Pending and not ready, as kubelet r
   assert.equal(group!.labels['__meta_kubernetes_pod_ready'], 'false');
 });
 
-test('role endpointslice: a Service\'s named targetPort resolves to the selected pod\'s local port', () => {
-  const pod = localPod(podTemplateOf(minio), 0, '127.0.0.1', new Map([[9000, 24000], [9001, 24001]]), up);
+test("role endpointslice: a Service's named targetPort resolves to the selected pod's local port", () => {
+  const pod = localPod(
+    podTemplateOf(minio),
+    0,
+    '127.0.0.1',
+    new Map([
+      [9000, 24000],
+      [9001, 24001],
+    ]),
+    up,
+  );
   const network = new LocalNetwork([pod], [minio, minioService]);
   const targets = byAddress(endpointSliceTargetGroups(network, [pod]));
   assert.deepEqual([...targets.keys()].sort(), ['127.0.0.1:24000', '127.0.0.1:24001']);
@@ -166,7 +175,16 @@ test('role endpointslice: a Service\'s named targetPort resolves to the selected
 });
 
 test('cluster addresses resolve to the local process behind the Service, by port or port name', () => {
-  const minioPod = localPod(podTemplateOf(minio), 0, '127.0.0.1', new Map([[9000, 24000], [9001, 24001]]), up);
+  const minioPod = localPod(
+    podTemplateOf(minio),
+    0,
+    '127.0.0.1',
+    new Map([
+      [9000, 24000],
+      [9001, 24001],
+    ]),
+    up,
+  );
   const simPod = localPod(podTemplateOf(simulation), 0, '127.0.0.1', new Map([[8080, 23450]]), up);
   const network = new LocalNetwork([minioPod, simPod], [minio, minioService, simulation]);
   assert.equal(network.rewriteUrl('http://minio.promsnap.svc.cluster.local:9000', { namespace: 'promsnap' }), 'http://127.0.0.1:24000');
@@ -182,7 +200,7 @@ function prometheusPod(port: number): LocalPod {
   return localPod(podTemplateOf(prometheusDeployment), 0, '127.0.0.1', new Map([[9090, port]]), up);
 }
 
-test('the manifests\' prometheus.yml: kubernetes_sd jobs ask the runner, jobs with no local equivalent are left out', () => {
+test("the manifests' prometheus.yml: kubernetes_sd jobs ask the runner, jobs with no local equivalent are left out", () => {
   const promPod = prometheusPod(29090);
   const network = new LocalNetwork([promPod], [prometheusDeployment]);
   const { config, kept, leftOut } = localScrapeConfig(prometheusYml, {
@@ -200,11 +218,11 @@ test('the manifests\' prometheus.yml: kubernetes_sd jobs ask the runner, jobs wi
   assert.equal(pods['kubernetes_sd_configs'], undefined);
   assert.deepEqual(pods['http_sd_configs'], [{ url: 'http://127.0.0.1:1/v1/targets?role=pod', refresh_interval: '5s' }]);
   const original = (prometheusYml['scrape_configs'] ?? []).find((j) => j['job_name'] === 'kubernetes-pods')!;
-  assert.deepEqual(pods['relabel_configs'], original['relabel_configs'], 'relabel rules are the manifests\' own');
+  assert.deepEqual(pods['relabel_configs'], original['relabel_configs'], "relabel rules are the manifests' own");
   assert.deepEqual(config['rule_files'], prometheusYml['rule_files']);
 });
 
-test('a real Prometheus applies the manifests\' relabel rules to the announced pods', async (t) => {
+test("a real Prometheus applies the manifests' relabel rules to the announced pods", async (t) => {
   // A stand-in for a simulation instance: any server with a /metrics page.
   const metrics = http.createServer((_req, res) => {
     res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end('demo_total{app="simulation"} 1\n');
@@ -248,7 +266,7 @@ test('a real Prometheus applies the manifests\' relabel rules to the announced p
   assert.equal(target.labels['kubernetes_namespace'], 'promsnap');
   assert.equal(target.labels['kubernetes_pod_name'], simPod.name);
   assert.equal(target.labels['serving_knative_dev_service'], 'simulation');
-  assert.equal(target.labels['app'], undefined, 'the manifests drop Knative\'s app=<revision> label');
+  assert.equal(target.labels['app'], undefined, "the manifests drop Knative's app=<revision> label");
   const series = await waitFor(
     async () => {
       const res = await fetch(`${prometheus.url}/api/v1/query?query=${encodeURIComponent('demo_total')}`);
@@ -257,6 +275,6 @@ test('a real Prometheus applies the manifests\' relabel rules to the announced p
     },
     { what: 'demo_total in Prometheus', timeoutMs: 30_000 },
   );
-  assert.equal(series.metric['app'], 'simulation', 'the application\'s own app label survives');
+  assert.equal(series.metric['app'], 'simulation', "the application's own app label survives");
   assert.equal(series.metric['kubernetes_pod_name'], simPod.name);
 });

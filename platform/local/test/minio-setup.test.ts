@@ -29,7 +29,6 @@ import { startMinio } from '../../tools/minio.js';
 import { localPod, podTemplateOf, type KubeObject as WorkloadObject } from '../workloads.js';
 import { allContainers, clusterAddress, findObject, knativeService, podTemplates, renderPlatform, resolveEnv, servicePorts } from '../../manifests/index.js';
 
-
 async function s3Error(promise: Promise<unknown>): Promise<string> {
   try {
     await promise;
@@ -72,7 +71,10 @@ test('the minio-setup Job prepares a real MinIO: bucket, policy and a user limit
       const address = clusterAddress(url);
       assert.ok(address, `${url} is not a cluster Service address`);
       assert.deepEqual({ service: address.service, namespace: address.namespace }, { service: 'minio', namespace: 'promsnap' });
-      assert.ok(servicePorts(objects, 'minio', 'promsnap').some((p) => p.port === address.port && p.name === 'api'), `${url}: port is not the api port`);
+      assert.ok(
+        servicePorts(objects, 'minio', 'promsnap').some((p) => p.port === address.port && p.name === 'api'),
+        `${url}: port is not the api port`,
+      );
     }
   });
 
@@ -103,7 +105,7 @@ test('the minio-setup Job prepares a real MinIO: bucket, policy and a user limit
   const store = createStore({ client, bucket });
   const time = '2026-11-25T12:05:00.000Z';
 
-  await t.test('with the Knative Service\'s credentials the function\'s store writes, reads and lists snapshots, range exports and dead letters', async () => {
+  await t.test("with the Knative Service's credentials the function's store writes, reads and lists snapshots, range exports and dead letters", async () => {
     const key = snapshotKey(time, 'ping-1', false);
     const written = await store.writeOnce(key, Readable.from([Buffer.from('{"status":"success"}')]), { contentType: 'application/json' });
     assert.equal(written.created, true);
@@ -157,7 +159,10 @@ test('the minio-setup Job prepares a real MinIO: bucket, policy and a user limit
     // MinIO answers ListBuckets with the buckets a user may use at all: another bucket stays unseen.
     await rootClient.send(new CreateBucketCommand({ Bucket: 'private' }));
     const seen = await client.send(new ListBucketsCommand({}));
-    assert.deepEqual((seen.Buckets ?? []).map((b) => b.Name), [bucket]);
+    assert.deepEqual(
+      (seen.Buckets ?? []).map((b) => b.Name),
+      [bucket],
+    );
     // The same requests as root succeed, so the denials above are the policy's, not a broken request.
     assert.equal(await s3Error(rootClient.send(new PutObjectCommand({ Bucket: bucket, Key: 'other/x.json', Body: '{}' }))), 'allowed');
     assert.equal(await s3Error(rootClient.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'other/x.json' }))), 'allowed');

@@ -20,7 +20,11 @@ interface Received {
 }
 
 /** A receiver that answers each request with the next status from `statuses` (then the last one). */
-async function receiver(t: { after(fn: () => unknown): void }, statuses: number[], reply?: (event: CloudEventV1<unknown>) => http.OutgoingHttpHeaders & { body: string }) {
+async function receiver(
+  t: { after(fn: () => unknown): void },
+  statuses: number[],
+  reply?: (event: CloudEventV1<unknown>) => http.OutgoingHttpHeaders & { body: string },
+) {
   const received: Received[] = [];
   const server = http.createServer((req, res) => {
     let body = '';
@@ -45,7 +49,14 @@ async function receiver(t: { after(fn: () => unknown): void }, statuses: number[
 
 function route(subscriber: string, delivery: DeliverySpec, deadLetterSink?: string): PingRoute {
   return {
-    source: { namespace: 'promsnap', name: 'snapshot-schedule', schedule: '*/5 * * * *', data: '{"queries":["up"]}', contentType: 'application/json', extensions: {} },
+    source: {
+      namespace: 'promsnap',
+      name: 'snapshot-schedule',
+      schedule: '*/5 * * * *',
+      data: '{"queries":["up"]}',
+      contentType: 'application/json',
+      extensions: {},
+    },
     subscriptions: [
       {
         via: 'Trigger promsnap/snapshot',
@@ -88,7 +99,11 @@ test('retryable answers are retried with the same id and exponential gaps, then 
     return { ...(message.headers as Record<string, string>), body: String(message.body) };
   });
   const reports: DeliveryReport[] = [];
-  const emitter = startPingEmitter({ route: route(sink.url, { retry: 3, backoffPolicy: 'exponential', backoffDelay: 'PT0.2S' }), jitterMs: 0, onDelivery: (r) => reports.push(r) });
+  const emitter = startPingEmitter({
+    route: route(sink.url, { retry: 3, backoffPolicy: 'exponential', backoffDelay: 'PT0.2S' }),
+    jitterMs: 0,
+    onDelivery: (r) => reports.push(r),
+  });
   t.after(() => emitter.stop());
   await emitter.fire();
   assert.equal(sink.received.length, 3);
@@ -104,7 +119,7 @@ test('retryable answers are retried with the same id and exponential gaps, then 
   });
 });
 
-test('after the last retry the event goes to the dead-letter sink with Knative\'s error extensions', async (t) => {
+test("after the last retry the event goes to the dead-letter sink with Knative's error extensions", async (t) => {
   const subscriber = await receiver(t, [503]);
   const deadLetters = await receiver(t, [202]);
   const reports: DeliveryReport[] = [];
@@ -132,7 +147,11 @@ test('after the last retry the event goes to the dead-letter sink with Knative\'
 test('a non-retryable answer is dead-lettered at once; an unreachable subscriber counts as 500', async (t) => {
   const subscriber = await receiver(t, [422]);
   const deadLetters = await receiver(t, [202]);
-  const emitter = startPingEmitter({ route: route(subscriber.url, { retry: 5, backoffPolicy: 'exponential', backoffDelay: 'PT1S' }, deadLetters.url), jitterMs: 0, onDelivery: () => {} });
+  const emitter = startPingEmitter({
+    route: route(subscriber.url, { retry: 5, backoffPolicy: 'exponential', backoffDelay: 'PT1S' }, deadLetters.url),
+    jitterMs: 0,
+    onDelivery: () => {},
+  });
   t.after(() => emitter.stop());
   await emitter.fire();
   assert.equal(subscriber.received.length, 1);
@@ -142,7 +161,11 @@ test('a non-retryable answer is dead-lettered at once; an unreachable subscriber
   await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
   const gone = `http://127.0.0.1:${(closed.address() as AddressInfo).port}/`;
   await new Promise<void>((resolve) => closed.close(() => resolve()));
-  const emitter2 = startPingEmitter({ route: route(gone, { retry: 1, backoffPolicy: 'linear', backoffDelay: 'PT0.1S' }, deadLetters.url), jitterMs: 0, onDelivery: () => {} });
+  const emitter2 = startPingEmitter({
+    route: route(gone, { retry: 1, backoffPolicy: 'linear', backoffDelay: 'PT0.1S' }, deadLetters.url),
+    jitterMs: 0,
+    onDelivery: () => {},
+  });
   t.after(() => emitter2.stop());
   await emitter2.fire();
   const error = knativeError(deadLetters.received[1]!.event);
@@ -152,7 +175,11 @@ test('a non-retryable answer is dead-lettered at once; an unreachable subscriber
 
 test('stop ends a backoff wait at once instead of sitting out the policy', async (t) => {
   const sink = await receiver(t, [503]);
-  const emitter = startPingEmitter({ route: route(sink.url, { retry: 3, backoffPolicy: 'exponential', backoffDelay: 'PT30S' }), jitterMs: 0, onDelivery: () => {} });
+  const emitter = startPingEmitter({
+    route: route(sink.url, { retry: 3, backoffPolicy: 'exponential', backoffDelay: 'PT30S' }),
+    jitterMs: 0,
+    onDelivery: () => {},
+  });
   const firing = emitter.fire();
   await new Promise<void>((resolve) => {
     const check = () => (sink.received.length > 0 ? resolve() : setTimeout(check, 10));
@@ -187,7 +214,7 @@ test('--ping-every fires on that period; the schedule and data are read as PingS
   assert.notEqual(sink.received[0]!.event.id, sink.received[1]!.event.id, 'every tick gets a new id');
 });
 
-test('without --ping-every the PingSource\'s cron fires, seconds field and time zone included', async (t) => {
+test("without --ping-every the PingSource's cron fires, seconds field and time zone included", async (t) => {
   const sink = await receiver(t, [202]);
   const everySecond = route(sink.url, {});
   everySecond.source.schedule = '* * * * * *';

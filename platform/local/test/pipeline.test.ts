@@ -13,7 +13,6 @@ import { mcClient } from '../../tools/minio.js';
 import { waitFor } from '../../tools/wait.js';
 import { alive, commandOf, descendants, repoRoot, startRunner } from './support.js';
 
-
 // The platform exports ranges (SNAPSHOT_RANGE, which --ping-every sets to its period): every raw
 // sample of each period, so a counter's newest value is its last sample.
 interface Series {
@@ -52,9 +51,13 @@ test('npm start: requests to the simulation show up in a snapshot in MinIO, and 
   }
   await (await fetch(`${simulationUrl}/no-such-route`)).body?.cancel();
   // And `npm run load` for two seconds, finding the simulation through the runner's state file.
-  const load = await runCommand(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'platform/local/load.ts'), '--data-dir', dataDir, '-z', '2s', '-c', '2'], {
-    cwd: repoRoot,
-  });
+  const load = await runCommand(
+    process.execPath,
+    ['--import', 'tsx', path.join(repoRoot, 'platform/local/load.ts'), '--data-dir', dataDir, '-z', '2s', '-c', '2'],
+    {
+      cwd: repoRoot,
+    },
+  );
   const loaded = /^(\d+) responses, .* by status: 200: (\d+)$/m.exec(load.stdout);
   assert.ok(loaded, `npm run load printed:\n${load.stdout}${load.stderr}`);
   assert.match(load.stdout, new RegExp(`^hey -z 2s against ${simulationUrl}/simulate-requests \\(2 workers\\)$`, 'm'));
@@ -90,13 +93,17 @@ test('npm start: requests to the simulation show up in a snapshot in MinIO, and 
   const [series] = found.counted;
   assert.equal(found.snapshot.kind, 'promsnap.range.v1');
   assert.equal(found.snapshot.range, '2s', 'the range follows --ping-every');
-  assert.equal(series!.metric['app'], 'simulation', 'the application\'s own default label');
-  assert.equal(series!.metric['job'], 'kubernetes-pods', 'scraped by the manifests\' kubernetes-pods job');
-  assert.equal(series!.metric['kubernetes_namespace'], 'promsnap', 'added by the manifests\' relabel rules');
+  assert.equal(series!.metric['app'], 'simulation', "the application's own default label");
+  assert.equal(series!.metric['job'], 'kubernetes-pods', "scraped by the manifests' kubernetes-pods job");
+  assert.equal(series!.metric['kubernetes_namespace'], 'promsnap', "added by the manifests' relabel rules");
   assert.match(series!.metric['kubernetes_pod_name'] ?? '', /^simulation-00001-deployment-[a-z2-9]+-[a-z2-9]{5}$/, 'the pod name Knative would give it');
   assert.equal(series!.metric['serving_knative_dev_service'], 'simulation', 'pod labels copied by labelmap');
-  assert.equal(series!.metric['exported_app'], undefined, 'Knative\'s app=<revision> pod label is dropped, not clashing');
-  assert.match(runner.output(), /^snapshot stored {2}snapshots\/ranges\/promsnap\/snapshot-schedule\/2s\/\d{4}\/\d{2}\/\d{2}\/\d{6}Z\.json {2}\d+ bytes {2}\d+ series {2}\d+ samples from \d\d:\d\d:\d\d to \d\d:\d\d:\d\d/m, 'one line per stored export');
+  assert.equal(series!.metric['exported_app'], undefined, "Knative's app=<revision> pod label is dropped, not clashing");
+  assert.match(
+    runner.output(),
+    /^snapshot stored {2}snapshots\/ranges\/promsnap\/snapshot-schedule\/2s\/\d{4}\/\d{2}\/\d{2}\/\d{6}Z\.json {2}\d+ bytes {2}\d+ series {2}\d+ samples from \d\d:\d\d:\d\d to \d\d:\d\d:\d\d/m,
+    'one line per stored export',
+  );
 
   // The whole tree, as it is now: every process the runner started and anything they started.
   const tree = descendants(runner.child.pid!);
@@ -110,14 +117,21 @@ test('npm start: requests to the simulation show up in a snapshot in MinIO, and 
   assert.deepEqual(exit, { code: 0, signal: null }, runner.output());
   assert.match(runner.output(), /^stopped$/m);
   const left = tree.filter(alive);
-  assert.deepEqual(left.map((p) => `${p.pid} ${commandOf(p.pid)}`), [], 'no process of the runner\'s tree is left');
+  assert.deepEqual(
+    left.map((p) => `${p.pid} ${commandOf(p.pid)}`),
+    [],
+    "no process of the runner's tree is left",
+  );
 
   // Nothing half-written: every stored snapshot parses, and no multipart upload is left pending.
   const { startMinio } = await import('../../tools/minio.js');
   const user2 = { accessKeyId: user!, secretAccessKey: password! };
   const minio = await startMinio({ dataDir: path.join(dataDir, 'minio'), credentials: user2 });
   t.after(() => minio.stop());
-  const keys = (await minio.mc('ls', '--recursive', '--json', 'local/snapshots')).split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { key: string }).key);
+  const keys = (await minio.mc('ls', '--recursive', '--json', 'local/snapshots'))
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => (JSON.parse(l) as { key: string }).key);
   for (const key of keys.filter((k) => !k.startsWith('dead-letters/'))) {
     const text = await minio.mc('cat', `local/snapshots/${key}`);
     assert.doesNotThrow(() => JSON.parse(text), `${key} is complete JSON`);
@@ -150,5 +164,9 @@ test('a runner killed outright (SIGKILL) leaves its processes; the next start on
   const second = startRunner(['--data-dir', dataDir, '--port-base', String((squatter.address() as AddressInfo).port)]);
   assert.equal((await second.exited).code, 1, second.output());
   assert.match(second.output(), new RegExp(`stopping .*minio \\(pid \\d+\\).*, left running by a runner that was killed \\(pid ${first.child.pid}\\)`));
-  assert.deepEqual(tree.filter(alive).map((p) => `${p.pid} ${commandOf(p.pid)}`), [], 'every orphan was stopped');
+  assert.deepEqual(
+    tree.filter(alive).map((p) => `${p.pid} ${commandOf(p.pid)}`),
+    [],
+    'every orphan was stopped',
+  );
 });

@@ -60,7 +60,12 @@ test('a port already taken is reported with what needed it, and nothing is left 
   const exit = await runner.exited;
   clearInterval(poll);
   assert.equal(exit.code, 1, runner.output());
-  assert.match(runner.output(), new RegExp(`port ${port} \\(minio's api port, 9000 in the manifest\\) is already in use on 127\\.0\\.0\\.1: stop what listens there, or pick other ports with --port-base`));
+  assert.match(
+    runner.output(),
+    new RegExp(
+      `port ${port} \\(minio's api port, 9000 in the manifest\\) is already in use on 127\\.0\\.0\\.1: stop what listens there, or pick other ports with --port-base`,
+    ),
+  );
   assert.doesNotMatch(runner.output(), /\n\s+at /, 'no stack trace');
   assert.doesNotMatch(runner.output(), /ready in \d/, 'nothing reported ready');
   assert.deepEqual([...seen.values()].filter(alive), []);
@@ -90,8 +95,11 @@ test('a data dir in use by a running runner is refused; one left by a killed run
   const second = startRunner(['--data-dir', dataDir, '--port-base', port]);
   assert.equal((await second.exited).code, 1, second.output());
   const escaped = dataDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  assert.match(second.output(), new RegExp(`another npm start \\(pid ${process.pid}\\) is using ${escaped}: stop it first, or give this one another --data-dir`));
-  assert.equal((JSON.parse(await readFile(stateFile, 'utf8')) as { pid: number }).pid, process.pid, 'the holder\'s file is left alone');
+  assert.match(
+    second.output(),
+    new RegExp(`another npm start \\(pid ${process.pid}\\) is using ${escaped}: stop it first, or give this one another --data-dir`),
+  );
+  assert.equal((JSON.parse(await readFile(stateFile, 'utf8')) as { pid: number }).pid, process.pid, "the holder's file is left alone");
 
   // A runner that was killed left its file behind: its pid is gone, so the data dir is free again.
   const gone = startRunner(['--help']);
