@@ -75,6 +75,10 @@ export interface SnapshotStore {
   listSnapshots(options: { limit: number; after?: string }): Promise<{ items: ListedObject[]; next: string | null }>;
   /** The last key under prefix that sorts after `after` and before `before`, if any (range exports' catch-up). */
   lastKeyBetween(prefix: string, after: string, before: string): Promise<string | undefined>;
+  /** Every key under prefix that sorts after `after` and before `before`, in key order. */
+  keysBetween(prefix: string, after: string, before: string): Promise<string[]>;
+  /** The first key under prefix, if any: one listing of one key. */
+  firstKey(prefix: string): Promise<string | undefined>;
 }
 
 export interface StoreOptions {
@@ -207,6 +211,25 @@ export function createStore(options: StoreOptions): SnapshotStore {
     },
 
     lastKeyBetween,
+
+    async keysBetween(prefix, after, before) {
+      const keys: string[] = [];
+      let token: string | undefined;
+      do {
+        const res = await list({ Prefix: prefix, ...(token ? { ContinuationToken: token } : { StartAfter: after }) });
+        for (const object of res.Contents ?? []) {
+          if (!object.Key || object.Key >= before) return keys;
+          keys.push(object.Key);
+        }
+        token = res.IsTruncated ? res.NextContinuationToken : undefined;
+      } while (token);
+      return keys;
+    },
+
+    async firstKey(prefix) {
+      const res = await list({ Prefix: prefix, MaxKeys: 1 });
+      return res.Contents?.[0]?.Key;
+    },
   };
 
   /**
