@@ -20,7 +20,7 @@ import { deadLetterKey } from '../../functions/snapshot/src/key.js';
 import { startMinio, type RunningMinio } from '../tools/minio.js';
 import { waitFor } from '../tools/wait.js';
 import { startProcess, type ManagedProcess } from '../tools/process.js';
-import { startPrometheus, type RunningPrometheus } from '../tools/prometheus.js';
+import { queryPrometheus, startPrometheus, type RunningPrometheus } from '../tools/prometheus.js';
 import { startTestApiServer, type TestApiServer } from '../testing/apiserver.js';
 import type { ProxiedRequest, ProxyResponse } from '../testing/cluster-proxy.js';
 import { startKnativeEventing, waitForReady, type KnativeEventing } from '../testing/knative-eventing.js';
@@ -100,13 +100,26 @@ test(`the event path on Knative Eventing ${versions.knativeEventing}: PingSource
     `  - { job_name: snapshot, static_configs: [{ targets: ['127.0.0.1:${functionPort}'] }] }`,
     '',
   ].join('\n');
-  const startOurPrometheus = () =>
-    startPrometheus({
+  // A scenario's export covers only its own window (a PingSource's first export does not reach back), so
+  // a Prometheus started again must have scraped for two ranges before a scenario's ping: whatever tick
+  // the ping falls in, its window then holds samples.
+  const scrapedFor = `${(2 * TEST_RANGE_MS) / 1000}s`;
+  const startOurPrometheus = async () => {
+    const started = await startPrometheus({
       config: prometheusConfig,
       files: Object.fromEntries(ruleFiles.map((r) => [r.key, r.text])),
       dataDir: prometheusDir,
       port: prometheusPort,
     });
+    await waitFor(
+      async () => {
+        const [scrapes] = await queryPrometheus<{ value: [number, string] }>(started.url, `max(count_over_time(up[${scrapedFor}]))`);
+        return Number(scrapes?.value[1] ?? 0) >= (2 * TEST_RANGE_MS) / 1000 - 1 || undefined;
+      },
+      { what: `Prometheus scraping for ${scrapedFor}`, timeoutMs: 30_000, intervalMs: 500 },
+    );
+    return started;
+  };
 
   const minioPorts = { port: await freePort(), consolePort: await freePort() };
   const rootCredentials = { accessKeyId: minioRoot['MINIO_ROOT_USER']!, secretAccessKey: minioRoot['MINIO_ROOT_PASSWORD']! };
