@@ -33,6 +33,9 @@ export const knativeCommands: Record<'knative-serving' | 'knative-eventing', Rec
     mtchannel_broker: 'mtchannel_broker',
     channel_controller: 'in_memory/channel_controller',
     channel_dispatcher: 'in_memory/channel_dispatcher',
+    webhook: 'webhook',
+    jobsink: 'jobsink',
+    requestreply: 'requestreply',
   },
 };
 

@@ -13,12 +13,14 @@ import { startProcess, type ManagedProcess, type StartOptions } from './process.
 /**
  * The controllers started, by what needs them. Left out: node IPAM (the node sets its own podCIDR), CSR
  * signing and approval, bootstrap tokens, HPA (no metrics API; Knative's KPA does the scaling),
- * DaemonSet/StatefulSet/ReplicationController, attach/detach and expansion of volumes, DRA.
+ * DaemonSet/ReplicationController, attach/detach and expansion of volumes, DRA.
  */
 export const platformControllers = [
-  // Workloads: Deployment -> ReplicaSet -> Pod, Jobs (minio-setup) and their clean-up.
+  // Workloads: Deployment -> ReplicaSet -> Pod, StatefulSets (Knative Eventing's request-reply), Jobs
+  // (minio-setup) and their clean-up.
   'deployment-controller',
   'replicaset-controller',
+  'statefulset-controller',
   'job-controller',
   'cronjob-controller',
   'ttl-after-finished-controller',

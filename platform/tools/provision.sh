@@ -251,12 +251,13 @@ tool() {
     ;;
   knative-eventing)
     ensure "knative eventing $KNATIVE_EVENTING_VERSION" "$cache/knative-eventing-$KNATIVE_EVENTING_VERSION" \
-      "filter ingress controller channel_controller channel_dispatcher mtchannel_broker mtping" "4 min" \
+      "filter ingress controller channel_controller channel_dispatcher mtchannel_broker mtping webhook jobsink requestreply" "5 min" \
       wrapper_build "$cache/knative-eventing-$KNATIVE_EVENTING_VERSION" knative-eventing "" \
       knative.dev/eventing/cmd/broker/filter knative.dev/eventing/cmd/broker/ingress \
       knative.dev/eventing/cmd/controller knative.dev/eventing/cmd/in_memory/channel_controller \
       knative.dev/eventing/cmd/in_memory/channel_dispatcher knative.dev/eventing/cmd/mtchannel_broker \
-      knative.dev/eventing/cmd/mtping
+      knative.dev/eventing/cmd/mtping knative.dev/eventing/cmd/webhook knative.dev/eventing/cmd/jobsink \
+      knative.dev/eventing/cmd/requestreply
     ;;
   knative-crds)
     # Not `[ ... ] || timed ...`: bash ignores `set -e` on the right of `||`, and a failed step must stop.

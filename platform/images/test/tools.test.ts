@@ -57,8 +57,6 @@ test('each tool image binds the binary provision.sh built, where the real image 
     assert.ok(layout.binds.length > 0, layout.reference);
     for (const bind of layout.binds) {
       assert.ok(path.isAbsolute(bind.source) && bind.target.startsWith('/'), `${layout.reference}: ${JSON.stringify(bind)}`);
-      // Knative Serving's binaries are not in npm test's tools yet (the local cluster's tests add them).
-      if (layout.reference.startsWith('ko://knative.dev/serving/')) continue;
       accessSync(bind.source, constants.X_OK);
     }
   }

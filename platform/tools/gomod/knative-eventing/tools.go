@@ -1,6 +1,6 @@
 //go:build tools
 
-// Keeps `go mod tidy` from dropping the Knative Eventing commands the test harness runs.
+// Keeps `go mod tidy` from dropping the Knative Eventing commands the test harness and the local cluster run.
 package tools
 
 import (
@@ -9,6 +9,9 @@ import (
 	_ "knative.dev/eventing/cmd/controller"
 	_ "knative.dev/eventing/cmd/in_memory/channel_controller"
 	_ "knative.dev/eventing/cmd/in_memory/channel_dispatcher"
+	_ "knative.dev/eventing/cmd/jobsink"
 	_ "knative.dev/eventing/cmd/mtchannel_broker"
 	_ "knative.dev/eventing/cmd/mtping"
+	_ "knative.dev/eventing/cmd/requestreply"
+	_ "knative.dev/eventing/cmd/webhook"
 )
