@@ -80,7 +80,14 @@ interface KnativeObject {
 function rowFor(ref: ObjectRef, object: unknown): StatusRow {
   const base = { namespace: ref.namespace, name: ref.name, resource: ref.resource };
   if (object === undefined) {
-    return { ...base, ready: 'False', reason: 'NotFound', message: `${ref.resource}/${ref.name} not found in namespace ${ref.namespace}`, detail: '-', fields: { found: false } };
+    return {
+      ...base,
+      ready: 'False',
+      reason: 'NotFound',
+      message: `${ref.resource}/${ref.name} not found in namespace ${ref.namespace}`,
+      detail: '-',
+      fields: { found: false },
+    };
   }
   if (ref.resource === 'deployment') return { ...base, ...deploymentRow(object as V1Deployment) };
   const knative = object as KnativeObject;
@@ -89,7 +96,8 @@ function rowFor(ref: ObjectRef, object: unknown): StatusRow {
   return { ...base, ...readiness, ...described, fields: { found: true, ...described.fields } };
 }
 
-function deploymentRow(deployment: V1Deployment): Omit<StatusRow, 'namespace' | 'name' | 'resource'> {
+/** A Deployment's readiness as status reports it (also what `npm start` waits for). */
+export function deploymentRow(deployment: V1Deployment): Omit<StatusRow, 'namespace' | 'name' | 'resource'> {
   const desired = deployment.spec?.replicas ?? 1;
   const status = deployment.status ?? {};
   const readyReplicas = status.readyReplicas ?? 0;
@@ -100,8 +108,7 @@ function deploymentRow(deployment: V1Deployment): Omit<StatusRow, 'namespace' | 
   const conditions = status.conditions ?? [];
   // The controller's own explanation, when it gave one: a stuck rollout before a mere shortfall.
   const failure =
-    conditions.find((c) => c.type === 'Progressing' && c.status === 'False') ??
-    conditions.find((c) => c.type === 'Available' && c.status === 'False');
+    conditions.find((c) => c.type === 'Progressing' && c.status === 'False') ?? conditions.find((c) => c.type === 'Available' && c.status === 'False');
   const replicaFailure = conditions.find((c) => c.type === 'ReplicaFailure' && c.status === 'True');
   const notReady = (reason: string, message: string) => ({ ready: 'False' as const, reason, message, detail, fields });
   if (desired === 0) return notReady('ScaledToZero', 'spec.replicas is 0: nothing runs');
@@ -114,7 +121,8 @@ function deploymentRow(deployment: V1Deployment): Omit<StatusRow, 'namespace' | 
   return { ready: 'True', reason: '', message: '', detail, fields };
 }
 
-function knativeReadiness(object: KnativeObject): Pick<StatusRow, 'ready' | 'reason' | 'message'> {
+/** A Knative object's readiness: its Ready condition, for the generation its controller has observed. */
+export function knativeReadiness(object: KnativeObject): Pick<StatusRow, 'ready' | 'reason' | 'message'> {
   const ready = (object.status?.conditions ?? []).find((c) => c.type === 'Ready');
   const generation = object.metadata?.generation;
   const observed = object.status?.observedGeneration;

@@ -76,7 +76,14 @@ export function inspectAnswer(image: StoredImage): Record<string, unknown> {
     Architecture: process.arch === 'x64' ? 'amd64' : process.arch,
     Os: 'linux',
     Size: 0,
-    Config: { Env: env, Cmd: layout.cmd, Entrypoint: layout.entrypoint.length > 0 ? layout.entrypoint : null, WorkingDir: layout.workdir, User: user, Labels: {} },
+    Config: {
+      Env: env,
+      Cmd: layout.cmd,
+      Entrypoint: layout.entrypoint.length > 0 ? layout.entrypoint : null,
+      WorkingDir: layout.workdir,
+      User: user,
+      Labels: {},
+    },
     RootFS: { Type: 'layers', Layers: [] },
     Metadata: { LastTagTime: image.created.toISOString() },
   };
@@ -136,7 +143,9 @@ export async function answer(store: string, method: string, url: URL): Promise<A
     const filters = JSON.parse(url.searchParams.get('filters') || '{}') as Record<string, Record<string, boolean> | string[]>;
     const wanted = filters['reference'];
     const patterns = Array.isArray(wanted) ? wanted : Object.keys(wanted ?? {});
-    const images = (await storedImages(store)).filter((image) => patterns.length === 0 || image.references.some((r) => patterns.some((p) => matchesReference(r, p))));
+    const images = (await storedImages(store)).filter(
+      (image) => patterns.length === 0 || image.references.some((r) => patterns.some((p) => matchesReference(r, p))),
+    );
     return { status: 200, body: images.map(summary) };
   }
   const inspect = /^\/images\/(.+)\/json$/.exec(route);
@@ -169,7 +178,9 @@ export async function answer(store: string, method: string, url: URL): Promise<A
   }
   return {
     status: 501,
-    body: { message: `${method} ${route}: the local cluster's image store answers only the image calls Skaffold's local builder makes (platform/images/docker-api.ts)` },
+    body: {
+      message: `${method} ${route}: the local cluster's image store answers only the image calls Skaffold's local builder makes (platform/images/docker-api.ts)`,
+    },
   };
 }
 
@@ -185,7 +196,7 @@ export async function serveDockerApi(options: { store: string; socket: string; l
     const url = new URL(req.url ?? '/', 'http://docker');
     const method = req.method ?? 'GET';
     req.resume();
-    answer(options.store, method, url)
+    void answer(options.store, method, url)
       .catch((err: Error): Answer => ({ status: 500, body: { message: err.message } }))
       .then(({ status, body }) => {
         if (status >= 400) options.log?.(`docker api: ${method} ${url.pathname}${url.search}: ${status} ${JSON.stringify(body)}`);

@@ -23,7 +23,7 @@ const image = process.env['IMAGE'];
 const context = process.env['BUILD_CONTEXT'] ?? process.cwd();
 if (!image) fail('IMAGE is not set: this is the custom build command Skaffold runs (skaffold.yaml, profile local)');
 if (!values.dockerfile) fail('--dockerfile is required');
-if (!values.store) fail('--store is required (the local cluster\'s image store)');
+if (!values.store) fail("--store is required (the local cluster's image store)");
 if (process.env['PUSH_IMAGE'] === 'true') fail('this builder cannot push to a registry: the local profile builds with push: false');
 const store = path.resolve(values.store);
 if (!existsSync(store)) fail(`no image store at ${store}: start the local cluster first (npm start), with the same PROMSNAP_DATA_DIR`);
@@ -31,7 +31,9 @@ if (!existsSync(store)) fail(`no image store at ${store}: start the local cluste
 const started = Date.now();
 try {
   const layout = await buildImage({ dockerfile: path.resolve(context, values.dockerfile), context, reference: image, store });
-  process.stdout.write(`${image}: ${values.dockerfile} replayed into the local cluster's image store in ${Date.now() - started} ms (${layoutImageId(layout)})\n`);
+  process.stdout.write(
+    `${image}: ${values.dockerfile} replayed into the local cluster's image store in ${Date.now() - started} ms (${layoutImageId(layout)})\n`,
+  );
 } catch (err) {
   fail(`${values.dockerfile}: ${(err as Error).message}`);
 }

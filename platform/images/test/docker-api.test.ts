@@ -22,7 +22,7 @@ const layout: ImageLayout = {
   user: { uid: 1000, gid: 1000 },
 };
 
-test('the image store answers a real Docker client as Skaffold\'s local daemon', async (t) => {
+test("the image store answers a real Docker client as Skaffold's local daemon", async (t) => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'promsnap-docker-api-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const store = path.join(dir, 'images');
@@ -30,7 +30,10 @@ test('the image store answers a real Docker client as Skaffold\'s local daemon',
   const api = await serveDockerApi({ store, socket: path.join(dir, 'docker.sock') });
   t.after(() => api.close());
   const docker = async (...args: string[]) => {
-    const result = await runCommand('docker', ['-H', `unix://${api.socket}`, ...args], { env: { PATH: process.env['PATH'] ?? '', HOME: dir }, allowFailure: true });
+    const result = await runCommand('docker', ['-H', `unix://${api.socket}`, ...args], {
+      env: { PATH: process.env['PATH'] ?? '', HOME: dir },
+      allowFailure: true,
+    });
     return { ...result, out: result.stdout.trim() };
   };
   const id = layoutImageId(layout);
@@ -50,7 +53,7 @@ test('the image store answers a real Docker client as Skaffold\'s local daemon',
     assert.match(missing.stderr, /No such image: dev\.local\/simulation:nope/);
   });
 
-  await t.test('tag by ID (Skaffold\'s TagWithImageID) stores the same layout under the new reference, with the same ID', async () => {
+  await t.test("tag by ID (Skaffold's TagWithImageID) stores the same layout under the new reference, with the same ID", async () => {
     const unique = `dev.local/simulation:${id.slice('sha256:'.length)}`;
     const tagged = await docker('tag', id, unique);
     assert.equal(tagged.code, 0, tagged.stderr);
@@ -60,7 +63,7 @@ test('the image store answers a real Docker client as Skaffold\'s local daemon',
     assert.equal(byShortId.out, `${id} 2`);
   });
 
-  await t.test('list with a reference filter, as Skaffold\'s pruner does', async () => {
+  await t.test("list with a reference filter, as Skaffold's pruner does", async () => {
     await writeToStore(store, { ...layout, reference: 'dev.local/snapshot:1', cmd: ['node', 'other.js'] });
     const listed = await docker('images', '--no-trunc', '--format', '{{.Repository}}:{{.Tag}} {{.ID}}', '--filter', 'reference=dev.local/simulation');
     assert.equal(listed.code, 0, listed.stderr);
@@ -75,7 +78,10 @@ test('the image store answers a real Docker client as Skaffold\'s local daemon',
     const removed = await docker('rmi', '--force', id);
     assert.equal(removed.code, 0, removed.stderr);
     assert.match(removed.out, new RegExp(`^Deleted: ${id}$`, 'm'));
-    assert.deepEqual((await readStore(store)).map((l) => l.reference), ['dev.local/snapshot:1']);
+    assert.deepEqual(
+      (await readStore(store)).map((l) => l.reference),
+      ['dev.local/snapshot:1'],
+    );
   });
 
   await t.test('anything else is refused, naming what this is', async () => {
