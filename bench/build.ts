@@ -29,7 +29,7 @@ export interface Build {
 }
 
 export const benchEntryPoints = ['bench/naive.ts', 'bench/bare-server.ts'];
-const measured = ['events', 'functions', 'package.json', 'tsconfig.json', 'tsconfig.build.json'];
+const measured = ['events', 'archive', 'functions', 'package.json', 'tsconfig.json', 'tsconfig.build.json'];
 
 async function run(command: string, args: string[], options: { cwd: string }): Promise<string> {
   return (await runCommand(command, args, options)).stdout;
@@ -53,7 +53,9 @@ export async function compileFunctions(options: { ref?: string } = {}): Promise<
       sourceRoot = path.join(dir, 'src');
       await mkdir(path.join(sourceRoot, 'bench'), { recursive: true });
       const archive = path.join(dir, 'source.tar');
-      await run('git', ['archive', '--format=tar', '-o', archive, options.ref, '--', ...measured], { cwd: repoRoot });
+      // Older commits lack some of the measured folders (archive/ came with range exports).
+      const present = (await run('git', ['ls-tree', '--name-only', options.ref, '--', ...measured], { cwd: repoRoot })).split('\n').filter(Boolean);
+      await run('git', ['archive', '--format=tar', '-o', archive, options.ref, '--', ...present], { cwd: repoRoot });
       await run('tar', ['-xf', archive, '-C', sourceRoot], { cwd: dir });
       for (const entry of benchEntryPoints) await copyFile(path.join(repoRoot, entry), path.join(sourceRoot, entry));
       // Imports of packages resolve from the sources' folder upwards.
@@ -67,6 +69,7 @@ export async function compileFunctions(options: { ref?: string } = {}): Promise<
       compilerOptions: { rootDir: sourceRoot, outDir, sourceMap: false, typeRoots: [path.join(repoRoot, 'node_modules/@types')] },
       include: [
         path.join(sourceRoot, 'events/src'),
+        path.join(sourceRoot, 'archive/src'),
         path.join(sourceRoot, 'functions/*/src'),
         ...benchEntryPoints.map((p) => path.join(sourceRoot, p)),
       ],

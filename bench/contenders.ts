@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { HTTP } from 'cloudevents';
-import { createPingEvent, type SnapshotStoredData } from '../events/src/index.js';
+import { createPingEvent, type PingData, type SnapshotStoredData } from '../events/src/index.js';
 import { freePort } from '../platform/tools/ports.js';
 import { startProcess } from '../platform/tools/process.js';
 import { peakRssBytes, resetPeakRss, rssBytes } from './procfs.js';
@@ -37,10 +37,17 @@ export interface ContenderRun {
 export interface FunctionRun extends ContenderRun {
   /** Series the function reported storing. */
   series: number;
+  /** Samples, for a range export. */
+  samples: number | undefined;
+  /** Another process's RSS just before the measured ping and its peak during it (watchPid). */
+  watched: { idleRss: number; peakRss: number } | undefined;
 }
 
-async function ping(url: string, time: string, id: string, queries?: string[]): Promise<SnapshotStoredData> {
-  const event = createPingEvent({ namespace: 'promsnap', name: 'snapshot-schedule', time, id, ...(queries ? { data: { queries } } : {}) });
+/** A range export instead of an instant snapshot: the ping's range, and a selector matching nothing to warm up with. */
+export const WARM_UP_SELECTOR = '{__name__="promsnap_bench_warm_up"}';
+
+async function ping(url: string, time: string, id: string, data?: PingData, name = 'snapshot-schedule'): Promise<SnapshotStoredData> {
+  const event = createPingEvent({ namespace: 'promsnap', name, time, id, ...(data ? { data } : {}) });
   const message = HTTP.binary(event);
   const res = await fetch(url, { method: 'POST', headers: message.headers as Record<string, string>, body: message.body as string });
   const text = await res.text();
@@ -60,6 +67,10 @@ export async function runSnapshotFunction(options: {
   nodeArgs?: string[];
   /** The image's environment (NODE_OPTIONS and the like). */
   env: Record<string, string>;
+  /** Export every sample of this range (a Prometheus duration) ending at `time`, instead of the instant. */
+  range?: string;
+  /** A process (Prometheus) whose peak RSS to take over the measured ping. */
+  watchPid?: number;
 }): Promise<FunctionRun> {
   const port = await freePort();
   const fn = await startProcess({
@@ -80,21 +91,31 @@ export async function runSnapshotFunction(options: {
       SHUTDOWN_GRACE_MS: '610000',
       // The warm-up ping names its own query, which the function takes from events only when allowed;
       // and datasets of any --sizes are snapshotted whole.
-      SNAPSHOT_ALLOWED_QUERIES: WARM_UP_QUERY,
+      SNAPSHOT_ALLOWED_QUERIES: JSON.stringify([WARM_UP_QUERY, WARM_UP_SELECTOR]),
       SNAPSHOT_MAX_SERIES: '100000000',
+      // A range export reads exactly its own window, at once: the dataset is complete and old.
+      SNAPSHOT_CATCH_UP: '0s',
+      SNAPSHOT_SETTLE: '0s',
     },
     readyUrl: `http://127.0.0.1:${port}/readyz`,
   });
   try {
     const url = `http://127.0.0.1:${port}/`;
-    const warm = await ping(url, options.time, `${options.runId}-warm-up`, [WARM_UP_QUERY]);
+    // The warm-up goes through the same code path at almost no cost: a range export (of another
+    // PingSource, so another key) of a selector that matches nothing, or a one-series snapshot.
+    const warm = options.range
+      ? await ping(url, options.time, `${options.runId}-warm-up`, { range: options.range, queries: [WARM_UP_SELECTOR] }, 'bench-warm-up')
+      : await ping(url, options.time, `${options.runId}-warm-up`, { queries: [WARM_UP_QUERY] });
     const idleRss = await rssBytes(fn.pid);
     await resetPeakRss(fn.pid);
+    const watchedIdle = options.watchPid === undefined ? undefined : await rssBytes(options.watchPid);
+    if (options.watchPid !== undefined) await resetPeakRss(options.watchPid);
     const start = process.hrtime.bigint();
-    const stored = await ping(url, options.time, options.runId);
+    const stored = await ping(url, options.time, options.runId, options.range ? { range: options.range } : undefined);
     const ms = msSince(start);
     const peakRss = await peakRssBytes(fn.pid);
-    return { ms, peakRss, idleRss, bytes: stored.bytes, series: stored.series, keys: [warm.key, stored.key] };
+    const watched = options.watchPid === undefined ? undefined : { idleRss: watchedIdle!, peakRss: await peakRssBytes(options.watchPid) };
+    return { ms, peakRss, idleRss, bytes: stored.bytes, series: stored.series, samples: stored.range?.samples, watched, keys: [warm.key, stored.key] };
   } catch (err) {
     throw new Error(`${(err as Error).message}\nsnapshot function output:\n${fn.recentOutput()}`);
   } finally {

@@ -17,19 +17,31 @@ import { startPrometheus, type RunningPrometheus } from '../platform/tools/prome
 export const SNAPSHOT_QUERY = '{__name__!=""}';
 const families = 100;
 
+export interface DatasetShape {
+  /** Samples per series, `stepSeconds` apart, the last at the dataset's instant (default 1). */
+  samples?: number;
+  stepSeconds?: number;
+}
+
 export interface Dataset {
   series: number;
+  /** Samples per series. */
+  samples: number;
   /** The instant every sample is at (ISO, whole seconds): the ping's time and the floor's query time. */
   time: string;
   prometheus: RunningPrometheus;
   /** Bytes of the OpenMetrics file and seconds promtool took, for the report. */
   openMetricsBytes: number;
   backfillSeconds: number;
+  /** Stops Prometheus and starts it again on the same TSDB and port: a process that has answered nothing yet. */
+  restart(): Promise<RunningPrometheus>;
   stop(): Promise<void>;
 }
 
-/** Writes the OpenMetrics text for `series` series at unix second `at`, streaming. */
-export async function writeOpenMetrics(file: string, series: number, at: number): Promise<number> {
+/** Writes the OpenMetrics text for `series` series ending at unix second `at`, streaming. */
+export async function writeOpenMetrics(file: string, series: number, at: number, shape: DatasetShape = {}): Promise<number> {
+  const samples = shape.samples ?? 1;
+  const step = shape.stepSeconds ?? 60;
   const out = createWriteStream(file);
   const perFamily = Math.ceil(series / families);
   let written = 0;
@@ -44,7 +56,8 @@ export async function writeOpenMetrics(file: string, series: number, at: number)
     for (let j = 0; j < perFamily && written < series; j++, written++) {
       const i = written;
       const instance = `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:9100`;
-      buffer += `${name}{job="bench",instance="${instance}",pod="app-${i}",series="${i}"} ${(i % 997) / 7} ${at}\n`;
+      const labels = `${name}{job="bench",instance="${instance}",pod="app-${i}",series="${i}"}`;
+      for (let k = samples - 1; k >= 0; k--) buffer += `${labels} ${((i + k) % 997) / 7} ${at - k * step}\n`;
       if (buffer.length > 1 << 20) await flush();
     }
   }
@@ -67,21 +80,23 @@ export async function countSeries(url: string, time: string): Promise<number> {
   return Number(body.data.result[0]?.value[1] ?? 0);
 }
 
-export async function startDataset(series: number): Promise<Dataset> {
+export async function startDataset(series: number, shape: DatasetShape = {}): Promise<Dataset> {
   const promtool = findTool('promtool');
   const dir = await mkdtemp(path.join(tmpdir(), `promsnap-bench-${series}-`));
   try {
-    // A recent instant, so the blocks sit well inside Prometheus's retention.
-    const at = Math.floor(Date.now() / 1000) - 600;
+    // A recent instant, so the blocks sit well inside Prometheus's retention; on a five-minute
+    // boundary, so it is the tick of a range export of the last five minutes.
+    const at = Math.floor(Date.now() / 300_000) * 300 - 600;
     const file = path.join(dir, 'series.om.txt');
-    const openMetricsBytes = await writeOpenMetrics(file, series, at);
+    const openMetricsBytes = await writeOpenMetrics(file, series, at, shape);
     const tsdb = path.join(dir, 'tsdb');
     await mkdir(tsdb, { recursive: true });
     const started = Date.now();
     await run(promtool, ['tsdb', 'create-blocks-from', 'openmetrics', '--quiet', file, tsdb]);
     const backfillSeconds = (Date.now() - started) / 1000;
     await rm(file);
-    const prometheus = await startPrometheus({ config: 'global:\n  scrape_interval: 1m\n', dataDir: dir, retention: '30d' });
+    const serve = (port?: number) => startPrometheus({ config: 'global:\n  scrape_interval: 1m\n', dataDir: dir, retention: '30d', ...(port ? { port } : {}) });
+    let prometheus = await serve();
     const time = new Date(at * 1000).toISOString().replace('.000Z', 'Z');
     const held = await countSeries(prometheus.url, time);
     if (held !== series) {
@@ -90,10 +105,18 @@ export async function startDataset(series: number): Promise<Dataset> {
     }
     return {
       series,
+      samples: shape.samples ?? 1,
       time,
-      prometheus,
+      get prometheus() {
+        return prometheus;
+      },
       openMetricsBytes,
       backfillSeconds,
+      async restart() {
+        await prometheus.stop();
+        prometheus = await serve(prometheus.port);
+        return prometheus;
+      },
       async stop() {
         await prometheus.stop();
         await rm(dir, { recursive: true, force: true });

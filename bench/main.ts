@@ -1,7 +1,8 @@
-// npm run bench [-- --quick] [--runs K] [--out FILE] [--sizes 10k,100k] [--parts snapshot,instrumentation,startup] [--ref REF] [--profile DIR]
+// npm run bench [-- --quick] [--runs K] [--out FILE] [--sizes 10k,100k] [--parts snapshot,range,instrumentation,startup] [--ref REF] [--profile DIR]
 //
 // Measures, in one run: snapshot cost against the floor and the naive approach (real Prometheus,
-// MinIO, curl, mc), instrumentation overhead (hey), and start-up. Prints a Markdown report whose last
+// MinIO, curl, mc), range exports against the floor with Prometheus's memory and restore's
+// throughput, instrumentation overhead (hey), and start-up. Prints a Markdown report whose last
 // lines are `name value` figures, and writes it to bench/results/<date>.md (and latest.md); a --quick
 // run writes bench/results/<date>-quick.md only, so it never replaces the committed full results.
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
@@ -19,20 +20,22 @@ import { benchInstrumentation } from './instrumentation.js';
 import { describeMachine } from './machine.js';
 import { gnuTime } from './procfs.js';
 import { renderReport, seriesLabel, type BenchResults } from './report.js';
+import { benchRange, type RangeFigures } from './range.js';
 import { benchSnapshot, type SnapshotFigures } from './snapshot.js';
+import type { FloorTools } from './floor.js';
 import { benchStartup } from './startup.js';
 
-const usage = `usage: npm run bench -- [--quick] [--runs K] [--out FILE] [--sizes 10k,100k,1m] [--parts snapshot,instrumentation,startup] [--ref REF] [--profile DIR]
+const usage = `usage: npm run bench -- [--quick] [--runs K] [--out FILE] [--sizes 10k,100k,1m] [--parts snapshot,range,instrumentation,startup] [--ref REF] [--profile DIR]
   --quick   N = 10k and 100k, fewer and shorter runs (a few minutes)
   --runs K  repeats per measurement (default 5, quick 3); figures are medians
   --out     report file (default bench/results/<date>.md and latest.md; quick: <date>-quick.md)
-  --sizes   series counts to snapshot (default 10k,100k,1m; quick 10k,100k)
+  --sizes   series counts to snapshot and export (default 10k,100k,1m; quick 10k,100k)
   --parts   which parts to run (default all)
   --ref REF compile events/ and functions/ from a git ref (e.g. HEAD) instead of the working tree
   --profile DIR  run the snapshot contenders under node --cpu-prof into DIR and print where the time went
                  (their timings then include profiling: use for diagnosis, not for figures)`;
 
-const allParts = ['snapshot', 'instrumentation', 'startup'] as const;
+const allParts = ['snapshot', 'range', 'instrumentation', 'startup'] as const;
 type Part = (typeof allParts)[number];
 
 function parseSize(text: string): number {
@@ -65,7 +68,15 @@ function options() {
   const sizes = (values.sizes ?? (quick ? '10k,100k' : '10k,100k,1m')).split(',').map(parseSize);
   const parts = (values.parts ?? allParts.join(',')).split(',').map((p) => p.trim());
   for (const p of parts) if (!allParts.includes(p as Part)) throw new Error(`--parts: unknown part ${p} (known: ${allParts.join(', ')})`);
-  return { quick, runs, sizes, parts: new Set(parts as Part[]), out: values.out, ref: values.ref, profile: values.profile ? path.resolve(values.profile) : undefined };
+  return {
+    quick,
+    runs,
+    sizes,
+    parts: new Set(parts as Part[]),
+    out: values.out,
+    ref: values.ref,
+    profile: values.profile ? path.resolve(values.profile) : undefined,
+  };
 }
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -108,6 +119,7 @@ async function main(): Promise<void> {
     buildNote: `compiled JS (tsc -p tsconfig.build.json into a temporary outDir) from the ${build.source}`,
     envNote: `each run with its image's environment: snapshot ${describeEnv(imageEnvs.snapshot)}; simulation (and the bare app) ${describeEnv(imageEnvs.simulation)}`,
     snapshot: [],
+    range: [],
     instrumentation: undefined,
     startup: [],
   };
@@ -136,6 +148,9 @@ async function main(): Promise<void> {
     results.snapshot = await snapshotPart(opts.sizes, opts.runs, node, build, imageEnvs.snapshot, opts.profile);
     if (opts.profile) for (const summary of await summariseDir(opts.profile)) log(formatSummary(summary));
   }
+  if (opts.parts.has('range')) {
+    results.range = await rangePart(opts.sizes, opts.runs, node, build, imageEnvs.snapshot);
+  }
 
   results.loadAverageAtEnd = os.loadavg()[0]!;
   results.durationSeconds = (Date.now() - started) / 1000;
@@ -143,7 +158,11 @@ async function main(): Promise<void> {
   process.stdout.write(`\n${report}`);
   const day = date.toISOString().slice(0, 10);
   const resultsDir = path.join(repoRoot, 'bench/results');
-  const files = opts.out ? [path.resolve(opts.out)] : opts.quick ? [path.join(resultsDir, `${day}-quick.md`)] : [path.join(resultsDir, `${day}.md`), path.join(resultsDir, 'latest.md')];
+  const files = opts.out
+    ? [path.resolve(opts.out)]
+    : opts.quick
+      ? [path.join(resultsDir, `${day}-quick.md`)]
+      : [path.join(resultsDir, `${day}.md`), path.join(resultsDir, 'latest.md')];
   for (const file of files) {
     await mkdir(path.dirname(file), { recursive: true });
     await writeFile(file, report);
@@ -151,15 +170,14 @@ async function main(): Promise<void> {
   log(`written: ${files.map((f) => path.relative(process.cwd(), f)).join(', ')}`);
 }
 
-async function snapshotPart(
-  sizes: number[],
-  runs: number,
-  node: string,
-  build: Build,
-  env: Record<string, string>,
-  profileDir: string | undefined,
-): Promise<SnapshotFigures[]> {
-  if (profileDir) await mkdir(profileDir, { recursive: true });
+/** One MinIO with a bucket for the parts that store objects, and the floor's tools pointed at it. */
+async function startBucket(): Promise<{
+  minio: RunningMinio;
+  s3: S3Client;
+  bucket: string;
+  credentials: { accessKeyId: string; secretAccessKey: string };
+  floor: FloorTools;
+}> {
   const credentials = { accessKeyId: 'promsnap-bench', secretAccessKey: 'promsnap-bench-secret' };
   const minioDir = await mkdtemp(path.join(tmpdir(), 'promsnap-bench-minio-'));
   cleanups.push(() => rm(minioDir, { recursive: true, force: true }));
@@ -168,7 +186,7 @@ async function snapshotPart(
   cleanups.push(() => minio.stop());
   const bucket = 'snapshots';
   const s3 = new S3Client({ endpoint: minio.endpoint, region: 'us-east-1', credentials, forcePathStyle: true });
-  cleanups.push(async () => s3.destroy());
+  cleanups.push(() => Promise.resolve(s3.destroy()));
   await s3.send(new CreateBucketCommand({ Bucket: bucket }));
   const mcHost = new URL(minio.endpoint);
   mcHost.username = credentials.accessKeyId;
@@ -181,6 +199,22 @@ async function snapshotPart(
     mcHost: mcHost.toString().replace(/\/$/, ''),
   };
   if (!floor.time) log('GNU time (/usr/bin/time) not found: no peak RSS for curl and mc');
+  return { minio, s3, bucket, credentials, floor };
+}
+
+let bucketSetUp: ReturnType<typeof startBucket> | undefined;
+const sharedBucket = () => (bucketSetUp ??= startBucket());
+
+async function snapshotPart(
+  sizes: number[],
+  runs: number,
+  node: string,
+  build: Build,
+  env: Record<string, string>,
+  profileDir: string | undefined,
+): Promise<SnapshotFigures[]> {
+  if (profileDir) await mkdir(profileDir, { recursive: true });
+  const { minio, s3, bucket, credentials, floor } = await sharedBucket();
   const figures: SnapshotFigures[] = [];
   for (const series of sizes) {
     log(`snapshot, ${seriesLabel(series)} series: generating and backfilling ...`);
@@ -199,6 +233,37 @@ async function snapshotPart(
         runs,
         env,
         ...(profileDir ? { profileDir } : {}),
+        log,
+      }),
+    );
+    cleanups.splice(cleanups.indexOf(stop), 1);
+    await stop();
+  }
+  return figures;
+}
+
+/** Range exports of N series x five samples (a five-minute window at a minute's interval), and at the largest N Prometheus's memory and restore. */
+async function rangePart(sizes: number[], runs: number, node: string, build: Build, env: Record<string, string>): Promise<RangeFigures[]> {
+  const { minio, s3, bucket, credentials, floor } = await sharedBucket();
+  const figures: RangeFigures[] = [];
+  const largest = Math.max(...sizes);
+  for (const series of sizes) {
+    log(`range export, ${seriesLabel(series)} series x 5 samples: generating and backfilling ...`);
+    const dataset = await startDataset(series, { samples: 5, stepSeconds: 60 });
+    const stop = () => dataset.stop();
+    cleanups.push(stop);
+    log(`  backfilled in ${dataset.backfillSeconds.toFixed(1)} s; Prometheus ready at ${dataset.prometheus.url}, tick ${dataset.time}`);
+    figures.push(
+      await benchRange(dataset, {
+        node,
+        serverJs: build.js('functions/snapshot/src/server.ts'),
+        store: { endpoint: minio.endpoint, bucket, ...credentials },
+        s3,
+        floor,
+        runs,
+        env,
+        deep: series === largest,
+        repoRoot,
         log,
       }),
     );

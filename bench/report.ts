@@ -2,6 +2,7 @@
 // one per line as `name value`, so runs can be compared with grep, awk or a diff.
 import type { InstrumentationFigures } from './instrumentation.js';
 import type { Machine } from './machine.js';
+import type { RangeFigures } from './range.js';
 import type { SnapshotFigures } from './snapshot.js';
 import type { StartupFigures } from './startup.js';
 import { MB, round } from './stats.js';
@@ -17,6 +18,7 @@ export interface BenchResults {
   /** The environment the function processes ran with. */
   envNote: string;
   snapshot: SnapshotFigures[];
+  range: RangeFigures[];
   instrumentation: InstrumentationFigures | undefined;
   startup: StartupFigures[];
 }
@@ -61,6 +63,33 @@ export function figures(r: BenchResults): Array<[string, number]> {
       [`naive_${n}_idle_rss_mb`, mb(f.naive.idleRss)],
       [`naive_${n}_stored_mb`, mb(f.naive.bytes)],
     );
+  }
+  for (const f of r.range) {
+    const n = seriesLabel(f.series);
+    out.push(
+      [`range_${n}_samples`, f.samples],
+      [`range_${n}_answer_mb`, mb(f.answerBytes)],
+      [`range_floor_curl_mc_${n}_s`, s(f.curlMcMs)],
+      [`range_${n}_time_s`, s(f.promsnap.ms)],
+      [`range_${n}_time_vs_floor`, ratio(f.promsnap.ms, f.curlMcMs)],
+      [`range_${n}_peak_rss_mb`, mb(f.promsnap.peakRss)],
+      [`range_${n}_idle_rss_mb`, mb(f.promsnap.idleRss)],
+      [`range_${n}_stored_mb`, mb(f.promsnap.bytes)],
+    );
+    if (f.prometheus) {
+      out.push(
+        [`prometheus_${n}_single_query_growth_mb`, mb(f.prometheus.singleGrowth)],
+        [`prometheus_${n}_split_export_growth_mb`, mb(f.prometheus.splitGrowth)],
+        [`prometheus_${n}_memory_ratio`, round(f.prometheus.splitGrowth / f.prometheus.singleGrowth, 3)],
+      );
+    }
+    if (f.restore) {
+      out.push(
+        [`restore_${n}_samples_per_s`, round((f.restore.samples * 1000) / f.restore.ms, 0)],
+        [`restore_${n}_promtool_samples_per_s`, round((f.restore.samples * 1000) / f.restore.promtoolMs, 0)],
+        [`restore_${n}_vs_promtool`, round(f.restore.promtoolMs / f.restore.ms, 3)],
+      );
+    }
   }
   const i = r.instrumentation;
   if (i) {
@@ -117,6 +146,29 @@ export function goals(r: BenchResults): Goal[] {
       goal: 'snapshot time at 1M series within 1.3x of `curl | mc pipe`',
       measured: `${round(vsFloor, 2)}x at ${seriesLabel(large.series)} (${s(large.promsnap.ms)} s vs ${s(large.curlMcMs)} s)${at1m ? '' : ' [1M not measured]'}`,
       met: vsFloor <= 1.3,
+    });
+  }
+  const ranges = [...r.range].sort((a, b) => a.series - b.series);
+  const rangeLarge = ranges.at(-1);
+  const rangePrevious = ranges.at(-2);
+  if (rangeLarge && rangePrevious) {
+    const lastStep = rangeLarge.promsnap.peakRss / rangePrevious.promsnap.peakRss;
+    list.push({
+      name: 'range_rss_flat',
+      goal: 'range export peak RSS under 200 MB at 1M series and flat in N',
+      measured: `${ranges.map((f) => `${mb(f.promsnap.peakRss)} MB at ${seriesLabel(f.series)}`).join(', ')} (x${round(lastStep, 2)} over the last step)`,
+      met: rangeLarge.promsnap.peakRss < 200 * MB && lastStep < 1.25,
+    });
+  }
+  const memory = ranges.find((f) => f.prometheus)?.prometheus;
+  const memoryAt = ranges.find((f) => f.prometheus);
+  if (memory && memoryAt) {
+    const memoryRatio = memory.splitGrowth / memory.singleGrowth;
+    list.push({
+      name: 'range_prometheus_memory',
+      goal: "Prometheus's peak memory growth for a split export at most 0.5x that of one query",
+      measured: `${round(memoryRatio, 3)}x at ${seriesLabel(memoryAt.series)} series (+${mb(memory.splitGrowth)} MB against +${mb(memory.singleGrowth)} MB)`,
+      met: memoryRatio <= 0.5,
     });
   }
   if (r.instrumentation) {
@@ -196,8 +248,89 @@ export function renderReport(r: BenchResults): string {
       'promsnap: the snapshot function (compiled server.js) pinged with a `dev.knative.sources.ping` event for `{__name__!=""}`; ' +
         'time from the POST to its 200 reply (object stored and checked). naive: axios GET of the whole answer, ' +
         '`JSON.stringify(data, null, 2)`, one PutObject. Both are separate processes warmed with a one-series snapshot; ' +
-        'peak RSS is the kernel\'s VmHWM over the measured snapshot only. curl and mc peaks from GNU time.',
+        "peak RSS is the kernel's VmHWM over the measured snapshot only. curl and mc peaks from GNU time.",
     );
+  }
+  if (r.range.length > 0) {
+    parts.push(`## Range export: every sample of a five-minute window (N series x 5 samples), against the floor`);
+    parts.push(
+      table(
+        [
+          'series',
+          'samples',
+          'one-query answer',
+          'curl \\| mc pipe (floor)',
+          'promsnap (split)',
+          'promsnap / floor',
+          'promsnap peak RSS (idle before)',
+          'stored',
+        ],
+        r.range.map((f) => [
+          seriesLabel(f.series),
+          f.samples,
+          `${mb(f.answerBytes)} MB`,
+          `${s(f.curlMcMs)} s`,
+          `${s(f.promsnap.ms)} s`,
+          `${ratio(f.promsnap.ms, f.curlMcMs)}x`,
+          `${mb(f.promsnap.peakRss)} MB (${mb(f.promsnap.idleRss)})`,
+          `${mb(f.promsnap.bytes)} MB`,
+        ]),
+      ),
+    );
+    parts.push(
+      'floor: `curl` of `{__name__!=""}[5m]` at the tick, one query, piped into `mc pipe`. promsnap: the snapshot function pinged with `data.range: 5m` ' +
+        '(catch-up and settle off: the dataset is old and complete), planning from the index, counting in batches and exporting in parts ' +
+        '(SNAPSHOT_PART_SERIES 50000, SNAPSHOT_PART_SAMPLES 500000); time from the POST to its 200 reply.',
+    );
+    const deep = r.range.filter((f) => f.prometheus || f.restore);
+    if (deep.some((f) => f.prometheus)) {
+      parts.push("## Range export: Prometheus's peak memory growth (fresh Prometheus each time)");
+      parts.push(
+        table(
+          ['series', 'Prometheus idle', 'one query (curl)', 'promsnap in parts', 'parts / one query'],
+          deep.flatMap((f) =>
+            f.prometheus
+              ? [
+                  [
+                    seriesLabel(f.series),
+                    `${mb(f.prometheus.idleRss)} MB`,
+                    `+${mb(f.prometheus.singleGrowth)} MB (${s(f.prometheus.singleMs)} s)`,
+                    `+${mb(f.prometheus.splitGrowth)} MB (${s(f.prometheus.splitMs)} s)`,
+                    `${round(f.prometheus.splitGrowth / f.prometheus.singleGrowth, 3)}x`,
+                  ],
+                ]
+              : [],
+          ),
+        ),
+      );
+    }
+    if (deep.some((f) => f.restore)) {
+      parts.push('## Restore: one range export back into TSDB blocks, against promtool alone');
+      parts.push(
+        table(
+          [
+            'series',
+            'samples',
+            'npm run restore (download, read, OpenMetrics, promtool)',
+            'promtool on the same OpenMetrics (floor)',
+            'restore / floor throughput',
+          ],
+          deep.flatMap((f) =>
+            f.restore
+              ? [
+                  [
+                    seriesLabel(f.series),
+                    f.restore.samples,
+                    `${s(f.restore.ms)} s, ${round((f.restore.samples * 1000) / f.restore.ms, 0)} samples/s`,
+                    `${s(f.restore.promtoolMs)} s, ${round((f.restore.samples * 1000) / f.restore.promtoolMs, 0)} samples/s (${mb(f.restore.openMetricsBytes)} MB)`,
+                    `${round(f.restore.promtoolMs / f.restore.ms, 3)}x`,
+                  ],
+                ]
+              : [],
+          ),
+        ),
+      );
+    }
   }
   const i = r.instrumentation;
   if (i) {
@@ -206,7 +339,12 @@ export function renderReport(r: BenchResults): string {
       table(
         ['app', 'requests/s', 'p99', 'server CPU per request'],
         [
-          ['simulation (prom-client, every request counted and timed)', round(i.instrumented.rps, 0), `${round(i.instrumented.p99Ms, 1)} ms`, `${round(i.instrumented.cpuUsPerRequest, 1)} µs`],
+          [
+            'simulation (every request counted and timed, exposed through prom-client)',
+            round(i.instrumented.rps, 0),
+            `${round(i.instrumented.p99Ms, 1)} ms`,
+            `${round(i.instrumented.cpuUsPerRequest, 1)} µs`,
+          ],
           ['same Express app, bare', round(i.bare.rps, 0), `${round(i.bare.p99Ms, 1)} ms`, `${round(i.bare.cpuUsPerRequest, 1)} µs`],
           [
             'instrumented / bare (median of per-round ratios)',
@@ -227,14 +365,28 @@ export function renderReport(r: BenchResults): string {
   }
   if (r.startup.length > 0) {
     parts.push('## Start-up: spawn to first 200 from /readyz');
-    parts.push(table(['function', 'runtime', 'median'], r.startup.map((st) => [st.fn, st.runtime === 'tsx' ? 'node --import tsx' : 'compiled JS', `${round(st.ms, 0)} ms`])));
+    parts.push(
+      table(
+        ['function', 'runtime', 'median'],
+        r.startup.map((st) => [st.fn, st.runtime === 'tsx' ? 'node --import tsx' : 'compiled JS', `${round(st.ms, 0)} ms`]),
+      ),
+    );
   }
   const g = goals(r);
   if (g.length > 0) {
     parts.push('## Goals');
-    parts.push(table(['goal', 'measured', 'met'], g.map((x) => [x.goal, x.measured, x.met === undefined ? 'n/a' : x.met ? 'yes' : '**no**'])));
+    parts.push(
+      table(
+        ['goal', 'measured', 'met'],
+        g.map((x) => [x.goal, x.measured, x.met === undefined ? 'n/a' : x.met ? 'yes' : '**no**']),
+      ),
+    );
   }
   parts.push('## Figures (`name value`)');
-  parts.push(figures(r).map(([name, value]) => `${name} ${Number.isNaN(value) ? 'NaN' : value}`).join('\n'));
+  parts.push(
+    figures(r)
+      .map(([name, value]) => `${name} ${Number.isNaN(value) ? 'NaN' : value}`)
+      .join('\n'),
+  );
   return `${parts.join('\n\n')}\n`;
 }

@@ -72,6 +72,19 @@ function results(overrides: Partial<BenchResults> = {}): BenchResults {
     buildNote: 'compiled',
     envNote: 'each run with its image environment',
     snapshot: [snap(10_000, 105, 104, 100, 90), snap(100_000, 130, 250, 600, 400), snap(1_000_000, 150, 1500, 4_500, 4_000)],
+    range: [
+      { series: 100_000, samples: 500_000, answerBytes: 29e6, curlMcMs: 600, mcPeakRss: 60 * MB, promsnap: { ms: 700, peakRss: 120 * MB, idleRss: 100 * MB, bytes: 29e6 }, prometheus: undefined, restore: undefined },
+      {
+        series: 1_000_000,
+        samples: 5_000_000,
+        answerBytes: 291e6,
+        curlMcMs: 6_000,
+        mcPeakRss: 190 * MB,
+        promsnap: { ms: 6_600, peakRss: 140 * MB, idleRss: 100 * MB, bytes: 291e6 },
+        prometheus: { idleRss: 200 * MB, singleGrowth: 2000 * MB, splitGrowth: 300 * MB, singleMs: 4_000, splitMs: 6_600 },
+        restore: { samples: 5_000_000, ms: 50_000, promtoolMs: 40_000, openMetricsBytes: 600 * MB },
+      },
+    ],
     instrumentation: {
       instrumented: { rps: 9_000, p99Ms: 5, cpuUsPerRequest: 40 },
       bare: { rps: 10_000, p99Ms: 4, cpuUsPerRequest: 36 },
@@ -101,6 +114,10 @@ test('the report ends with one `name value` line per figure, the names the issue
   assert.equal(values.get('snapshot_1m_time_vs_floor'), '1.13');
   assert.equal(values.get('simulation_rps_ratio'), '0.9');
   assert.equal(values.get('snapshot_startup_ms'), '250');
+  assert.equal(values.get('range_1m_time_vs_floor'), '1.1');
+  assert.equal(values.get('prometheus_1m_memory_ratio'), '0.15');
+  assert.equal(values.get('restore_1m_samples_per_s'), '100000');
+  assert.equal(values.get('restore_1m_vs_promtool'), '0.8');
 });
 
 test('the report says how the overhead was measured, how far rounds spread, and the environment the functions ran with', () => {
@@ -150,6 +167,8 @@ test('goals are judged met or missed from the figures', () => {
     [
       ['snapshot_rss_flat', true],
       ['snapshot_time_vs_floor', true],
+      ['range_rss_flat', true],
+      ['range_prometheus_memory', true],
       ['simulation_rps_ratio', true],
       ['compiled_startup', true],
     ],
@@ -158,7 +177,11 @@ test('goals are judged met or missed from the figures', () => {
   slow.snapshot[2]!.promsnap.ms = 6_000; // 1.5x the floor
   slow.snapshot[2]!.promsnap.peakRss = 210 * MB; // over 200 MB, and x1.6 over the last step
   slow.startup[0]!.ms = 320;
+  slow.range[1]!.prometheus!.splitGrowth = 1100 * MB; // 0.55x one query
+  slow.range[1]!.promsnap.peakRss = 210 * MB;
   const missed = new Map(goals(slow).map((g) => [g.name, g.met]));
+  assert.equal(missed.get('range_prometheus_memory'), false);
+  assert.equal(missed.get('range_rss_flat'), false);
   assert.equal(missed.get('snapshot_time_vs_floor'), false);
   assert.equal(missed.get('snapshot_rss_flat'), false);
   assert.equal(missed.get('compiled_startup'), false);

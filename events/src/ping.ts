@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { CloudEvent, type CloudEventV1 } from 'cloudevents';
 import { cloudEventProblems } from './receive.js';
 import { EventValidationError, schemaChecker, type Validated } from './validation.js';
+import { encodeId as eventIdInKey } from '../../archive/src/keys.js';
 
 export const PING_EVENT_TYPE = 'dev.knative.sources.ping';
 
@@ -16,22 +17,18 @@ export const PING_EVENT_TYPE = 'dev.knative.sources.ping';
  */
 export const MAX_EVENT_ID_LENGTH = 200;
 
-/**
- * An event id as it appears in an object key: every UTF-8 byte percent-encoded but for A-Z, a-z, 0-9
- * and `. _ ~ -`. One-to-one, so two ids never share a key; no id can add a path segment (`/`) or be one
- * (`..`); UUIDs, what Knative sends, stay readable.
- */
-export function eventIdInKey(id: string): string {
-  return Array.from(new TextEncoder().encode(id), (byte) => {
-    const c = String.fromCharCode(byte);
-    return /[A-Za-z0-9._~-]/.test(c) ? c : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
-  }).join('');
-}
+/** An event id as it appears in an object key; the archive's key format (archive/src/keys.ts) defines it. */
+export { encodeId as eventIdInKey } from '../../archive/src/keys.js';
 
 /** What a PingSource's spec.data may say to the snapshot function. */
 export interface PingData {
   /** PromQL instant queries to capture; replaces the function's configured SNAPSHOT_QUERIES. */
   queries?: string[];
+  /**
+   * Export every sample of a window of this length (a Prometheus duration such as 5m) instead of one
+   * instant; `0` asks for an instant snapshot. Replaces the function's configured SNAPSHOT_RANGE.
+   */
+  range?: string;
 }
 
 export const pingDataSchema = {
@@ -47,6 +44,13 @@ export const pingDataSchema = {
       minItems: 1,
       maxItems: 20,
       items: { type: 'string', minLength: 1, maxLength: 8192, pattern: '\\S' },
+    },
+    range: {
+      description: 'Export every raw sample of the window (tick - range, tick], the tick being the event time floored to the range; 0 for an instant snapshot.',
+      type: 'string',
+      pattern: '^(0|(\\d+y)?(\\d+w)?(\\d+d)?(\\d+h)?(\\d+m)?(\\d+s)?(\\d+ms)?)$',
+      minLength: 1,
+      maxLength: 32,
     },
   },
 } as const;

@@ -21,6 +21,17 @@ export interface SnapshotStoredData {
   queries: string[];
   /** The instant captured: the ping event's time. */
   time: string;
+  /** For a range export: the window of raw samples it holds, and how many. */
+  range?: SnapshotStoredRange;
+}
+
+export interface SnapshotStoredRange {
+  /** The range asked for (a Prometheus duration). */
+  range: string;
+  /** The window: start excluded, end (the tick) included; it starts earlier when it covers missed ticks. */
+  start: string;
+  end: string;
+  samples: number;
 }
 
 export const snapshotStoredDataSchema = {
@@ -38,6 +49,17 @@ export const snapshotStoredDataSchema = {
     durationMs: { type: 'number', minimum: 0 },
     queries: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 } },
     time: { type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d+)?(Z|[+-]\\d{2}:\\d{2})$' },
+    range: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['range', 'start', 'end', 'samples'],
+      properties: {
+        range: { type: 'string', minLength: 1 },
+        start: { type: 'string', minLength: 1 },
+        end: { type: 'string', minLength: 1 },
+        samples: { type: 'integer', minimum: 0 },
+      },
+    },
   },
 } as const;
 

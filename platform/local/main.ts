@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { SandboxUnavailableError } from '../localcluster/index.js';
 import { MissingToolError } from '../tools/find.js';
-import { everyToCron } from './overlay.js';
+import { everyMs, everyToCron } from './overlay.js';
 import { banner } from './print.js';
 import { DataDirBusyError, PortTakenError, startLocal, type RunningLocal } from './start.js';
 
@@ -22,7 +22,8 @@ PingSource -> Broker -> Trigger schedule. Prints every URL and the commands to u
 
 Options:
   --ping-every DURATION      fire the PingSource every DURATION (5s, 10s, 1m, 1h: a divisor of a minute,
-                             hour or day) instead of the manifest's cron
+                             hour or day) instead of the manifest's cron; each range export then
+                             covers that period (SNAPSHOT_RANGE)
   --data-dir DIR             kept between runs: MinIO's bucket and Prometheus's TSDB (volumes/), the
                              overlay, logs; default .promsnap in the project
   --simulation-instances N   the simulation's autoscaling.knative.dev/min-scale (1 to its max-scale)
@@ -63,14 +64,19 @@ function options() {
     return Number(text);
   };
   let schedule: string | undefined;
+  let pingEveryMs: number | undefined;
   try {
-    if (parsed['ping-every'] !== undefined) schedule = everyToCron(parsed['ping-every']);
+    if (parsed['ping-every'] !== undefined) {
+      schedule = everyToCron(parsed['ping-every']);
+      pingEveryMs = everyMs(parsed['ping-every']);
+    }
   } catch (err) {
     fail((err as Error).message, 2);
   }
   return {
     schedule,
     pingEvery: parsed['ping-every'],
+    pingEveryMs,
     dataDir: path.resolve(parsed['data-dir'] ?? defaultDataDir),
     simulationInstances: whole('simulation-instances', parsed['simulation-instances'], 1, 100),
     portBase: whole('port-base', parsed['port-base'], 1024, 65_000),
@@ -105,6 +111,7 @@ try {
     print,
     signal: abort.signal,
     ...(opts.schedule !== undefined ? { schedule: opts.schedule } : {}),
+    ...(opts.pingEveryMs !== undefined ? { pingEveryMs: opts.pingEveryMs } : {}),
     ...(opts.simulationInstances !== undefined ? { simulationMinScale: opts.simulationInstances } : {}),
     ...(opts.portBase !== undefined ? { portBase: opts.portBase } : {}),
   });

@@ -3,13 +3,17 @@
 // again (`kubectl apply -k <data dir>/overlay`):
 // - the project's images named as the local node runs them (dev.local/<artifact>:<tag>: Knative skips
 //   tag resolution for dev.local, and the node finds them in its image store);
-// - with --ping-every, the PingSource's schedule as a 6-field cron with seconds (Knative's mtping takes it);
+// - with --ping-every, the PingSource's schedule as a 6-field cron with seconds (Knative's mtping takes it),
+//   and the snapshot function's SNAPSHOT_RANGE set to that period (SNAPSHOT_SETTLE at most one), so
+//   consecutive range exports still tile time as the manifests' 5m schedule and 5m range do;
 // - with --simulation-instances, the simulation Knative Service's min-scale;
 // - Prometheus's TSDB on a claim (platform's own persistent-storage component), so a second `npm start`
 //   on the same data dir keeps it as it keeps MinIO's bucket (the node's claims live under the data dir).
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { stringify } from 'yaml';
+import { formatDuration, parseDuration } from '../../archive/src/duration.js';
+import { rangeDefaults } from '../../functions/snapshot/src/range-config.js';
 
 export interface OverlayOptions {
   /** The platform/ folder the overlay builds on. */
@@ -22,11 +26,24 @@ export interface OverlayOptions {
   schedule?: string;
   /** The simulation's autoscaling.knative.dev/min-scale to apply instead of the manifest's. */
   simulationMinScale?: number;
+  /** Environment of the snapshot Knative Service's container to set (followPingEvery's answer). */
+  snapshotEnv?: EnvChange;
+}
+
+/** Variables to set in one container of a Knative Service, and where the manifest has them. */
+export interface EnvChange {
+  /** The container's index in the pod template. */
+  container: number;
+  /** The names of the container's env entries, in the manifest's order (where a replace must go). */
+  existing: string[];
+  /** Name -> value; those in `existing` are replaced in place, others appended. */
+  set: Record<string, string>;
 }
 
 /** The PingSource and Knative Service the overlay patches, as platform/ names them. */
 export const pingSource = { namespace: 'promsnap', name: 'snapshot-schedule' } as const;
 export const simulationService = { namespace: 'promsnap', name: 'simulation' } as const;
+export const snapshotService = { namespace: 'promsnap', name: 'snapshot' } as const;
 
 /** `dev.local/<artifact>:<tag>`, the name the local node runs a project image under. */
 export function localImage(artifact: string, tag: string): string {
@@ -55,6 +72,42 @@ export function everyToCron(text: string): string {
   return `0 0 ${step} * * *`;
 }
 
+/** --ping-every's period in milliseconds (the text everyToCron accepted). */
+export function everyMs(text: string): number {
+  const ms = parseDuration(text.trim());
+  if (ms === undefined || ms === 0) throw new Error(`--ping-every ${JSON.stringify(text)} must be like 10s, 2m or 1h`);
+  return ms;
+}
+
+/**
+ * With --ping-every, a range export's range follows the pings' period, as SNAPSHOT_RANGE follows the
+ * PingSource's schedule in the manifests: consecutive pings then tile time. Its settle time (the
+ * function's default when the manifest sets none) is at most one period. Only what changes is returned;
+ * instant snapshots (no SNAPSHOT_RANGE) are left as they are.
+ */
+export function followPingEvery(env: Record<string, string>, periodMs: number | undefined): Record<string, string> {
+  const rangeMs = env['SNAPSHOT_RANGE'] === undefined ? undefined : parseDuration(env['SNAPSHOT_RANGE']);
+  if (periodMs === undefined || !rangeMs) return {};
+  const settleMs = Math.min(parseDuration(env['SNAPSHOT_SETTLE'] ?? '') ?? rangeDefaults.settleMs, periodMs);
+  return { SNAPSHOT_RANGE: formatDuration(periodMs), SNAPSHOT_SETTLE: formatDuration(settleMs) };
+}
+
+/**
+ * JSON patch operations setting env variables of one container. A replace is guarded by a `test` of the
+ * entry's name, so a manifest whose env moved fails the apply loudly instead of patching another variable.
+ */
+export function envPatch(change: EnvChange): unknown[] {
+  const base = `/spec/template/spec/containers/${change.container}/env`;
+  return Object.entries(change.set).flatMap(([name, value]): unknown[] => {
+    const index = change.existing.indexOf(name);
+    if (index < 0) return [{ op: 'add', path: `${base}/-`, value: { name, value } }];
+    return [
+      { op: 'test', path: `${base}/${index}/name`, value: name },
+      { op: 'replace', path: `${base}/${index}/value`, value },
+    ];
+  });
+}
+
 function divisors(n: number): number[] {
   return Array.from({ length: n - 1 }, (_, i) => i + 1).filter((d) => n % d === 0);
 }
@@ -77,6 +130,12 @@ export function overlayKustomization(options: OverlayOptions): string {
       ]),
     });
   }
+  if (options.snapshotEnv !== undefined && Object.keys(options.snapshotEnv.set).length > 0) {
+    patches.push({
+      target: { group: 'serving.knative.dev', version: 'v1', kind: 'Service', ...snapshotService },
+      patch: stringify(envPatch(options.snapshotEnv)),
+    });
+  }
   const kustomization = {
     apiVersion: 'kustomize.config.k8s.io/v1beta1',
     kind: 'Kustomization',
@@ -90,8 +149,8 @@ export function overlayKustomization(options: OverlayOptions): string {
   };
   return (
     '# Written by `npm start` (platform/local/overlay.ts) on every start: platform/ as it is, plus what must\n' +
-    "# differ on the local cluster (image names, the --ping-every schedule, the simulation's min-scale,\n" +
-    "# Prometheus's TSDB on a claim). Apply it again with: kubectl apply -k <this folder>\n" +
+    "# differ on the local cluster (image names, the --ping-every schedule and the snapshot range that\n" +
+    "# follows it, the simulation's min-scale, Prometheus's TSDB on a claim). Apply it again with: kubectl apply -k <this folder>\n" +
     stringify(kustomization)
   );
 }

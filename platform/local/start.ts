@@ -18,7 +18,7 @@ import { kustomize } from '../tools/kubectl.js';
 import { isAlive } from '../tools/process.js';
 import { portInUse } from '../tools/ports.js';
 import { sleep } from '../tools/wait.js';
-import { localImage, pingSource, simulationService, writeOverlay } from './overlay.js';
+import { followPingEvery, localImage, pingSource, simulationService, snapshotService, writeOverlay, type EnvChange } from './overlay.js';
 import { describeState, objectsToWaitFor, waitReady } from './ready.js';
 import { formatStored, watchSnapshots, type SnapshotWatcher, type StoredLine } from './snapshots.js';
 
@@ -27,6 +27,8 @@ export interface LocalOptions {
   dataDir: string;
   /** The PingSource schedule to apply (6-field cron from --ping-every); the manifest's when undefined. */
   schedule?: string;
+  /** --ping-every's period: the snapshot function's SNAPSHOT_RANGE follows it (overlay.ts followPingEvery). */
+  pingEveryMs?: number;
   /** The simulation's min-scale to apply (--simulation-instances); the manifest's when undefined. */
   simulationMinScale?: number;
   /** Host ports from here up: API server, ingress, Prometheus, MinIO API, MinIO console, in-cluster ingress. */
@@ -148,17 +150,20 @@ export async function startLocal(options: LocalOptions): Promise<RunningLocal> {
     const version = (JSON.parse(readFileSync(path.join(options.repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
     const artifacts = ['simulation', 'snapshot'];
     const images = Object.fromEntries(artifacts.map((a) => [a, localImage(a, version)]));
+    const platformDir = path.join(options.repoRoot, 'platform');
+    const snapshotEnv = options.pingEveryMs === undefined ? undefined : await rangeFollowingPings(platformDir, options.pingEveryMs);
     const overlay = await writeOverlay({
-      platformDir: path.join(options.repoRoot, 'platform'),
+      platformDir,
       dir: path.join(dataDir, 'overlay'),
       images,
+      ...(snapshotEnv !== undefined ? { snapshotEnv } : {}),
       ...(options.schedule !== undefined ? { schedule: options.schedule } : {}),
       ...(options.simulationMinScale !== undefined ? { simulationMinScale: options.simulationMinScale } : {}),
     });
     const objects = parseObjects(await kustomize(overlay), `kubectl kustomize ${overlay}`);
     checkMinScale(objects, options.simulationMinScale);
     print(
-      `  overlay ${shown(overlay)}: ${objects.length} objects (platform/ + local image names${options.schedule ? ', schedule' : ''}${options.simulationMinScale !== undefined ? ', min-scale' : ''})`,
+      `  overlay ${shown(overlay)}: ${objects.length} objects (platform/ + local image names${options.schedule ? ', schedule' : ''}${snapshotEnv ? `, ${Object.entries(snapshotEnv.set).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''}${options.simulationMinScale !== undefined ? ', min-scale' : ''})`,
     );
 
     // The images build while the cluster starts (the cache makes an unchanged build instant). As soon as the
@@ -295,6 +300,16 @@ export async function startLocal(options: LocalOptions): Promise<RunningLocal> {
     await stop().catch(() => undefined);
     throw err;
   }
+}
+
+/** The snapshot function's env as platform/ renders it, and what --ping-every's period changes in it. */
+async function rangeFollowingPings(platformDir: string, periodMs: number): Promise<EnvChange> {
+  const fn = knativeService(parseObjects(await kustomize(platformDir), `kubectl kustomize ${platformDir}`), snapshotService.name, snapshotService.namespace);
+  return {
+    container: fn.template.spec.containers.indexOf(fn.container),
+    existing: (fn.container.env ?? []).map((e) => e.name),
+    set: followPingEvery(fn.env.env, periodMs),
+  };
 }
 
 /** --simulation-instances within what the Knative Service allows (its max-scale). */

@@ -11,7 +11,7 @@
 // the kubeconfig verifies the API server's own CA. The cluster's data (PV folders) lives under dataDir,
 // so a second start on the same dataDir finds it again; everything else goes with stop().
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -296,6 +296,17 @@ function resolvingDial(sandbox: Sandbox, getJson: <T>(apiPath: string) => Promis
   };
 }
 
+/** A process's name for a memory table: its comm, or for Node (whose main thread is called MainThread) the script it runs. */
+function commandOf(pid: number): string {
+  const comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  if (comm !== 'MainThread' && comm !== 'node') return comm;
+  const script = readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+    .split('\0')
+    .slice(1)
+    .find((arg) => /\.(ts|js|mjs)$/.test(arg));
+  return script ? `node ${script.split('/').slice(-3).join('/')}` : 'node';
+}
+
 /** RSS of every process in the sandbox's namespaces, from /proc. */
 export function clusterMemory(sandbox: Sandbox): ClusterMemory {
   const byCommand = new Map<string, { processes: number; rssBytes: number }>();
@@ -304,7 +315,7 @@ export function clusterMemory(sandbox: Sandbox): ClusterMemory {
     try {
       const status = readFileSync(`/proc/${pid}/status`, 'utf8');
       const rss = Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? 0) * 1024;
-      const command = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+      const command = commandOf(pid);
       const entry = byCommand.get(command) ?? { processes: 0, rssBytes: 0 };
       entry.processes++;
       entry.rssBytes += rss;
@@ -318,11 +329,4 @@ export function clusterMemory(sandbox: Sandbox): ClusterMemory {
     rssBytes: total,
     byCommand: [...byCommand.entries()].map(([command, entry]) => ({ command, ...entry })).sort((a, b) => b.rssBytes - a.rssBytes),
   };
-}
-
-/** Folders of the data dir a cluster keeps (for README and tests): one per PVC namespace under volumes/. */
-export function keptVolumes(dataDir: string): string[] {
-  const volumes = path.join(dataDir, 'volumes');
-  if (!existsSync(volumes)) return [];
-  return readdirSync(volumes).flatMap((namespace) => readdirSync(path.join(volumes, namespace)).map((claim) => `${namespace}/${claim}`));
 }

@@ -4,6 +4,7 @@
 // environment, as the manifests give it, passes that function's own configuration check.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { Cron } from 'croner';
 import { loadConfig as loadSimulationConfig } from '../../functions/simulation/src/config.js';
 import { loadConfig as loadSnapshotConfig, prometheusDurationMs } from '../../functions/snapshot/src/config.js';
 import {
@@ -13,6 +14,7 @@ import {
   findObject,
   knativeService,
   objectsOfKind,
+  pingSource,
   podTemplates,
   prometheusSetup,
   renderPlatform,
@@ -178,6 +180,7 @@ test('each function\'s environment, as its Knative Service sets it (PORT from Kn
       'SNAPSHOT_MAX_FUTURE_MS',
       'SNAPSHOT_MAX_SERIES',
       'SNAPSHOT_QUERIES',
+      'SNAPSHOT_RANGE',
     ],
   );
   const snap = loadSnapshotConfig({ ...snapshot.env.env, PORT: String(snapshot.port), K_SERVICE: 'snapshot' });
@@ -204,4 +207,16 @@ test('kube-state-metrics runs the pinned release, which the tool cache builds fo
   assert.equal(deployment?.spec.containers[0]?.image, `registry.k8s.io/kube-state-metrics/kube-state-metrics:v${versions.kubeStateMetrics}`);
   const built = await runCommand(cachedBinary('kube-state-metrics'), ['version']);
   assert.match(built.stdout, new RegExp(`^kube-state-metrics, version v${versions.kubeStateMetrics.replaceAll('.', '\\.')} `));
+});
+
+test("the function's SNAPSHOT_RANGE is the period of the PingSource's schedule, so its exports tile time", () => {
+  const { env } = knativeService(objects, 'snapshot').env;
+  const config = loadSnapshotConfig({ ...env, PORT: '8080' });
+  const ping = pingSource(objects);
+  const runs = new Cron(ping.schedule, { timezone: ping.timezone }).nextRuns(12);
+  const periods = new Set(runs.slice(1).map((run, i) => run.getTime() - runs[i]!.getTime()));
+  assert.deepEqual([...periods], [config.range.defaultRangeMs], `the schedule fires every ${[...periods].join(', ')} ms`);
+  // Every tick is a multiple of the range, as the function floors a ping's time to it.
+  for (const run of runs) assert.equal(run.getTime() % config.range.defaultRangeMs, 0);
+  assert.ok(config.range.catchUpMs >= config.range.defaultRangeMs, 'a missed tick is covered by the next one');
 });

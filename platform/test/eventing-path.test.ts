@@ -15,7 +15,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CloudEvent, HTTP } from 'cloudevents';
 import { createPingEvent, PING_EVENT_TYPE, pingSource, type DeadLetterRecord, type PingData } from '../../events/src/index.js';
-import { deadLetterKey, parseSnapshotKey, snapshotKey } from '../../functions/snapshot/src/key.js';
+import { rangeKey, tickOf } from '../../archive/src/index.js';
+import { deadLetterKey } from '../../functions/snapshot/src/key.js';
 import { startMinio, type RunningMinio } from '../tools/minio.js';
 import { waitFor } from '../tools/wait.js';
 import { startProcess, type ManagedProcess } from '../tools/process.js';
@@ -41,6 +42,9 @@ const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const NAMESPACE = 'promsnap';
 // Every five seconds (PingSource takes an optional seconds field): a tick within the test, not a minute.
 const TEST_SCHEDULE = '*/5 * * * * *';
+// The function's range goes with the schedule's period, as the platform's 5m goes with its five-minute
+// schedule; a five-second tick settles in a second.
+const TEST_RANGE_MS = 5_000;
 
 // A late wake-up on a busy two-core machine is allowed for; an early one never is.
 const GAP_EARLY_MS = 50;
@@ -65,7 +69,8 @@ test(`the event path on Knative Eventing ${versions.knativeEventing}: PingSource
   const trigger = pick('Trigger.eventing.knative.dev', 'snapshot', NAMESPACE);
   const pingSourceObject = pick('PingSource.sources.knative.dev', 'snapshot-schedule', NAMESPACE);
   const renderedPingData = (pingSourceObject['spec'] as { data?: string }).data;
-  // The one change the test makes to the platform's objects: a tick every five seconds.
+  // The one change the test makes to the platform's objects: a tick every five seconds (and the
+  // function's range and settle time with it, below).
   (pingSourceObject['spec'] as { schedule: string }).schedule = TEST_SCHEDULE;
   const delivery = triggerSpec(rendered, 'snapshot', NAMESPACE).delivery;
   assert.ok(delivery.retry > 0 && delivery.backoffPolicy && delivery.backoffDelay, 'the Trigger retries with a backoff policy and delay');
@@ -137,6 +142,8 @@ test(`the event path on Knative Eventing ${versions.knativeEventing}: PingSource
     // The addresses the manifest names in-cluster, as this machine serves them.
     PROMETHEUS_URL: prometheus.url,
     S3_ENDPOINT: minio.endpoint,
+    SNAPSHOT_RANGE: `${TEST_RANGE_MS / 1000}s`,
+    SNAPSHOT_SETTLE: '1s',
     // What Knative Serving sets in every revision's container.
     K_SERVICE: 'snapshot',
     K_REVISION: 'snapshot-00001',
@@ -187,8 +194,12 @@ test(`the event path on Knative Eventing ${versions.knativeEventing}: PingSource
       body: message.body as string,
     });
   };
-  const ping = (data: PingData | undefined = renderedPingData ? (JSON.parse(renderedPingData) as PingData) : undefined) =>
-    createPingEvent({ namespace: NAMESPACE, name: 'snapshot-schedule', ...(data ? { data } : {}) });
+  // A scenario's ping comes from a PingSource of its own, so its export's key (PingSource, range, tick)
+  // is its alone even when two scenarios fall within one five-second tick.
+  const ping = (data: PingData | undefined = renderedPingData ? (JSON.parse(renderedPingData) as PingData) : undefined, name = 'snapshot-schedule') =>
+    createPingEvent({ namespace: NAMESPACE, name, ...(data ? { data } : {}) });
+  /** The key of the export a ping of this PingSource at this time writes. */
+  const exportKey = (name: string, time: string) => rangeKey({ namespace: NAMESPACE, name, rangeMs: TEST_RANGE_MS, tick: tickOf(Date.parse(time), TEST_RANGE_MS), gzip: false });
 
   // What the bucket holds, seen through mc as the README says to look.
   const listed = async (incomplete = false) =>
@@ -196,7 +207,7 @@ test(`the event path on Knative Eventing ${versions.knativeEventing}: PingSource
       .split('\n')
       .filter(Boolean)
       .map((line) => (JSON.parse(line) as { key: string }).key);
-  const snapshotsOf = async (id: string) => (await listed()).filter((key) => parseSnapshotKey(key)?.id === id);
+  const exportsOf = async (name: string) => (await listed()).filter((key) => key.startsWith(`ranges/${NAMESPACE}/${name}/`));
   const readJson = async <T>(key: string) => JSON.parse(await mc('cat', `local/snapshots/${key}`)) as T;
 
   /** Attempts must be spaced as the Trigger says: the observed waits, for the report. */
@@ -213,7 +224,7 @@ test(`the event path on Knative Eventing ${versions.knativeEventing}: PingSource
   const waitForDeliveries = (id: string, route: '/' | '/dead-letters', count: number, timeoutMs: number, what: string) =>
     waitFor(() => deliveries(id, route).length >= count && deliveries(id, route), { what, timeoutMs, intervalMs: 50 });
 
-  await t.test('a PingSource tick stores exactly one snapshot, for the instant of the event', async () => {
+  await t.test('a PingSource tick stores exactly one export, of the window its time falls in', async () => {
     // The first tick the adapter sends after the source is Ready (within one period and a little).
     const tickSource = pingSource(NAMESPACE, 'snapshot-schedule');
     const tick = await waitFor(() => seen.find((r) => r.path === '/' && r.headers['ce-source'] === tickSource), {
@@ -227,12 +238,12 @@ test(`the event path on Knative Eventing ${versions.knativeEventing}: PingSource
     const time = String(tick.headers['ce-time']);
     assert.equal(tick.headers['ce-type'], PING_EVENT_TYPE);
     assert.deepEqual(deliveries(id, '/').map((r) => r.status), [200], 'delivered once, answered 200');
-    const keys = await snapshotsOf(id);
-    assert.deepEqual(keys, [snapshotKey(time, id, false)], 'one object, named after the tick');
-    const stored = await readJson<StoredSnapshot>(keys[0]!);
+    const key = exportKey('snapshot-schedule', time);
+    assert.ok((await exportsOf('snapshot-schedule')).includes(key), `one object, named after the tick: ${key}`);
+    const stored = await readJson<StoredExport>(key);
     assert.equal(stored.id, id);
     assert.equal(stored.source, tickSource);
-    assertCapturedAt(stored, time);
+    assertWindow(stored, time);
     assert.deepEqual(deliveries(id, '/dead-letters'), []);
   });
 
@@ -242,7 +253,8 @@ test(`the event path on Knative Eventing ${versions.knativeEventing}: PingSource
    */
   const downThenBack = async (label: string, stopDependency: () => Promise<void>, startDependency: () => Promise<void>, backAfterAttempts: number) => {
     await stopDependency();
-    const event = ping();
+    const source = `scenario-${label.toLowerCase()}-back`;
+    const event = ping(undefined, source);
     const accepted = sendPing(event);
     try {
       await waitForDeliveries(event.id, '/', backAfterAttempts, windowMs, `${backAfterAttempts} attempts while ${label} is down`);
@@ -257,10 +269,9 @@ test(`the event path on Knative Eventing ${versions.knativeEventing}: PingSource
     for (const failed of attempts.slice(0, -1)) assert.equal(failed.status, 503, `${label} down is answered 503 (retryable)`);
     assert.ok(attempts.length > backAfterAttempts, 'the ping was retried after the dependency came back');
     checkSpacing(attempts, label);
-    const keys = await snapshotsOf(event.id);
-    assert.deepEqual(keys, [snapshotKey(event.time!, event.id, false)], 'exactly one object, for the same instant');
-    // Evaluated at the ping's instant, not at the attempt that finally succeeded seconds later.
-    assertCapturedAt(await readJson<StoredSnapshot>(keys[0]!), event.time!);
+    assert.deepEqual(await exportsOf(source), [exportKey(source, event.time!)], 'exactly one object, for the same window');
+    // The window of the ping's time, not of the attempt that finally succeeded seconds later.
+    assertWindow(await readJson<StoredExport>(exportKey(source, event.time!)), event.time!);
     assert.deepEqual(deliveries(event.id, '/dead-letters'), [], 'nothing dead-lettered');
     assert.deepEqual(await listed(true), [], 'no multipart upload left behind');
   };
@@ -271,7 +282,8 @@ test(`the event path on Knative Eventing ${versions.knativeEventing}: PingSource
    */
   const downTooLong = async (label: string, stopDependency: () => Promise<void>, startDependency: () => Promise<void>, startAfter: 'all-attempts' | 'first-dead-letter') => {
     await stopDependency();
-    const event = ping();
+    const source = `scenario-${label.toLowerCase()}-gone`;
+    const event = ping(undefined, source);
     const accepted = sendPing(event);
     try {
       await waitForDeliveries(event.id, '/', delivery.retry + 1, windowMs + 10_000, `all ${delivery.retry + 1} attempts while ${label} is down`);
@@ -297,7 +309,7 @@ test(`the event path on Knative Eventing ${versions.knativeEventing}: PingSource
     assert.match(String(headers['ce-knativeerrordata']), /^[A-Za-z0-9+/=]+$/, 'knativeerrordata carries the last answer (base64)');
     if (deadLetters.length > 1) checkSpacing(deadLetters, `${label}, dead-letter sink`);
 
-    assert.deepEqual(await snapshotsOf(event.id), [], 'no snapshot object');
+    assert.deepEqual(await exportsOf(source), [], 'no export object');
     assert.deepEqual(await listed(true), [], 'no partial (multipart) upload left behind');
     const record = await readJson<DeadLetterRecord>(deadLetterKey(event.time!, event.id));
     assert.equal(record.event['id'], event.id);
@@ -323,19 +335,19 @@ test(`the event path on Knative Eventing ${versions.knativeEventing}: PingSource
     minio ??= await startOurMinio();
   };
 
-  await t.test('Prometheus down at the tick and back within the retry window: retried as the Trigger says, one snapshot for the same instant', async () => {
+  await t.test('Prometheus down at the tick and back within the retry window: retried as the Trigger says, one export for the window of its time', async () => {
     await downThenBack('Prometheus', stopPrometheus, startPrometheusAgain, 2);
   });
 
-  await t.test('Prometheus down for longer than the retry window: no snapshot, no partial upload, the event kept by the dead-letter sink', async () => {
+  await t.test('Prometheus down for longer than the retry window: no export, no partial upload, the event kept by the dead-letter sink', async () => {
     await downTooLong('Prometheus', stopPrometheus, startPrometheusAgain, 'all-attempts');
   });
 
-  await t.test('MinIO unreachable at the tick and back within the retry window: one snapshot for the same instant', async () => {
+  await t.test('MinIO unreachable at the tick and back within the retry window: one export for the window of its time', async () => {
     await downThenBack('MinIO', stopMinio, startMinioAgain, 2);
   });
 
-  await t.test('MinIO unreachable for longer than the retry window: no snapshot, the event kept once MinIO is back within the sink\'s own retries', async () => {
+  await t.test('MinIO unreachable for longer than the retry window: no export, the event kept once MinIO is back within the sink\'s own retries', async () => {
     // The dead-letter sink writes to the same MinIO, so Knative's retries of the sink (the same policy)
     // are what keep the event: MinIO comes back after the first dead-letter attempt has failed.
     const { deadLetters } = await downTooLong('MinIO', stopMinio, startMinioAgain, 'first-dead-letter');
@@ -359,6 +371,7 @@ test(`the event path on Knative Eventing ${versions.knativeEventing}: PingSource
         status: 400,
       },
     ];
+    const exportsBefore = (await listed()).filter((key) => !key.startsWith('dead-letters/'));
     const responses = await Promise.all(cases.map((c) => sendPing(c.event)));
     for (const [i, c] of cases.entries()) {
       await t.test(c.label, async () => {
@@ -372,7 +385,7 @@ test(`the event path on Knative Eventing ${versions.knativeEventing}: PingSource
         const record = await readJson<DeadLetterRecord>(deadLetterKey(c.event.time!, c.event.id));
         assert.equal(record.error.code, c.status);
         assert.match(record.error.body ?? '', /"retryable":false/);
-        assert.deepEqual(await snapshotsOf(c.event.id), []);
+        assert.deepEqual((await listed()).filter((key) => !key.startsWith('dead-letters/')), exportsBefore, 'nothing stored for it');
       });
     }
   });
@@ -462,25 +475,34 @@ function processesRunning(text: string): string[] {
   return found;
 }
 
-interface StoredSnapshot {
+interface StoredExport {
+  kind: string;
   id: string;
   source: string;
   time: string;
+  start: string;
+  end: string;
   series: number;
-  results: Array<{ query: string; response: { status: string; data: { result: Array<{ value: [number, string] }> } } }>;
+  samples: number;
+  results: Array<{ query: string; response: { status: string; data: { result: Array<{ values: Array<[number, string]> }> } } }>;
 }
 
 /**
- * The snapshot holds Prometheus's answers evaluated at the event's instant: every sample of an instant
- * query carries the evaluation time. Prometheus and the function both keep milliseconds, while
- * Knative's adapter stamps nanoseconds, so the instant is compared to the millisecond.
+ * The export holds Prometheus's raw samples of the window the event's time falls in: it ends at the
+ * tick (the time floored to the range), and every sample is inside it. Knative's adapter stamps
+ * nanoseconds, Prometheus keeps milliseconds, so times are compared to the millisecond.
  */
-function assertCapturedAt(stored: StoredSnapshot, eventTime: string): void {
-  const instant = Date.parse(eventTime);
-  assert.equal(Date.parse(stored.time), instant, `the snapshot is for ${eventTime}, its document says ${stored.time}`);
-  const samples = stored.results.flatMap((r) => r.response.data.result);
-  assert.ok(samples.length > 0 && stored.series === samples.length, `Prometheus had series at that instant (${samples.length})`);
-  for (const sample of samples) assert.equal(Math.round(sample.value[0] * 1000), instant, 'a sample evaluated at another instant');
+function assertWindow(stored: StoredExport, eventTime: string): void {
+  const tick = tickOf(Date.parse(eventTime), TEST_RANGE_MS);
+  assert.equal(stored.kind, 'promsnap.range.v1');
+  assert.equal(Date.parse(stored.time), Date.parse(eventTime), `the export was asked for at ${eventTime}, its document says ${stored.time}`);
+  assert.equal(Date.parse(stored.end), tick, `the window ends at the tick ${new Date(tick).toISOString()}`);
+  const start = Date.parse(stored.start);
+  assert.ok(start <= tick - TEST_RANGE_MS, 'the window holds at least its own range');
+  const series = stored.results.flatMap((r) => r.response.data.result);
+  const points = series.flatMap((s) => s.values.map(([t]) => Math.round(t * 1000)));
+  assert.ok(points.length > 0 && stored.series === series.length && stored.samples === points.length, `Prometheus had samples in the window (${points.length})`);
+  for (const t of points) assert.ok(t > start && t <= tick, `a sample at ${t}, outside (${start}, ${tick}]`);
 }
 
 /** The snapshot function as its Knative Service would run it, with the container's environment. */

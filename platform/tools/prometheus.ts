@@ -13,6 +13,8 @@ export interface PrometheusOptions {
   dataDir: string;
   port?: number;
   retention?: string;
+  /** More command-line flags (for example --query.max-samples=N, --web.enable-remote-write-receiver). */
+  flags?: string[];
   onLine?: (line: string) => void;
 }
 
@@ -44,6 +46,7 @@ export async function startPrometheus(options: PrometheusOptions): Promise<Runni
       `--storage.tsdb.retention.time=${options.retention ?? '1d'}`,
       `--web.listen-address=127.0.0.1:${port}`,
       '--web.enable-lifecycle',
+      ...(options.flags ?? []),
     ],
     cwd: configDir,
     readyUrl: `${url}/-/ready`,

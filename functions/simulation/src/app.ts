@@ -93,8 +93,7 @@ function observeRequests(app: Express, metrics: SimulationMetrics, log: Logger):
       const status = String(res.writableFinished ? res.statusCode : CLIENT_CLOSED_STATUS);
       // Node's HTTP parser accepts only a fixed set of methods, so req.method is a bounded label.
       const method = req.method ?? 'UNKNOWN';
-      metrics.requests.inc({ method, route, statusCode: status });
-      metrics.duration.observe({ method, route, code: status }, durationMs);
+      metrics.record(method, route, status, durationMs);
       log.debug('request', { method, route, status: Number(status), durationMs });
     });
     app(req, res);

@@ -15,6 +15,10 @@ import { parseSnapshotKey } from './key.js';
 import { InFlight } from './in-flight.js';
 import { readRoutes, type SnapshotMetrics } from './metrics.js';
 import type { PrometheusClient } from './prometheus.js';
+import { createPrometheusApi } from './prometheus-api.js';
+import { rangeDefaults } from './range-config.js';
+import type { RangeDeps } from './range-export.js';
+import { createRangeMetrics } from './range-metrics.js';
 import type { SnapshotStore } from './store.js';
 
 export interface AppDeps {
@@ -32,6 +36,8 @@ export interface AppDeps {
   ready: () => boolean;
   /** Snapshots in progress; server.ts waits on it during shutdown. */
   inFlight?: InFlight;
+  /** Range exports (range-export.ts); by default rangeDefaults, planned through the same Prometheus. */
+  range?: Partial<Omit<RangeDeps, 'metrics'>>;
 }
 
 export const maxEventBytes = '1mb';
@@ -41,6 +47,12 @@ const defaultPageSize = 100;
 export function createApp(deps: AppDeps): Express {
   const { metrics, log, store } = deps;
   const inFlight = deps.inFlight ?? new InFlight();
+  const range: RangeDeps = {
+    settings: rangeDefaults,
+    api: createPrometheusApi({ url: deps.prometheus.url, timeoutMs: 30_000 }),
+    ...deps.range,
+    metrics: createRangeMetrics(metrics.registry),
+  };
   const app = express();
   app.disable('x-powered-by');
   // Events arrive with any content type (binary mode carries the data's own); the SDK reads the text.
@@ -58,7 +70,7 @@ export function createApp(deps: AppDeps): Express {
     const startedAt = Date.now();
     const received = receiveEvent(messageOf(req));
     if (!received.ok) throw new RejectedEventError('invalid_event', 400, 'the request is not a valid CloudEvent', received.problems);
-    const result = await inFlight.run(() => takeSnapshot(deps, received.value.event, startedAt));
+    const result = await inFlight.run(() => takeSnapshot({ ...deps, range }, received.value.event, startedAt));
     metrics.duration.observe((Date.now() - startedAt) / 1000);
     const data = result.reply.data!;
     metrics.requests.inc({ outcome: result.created ? 'stored' : 'duplicate' });
@@ -108,7 +120,10 @@ export function createApp(deps: AppDeps): Express {
     queryParameters(req, []);
     // A snapshot for a later instant than an event may name (one stored before such events were
     // refused) is passed over: the newest is the newest of the instants that have come.
-    const newest = await store.newestSnapshot(new Date(Date.now() + deps.limits.maxFutureMs));
+    const bound = new Date(Date.now() + deps.limits.maxFutureMs);
+    // The newest stored instant, whether an instant snapshot's or a range export's tick.
+    const [snapshot, range] = await Promise.all([store.newestSnapshot(bound), store.newestRangeExport(bound)]);
+    const newest = range && (!snapshot || range.time > snapshot.time) ? range : snapshot;
     const opened = newest && (await store.open(newest.key));
     if (!opened) {
       res.status(404).json({ error: `no snapshot stored in bucket ${store.bucket} yet` });

@@ -2,6 +2,8 @@
 // locally and in the Knative Service manifest. Knative sets PORT, K_SERVICE and K_REVISION.
 import { readConfig, type RuntimeSettings } from '../../runtime/src/contract.js';
 import type { EnvReader } from '../../runtime/src/env.js';
+import { parseDuration } from '../../../archive/src/duration.js';
+import { readRangeSettings, type RangeSettings } from './range-config.js';
 
 export interface SnapshotConfig extends RuntimeSettings {
   prometheus: {
@@ -29,6 +31,8 @@ export interface SnapshotConfig extends RuntimeSettings {
   /** Queries captured when a ping's data names none. */
   queries: string[];
   gzip: boolean;
+  /** Range exports (range-config.ts). */
+  range: RangeSettings;
   /** What an event may ask of the function. */
   events: {
     /**
@@ -99,6 +103,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         s3: { endpoint, bucket, region, accessKeyId, secretAccessKey },
         queries,
         gzip,
+        range: readRangeSettings(read),
         events: { allowedQueries, maxFutureMs },
       };
     },
@@ -153,16 +158,12 @@ function readAllowedQueries(read: EnvReader, raw: string | undefined): 'any' | s
   return parsed as string[];
 }
 
-const durationUnitsMs = { y: 365 * 86_400_000, w: 7 * 86_400_000, d: 86_400_000, h: 3_600_000, m: 60_000, s: 1_000, ms: 1 } as const;
-
 /**
  * A Prometheus duration (`1d12h`, `24h`, `90m`: units y, w, d, h, m, s, ms, largest first, each at
  * most once) in milliseconds, or undefined when it is not one. Prometheus's own syntax, so the value
  * can be copied from its --storage.tsdb.retention.time flag as it is.
  */
 export function prometheusDurationMs(text: string): number | undefined {
-  const match = /^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$/.exec(text);
-  if (!match || text === '') return undefined;
-  const units = Object.values(durationUnitsMs);
-  return match.slice(1).reduce((total, part, i) => total + (part === undefined ? 0 : Number(part) * units[i]!), 0);
+  // The archive's reader of durations, which also takes a bare `0`; a retention of 0 is no duration here.
+  return text === '0' ? undefined : parseDuration(text);
 }

@@ -12,6 +12,7 @@ import { createEnvelope, seriesFromTail } from './envelope.js';
 import { RejectedEventError } from './errors.js';
 import { snapshotKey } from './key.js';
 import type { PrometheusClient } from './prometheus.js';
+import { exportRange, requestedRange, type RangeDeps } from './range-export.js';
 import type { ObjectInfo, SnapshotStore } from './store.js';
 
 export interface SnapshotDeps {
@@ -23,6 +24,8 @@ export interface SnapshotDeps {
   /** CloudEvents source of the replies, e.g. /promsnap/snapshot. */
   source: string;
   log: Logger;
+  /** Range exports: settings, the planning API and their metrics. */
+  range: RangeDeps;
   limits: EventLimits;
 }
 
@@ -64,6 +67,8 @@ export async function takeSnapshot(deps: SnapshotDeps, event: CloudEventV1<unkno
   const ping = checked.value;
   checkQueriesAllowed(ping.data.queries, deps.limits.allowedQueries);
   checkInstant(ping.time, deps.limits);
+  const rangeMs = requestedRange(ping, deps.range.settings);
+  if (rangeMs > 0) return exportRange(deps, ping, rangeMs, ping.data.queries ?? deps.queries, startedAt);
   const key = snapshotKey(ping.time, ping.id, deps.gzip);
   const queries = ping.data.queries ?? deps.queries;
   const log = deps.log.child({ eventId: ping.id, key });

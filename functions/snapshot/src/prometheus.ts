@@ -185,7 +185,7 @@ function requestFailure(err: unknown, url: string): RetryableError {
   return new RetryableError('prometheus_error', 502, `query to Prometheus at ${url} failed (${code ?? 'no code'}): ${detail}`, { cause: err });
 }
 
-function statusFailure(status: number, text: string, query: string): RejectedEventError | RetryableError {
+export function statusFailure(status: number, text: string, query: string): RejectedEventError | RetryableError {
   let said = text.trim().slice(0, 500);
   try {
     const parsed = JSON.parse(text) as { errorType?: string; error?: string };

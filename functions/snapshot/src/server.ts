@@ -6,6 +6,7 @@ import { loadConfig } from './config.js';
 import { InFlight } from './in-flight.js';
 import { createMetrics } from './metrics.js';
 import { createPrometheusClient } from './prometheus.js';
+import { createPrometheusApi } from './prometheus-api.js';
 import { createS3Client, createStore } from './store.js';
 
 const inFlight = new InFlight();
@@ -20,6 +21,7 @@ await runFunction({
       log,
       queries: config.queries,
       gzip: config.gzip,
+      range: { settings: config.range, api: createPrometheusApi({ url: config.prometheus.url, timeoutMs: config.prometheus.timeoutMs }) },
       source: `/promsnap/${config.service ?? 'snapshot'}`,
       limits: { ...config.events, retentionMs: config.prometheus.retentionMs },
       ready,
@@ -31,6 +33,7 @@ await runFunction({
       s3: { endpoint: config.s3.endpoint, bucket: config.s3.bucket, region: config.s3.region },
       queries: config.queries,
       gzip: config.gzip,
+      range: config.range,
       allowedQueries: config.events.allowedQueries,
       maxSeries: config.prometheus.maxSeries,
       retention: config.prometheus.retention,

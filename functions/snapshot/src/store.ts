@@ -20,38 +20,16 @@ import {
   ListObjectsV2Command,
   NoSuchKey,
   NotFound,
-  S3Client,
   S3ServiceException,
+  type S3Client,
   type _Object,
 } from '@aws-sdk/client-s3';
 import { RetryableError } from './errors.js';
+import { parseRangeKey, RANGE_PREFIX } from '../../../archive/src/keys.js';
 import { instantPath, parseSnapshotKey } from './key.js';
 import { writeObjectOnce } from './multipart-writer.js';
 
-export interface S3Settings {
-  endpoint: string;
-  region: string;
-  accessKeyId: string;
-  secretAccessKey: string;
-}
-
-/** An S3 client that works with MinIO and other S3-compatible stores. */
-export function createS3Client(settings: S3Settings): S3Client {
-  return new S3Client({
-    endpoint: settings.endpoint,
-    region: settings.region,
-    credentials: { accessKeyId: settings.accessKeyId, secretAccessKey: settings.secretAccessKey },
-    // Path-style (endpoint/bucket/key): S3-compatible stores rarely have per-bucket DNS names.
-    forcePathStyle: true,
-    // SDK versions since early 2025 add CRC checksums to every upload and expect them back by
-    // default; MinIO and other S3-compatibles do not all accept or return them. Only where the API
-    // requires a checksum is one sent.
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-    // A store that does not answer must fail the delivery (to be retried), not hang it.
-    requestHandler: { connectionTimeout: 5_000, socketTimeout: 30_000 },
-  });
-}
+export { createS3Client, type S3Settings } from '../../../archive/src/s3.js';
 
 export interface ObjectInfo {
   key: string;
@@ -91,8 +69,12 @@ export interface SnapshotStore {
    * for later instants are passed over, so none can stand as the newest for good.
    */
   newestSnapshot(notAfter?: Date): Promise<ListedObject | undefined>;
+  /** The range export whose tick is the latest not after `notAfter`, of any PingSource and range. */
+  newestRangeExport(notAfter?: Date): Promise<ListedObject | undefined>;
   /** Snapshots in key (time) order, from just after `after`. */
   listSnapshots(options: { limit: number; after?: string }): Promise<{ items: ListedObject[]; next: string | null }>;
+  /** The last key under prefix that sorts after `after` and before `before`, if any (range exports' catch-up). */
+  lastKeyBetween(prefix: string, after: string, before: string): Promise<string | undefined>;
 }
 
 export interface StoreOptions {
@@ -193,26 +175,14 @@ export function createStore(options: StoreOptions): SnapshotStore {
       }
     },
 
-    async newestSnapshot(notAfter) {
-      // Keys are YYYY/MM/DD/HHmmssZ-<id>: walk down the newest year, month and day that hold one,
-      // listing a few prefixes and one day instead of every snapshot ever taken. Fixed-width digits
-      // compare as text, so a prefix or key later than the bound's own is passed over.
-      const bound = notAfter ? instantPath(notAfter.toISOString()) : undefined;
-      const early = (path: string) => bound === undefined || path.slice(0, bound.length) <= bound.slice(0, path.length);
-      const levels = [/^\d{4}\/$/, /^\d{4}\/\d{2}\/$/, /^\d{4}\/\d{2}\/\d{2}\/$/];
-      const descend = async (prefix: string, depth: number): Promise<ListedObject | undefined> => {
-        if (depth === levels.length) {
-          const day = (await listAll(prefix)).map(listed).filter((item): item is ListedObject => item !== undefined && early(item.key));
-          return day.at(-1);
-        }
-        const children = (await listPrefixes(prefix)).filter((p) => levels[depth]!.test(p) && early(p)).sort().reverse();
-        for (const child of children) {
-          const found = await descend(child, depth + 1);
-          if (found) return found;
-        }
-        return undefined;
-      };
-      return descend('', 0);
+    newestSnapshot: (notAfter) => newestDated('', notAfter, listed),
+
+    async newestRangeExport(notAfter) {
+      // ranges/<namespace>/<pingsource>/<range>/ folders, each dated as the snapshots are.
+      const sources = await Promise.all((await listPrefixes(RANGE_PREFIX)).map((ns) => listPrefixes(ns)));
+      const folders = (await Promise.all(sources.flat().map((source) => listPrefixes(source)))).flat();
+      const newest = await Promise.all(folders.map((folder) => newestDated(folder, notAfter, listedRange)));
+      return newest.reduce<ListedObject | undefined>((best, item) => (item && (!best || item.time > best.time) ? item : best), undefined);
     },
 
     async listSnapshots({ limit, after }) {
@@ -235,7 +205,52 @@ export function createStore(options: StoreOptions): SnapshotStore {
         startAfter = undefined;
       }
     },
+
+    lastKeyBetween,
   };
+
+  /**
+   * The newest object under `prefix` whose key goes on YYYY/MM/DD/HHmmssZ…: walks down the newest year,
+   * month and day that hold one, listing a few prefixes and one day instead of every object ever
+   * stored. Fixed-width digits compare as text, so a prefix or key later than the bound's own is
+   * passed over.
+   */
+  async function newestDated(prefix: string, notAfter: Date | undefined, toListed: (object: _Object) => ListedObject | undefined): Promise<ListedObject | undefined> {
+    const bound = notAfter ? instantPath(notAfter.toISOString()) : undefined;
+    const early = (path: string) => bound === undefined || path.slice(0, bound.length) <= bound.slice(0, path.length);
+    const levels = [/^\d{4}\/$/, /^\d{4}\/\d{2}\/$/, /^\d{4}\/\d{2}\/\d{2}\/$/];
+    const descend = async (path: string, depth: number): Promise<ListedObject | undefined> => {
+      if (depth === levels.length) {
+        const day = (await listAll(prefix + path)).map(toListed).filter((item): item is ListedObject => item !== undefined && early(item.key.slice(prefix.length)));
+        return day.at(-1);
+      }
+      const children = (await listPrefixes(prefix + path))
+        .map((p) => p.slice(prefix.length))
+        .filter((p) => levels[depth]!.test(p) && early(p))
+        .sort()
+        .reverse();
+      for (const child of children) {
+        const found = await descend(child, depth + 1);
+        if (found) return found;
+      }
+      return undefined;
+    };
+    return descend('', 0);
+  }
+
+  async function lastKeyBetween(prefix: string, after: string, before: string): Promise<string | undefined> {
+    let last: string | undefined;
+    let token: string | undefined;
+    do {
+      const res = await list({ Prefix: prefix, ...(token ? { ContinuationToken: token } : { StartAfter: after }) });
+      for (const object of res.Contents ?? []) {
+        if (!object.Key || object.Key >= before) return last;
+        last = object.Key;
+      }
+      token = res.IsTruncated ? res.NextContinuationToken : undefined;
+    } while (token);
+    return last;
+  }
 
   async function list(input: { Prefix?: string; Delimiter?: string; MaxKeys?: number; StartAfter?: string | undefined; ContinuationToken?: string }) {
     try {
@@ -274,6 +289,12 @@ function listed(object: _Object): ListedObject | undefined {
   const parsed = object.Key ? parseSnapshotKey(object.Key) : undefined;
   if (!parsed) return undefined;
   return { key: object.Key!, size: object.Size ?? 0, time: parsed.time, lastModified: object.LastModified?.toISOString() };
+}
+
+function listedRange(object: _Object): ListedObject | undefined {
+  const parsed = object.Key ? parseRangeKey(object.Key) : undefined;
+  if (!parsed) return undefined;
+  return { key: object.Key!, size: object.Size ?? 0, time: new Date(parsed.tick).toISOString().replace('.000Z', 'Z'), lastModified: object.LastModified?.toISOString() };
 }
 
 function statusOf(err: unknown): number | undefined {

@@ -42,16 +42,34 @@ test('series are counted and bytes pass through unchanged, however the answer is
   for (const size of [1, 2, 3, 7, 64, 100_000]) {
     const { summary, out } = await scan(vector, size);
     assert.equal(out, vector, `chunk size ${size}`);
-    assert.deepEqual(summary, { status: 'success', resultType: 'vector', series: 3, bytes: Buffer.byteLength(vector) }, `chunk size ${size}`);
+    assert.deepEqual(summary, { status: 'success', resultType: 'vector', series: 3, samples: 3, bytes: Buffer.byteLength(vector) }, `chunk size ${size}`);
   }
 });
 
-test('matrix answers count series; scalar and empty answers count none', async () => {
+test('matrix answers count series and their points; scalar and empty answers count none', async () => {
   const matrix = JSON.stringify({
     status: 'success',
-    data: { resultType: 'matrix', result: [{ metric: { a: '1' }, values: [[1, '1'], [2, '2']] }, { metric: { a: '2' }, values: [] }] },
+    data: {
+      resultType: 'matrix',
+      result: [
+        {
+          metric: { a: '1', b: '[[x]]' },
+          values: [
+            [1, '1'],
+            [2, '2'],
+          ],
+        },
+        { metric: { a: '2' }, values: [] },
+        { metric: { a: '3' }, histograms: [[3, { count: '2', sum: '1', buckets: [[0, '0', '1', '2']] }]] },
+        { metric: { a: '4' }, values: [[4, '4']], histograms: [[5, { count: '1', sum: '1' }]] },
+      ],
+    },
   });
-  assert.equal((await scan(matrix, 5)).summary.series, 2);
+  for (const size of [1, 5, 1000]) {
+    const { summary } = await scan(matrix, size);
+    assert.equal(summary.series, 4, `chunk size ${size}`);
+    assert.equal(summary.samples, 5, `float and histogram points, chunk size ${size}`);
+  }
   const scalar = JSON.stringify({ status: 'success', data: { resultType: 'scalar', result: [1764064800, '2'] } });
   assert.equal((await scan(scalar, 5)).summary.series, 0);
   const empty = '{ "status" : "success" , "data" : { "result" : [ ] , "resultType" : "vector" } }\n';
@@ -73,6 +91,9 @@ test('a truncated answer, trailing garbage or an error status fails the stream',
   await assert.rejects(scan('', 50), /incomplete JSON/);
   await assert.rejects(scan(vector + '{}', 50), /data after its JSON value/);
   await assert.rejects(scan('{"status":"success","data":{"result":[}}', 50), /not valid JSON/);
+  // Inside a series, where the scanner only follows strings and brackets, a mismatch is still caught.
+  await assert.rejects(scan('{"status":"success","data":{"result":[{"metric":{"a":"}"],"value":[1,"1"]}]}}', 7), /not valid JSON/);
+  await assert.rejects(scan('{"status":"success","data":{"result":[{"metric":{"a":"1"},"value":[1,"1"]}', 7), /incomplete JSON/);
   await assert.rejects(scan('{"status":"error","errorType":"bad_data","error":"x"}', 50), /status is "error"/);
 });
 
@@ -89,7 +110,7 @@ test('escaped quotes and backslashes split at every pair of chunk boundaries sti
       ],
     },
   });
-  const expected = { status: 'success', resultType: 'vector', series: 2, bytes: Buffer.byteLength(tricky) };
+  const expected = { status: 'success', resultType: 'vector', series: 2, samples: 2, bytes: Buffer.byteLength(tricky) };
   const input = Buffer.from(tricky);
   for (let first = 1; first < input.length; first++) {
     for (let second = first + 1; second < input.length; second++) {

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigError } from '../../runtime/src/env.js';
 import { loadConfig } from '../src/config.js';
+import { rangeDefaults } from '../src/range-config.js';
 
 const minimal = {
   PROMETHEUS_URL: 'http://prometheus.monitoring.svc.cluster.local:9090/',
@@ -25,6 +26,7 @@ test('defaults fill everything but the endpoints and credentials', () => {
     s3: { endpoint: minimal.S3_ENDPOINT, bucket: 'snapshots', region: 'us-east-1', accessKeyId: 'snapshot', secretAccessKey: 'secret' },
     queries: ['{__name__!=""}'],
     gzip: false,
+    range: rangeDefaults,
     // Events take no queries unless the operator allows some, and name no instant ahead by more than 30 s.
     events: { allowedQueries: [], maxFutureMs: 30_000 },
     logLevel: 'info',

@@ -1,0 +1,77 @@
+// The range export's settings, read with the rest of the configuration (config.ts calls this).
+//
+// SNAPSHOT_RANGE        range for pings whose data names none (e.g. 5m); empty: such pings get an
+//                       instant snapshot, as the reference takes them
+// SNAPSHOT_RANGE_MAX    the longest range a ping may ask for (1h)
+// SNAPSHOT_CATCH_UP     how far back an export reaches for ticks whose export is missing (1h; 0: none)
+// SNAPSHOT_SETTLE       how long after its tick an export waits before reading its window, so the last
+//                       scrapes of the window (stamped when they start, stored when they end) are in (15s)
+// SNAPSHOT_PART_SERIES  most series one query of an export is planned to return (50000)
+// SNAPSHOT_PART_SAMPLES most samples one query of an export is planned to return (500000)
+import { formatDuration, parseDuration } from '../../../archive/src/duration.js';
+import type { EnvReader } from '../../runtime/src/env.js';
+
+export interface RangeSettings {
+  /** Range of pings that name none, in ms; 0 for an instant snapshot. */
+  defaultRangeMs: number;
+  maxRangeMs: number;
+  catchUpMs: number;
+  settleMs: number;
+  partSeries: number;
+  partSamples: number;
+}
+
+export const rangeDefaults: RangeSettings = {
+  defaultRangeMs: 0,
+  maxRangeMs: 3_600_000,
+  catchUpMs: 3_600_000,
+  // Prometheus's default scrape_timeout (10 s) and a margin.
+  settleMs: 15_000,
+  // Measured on a 1M-series Prometheus (bench): a query of 100k series x 5 points grows it by about
+  // 250 MB, a count of as many by about 85 MB, where one query of all 1M grows it by 2 GB.
+  partSeries: 50_000,
+  partSamples: 500_000,
+};
+
+/** A range as pings and settings give it: a Prometheus duration in whole seconds, 0 for an instant. */
+export function checkRange(text: string, maxRangeMs: number): { ms: number } | { problem: string } {
+  const ms = parseDuration(text);
+  if (ms === undefined) return { problem: `${JSON.stringify(text)} is not a Prometheus duration (such as 5m, 1h or 90s)` };
+  if (ms === 0) return { ms };
+  if (ms % 1000 !== 0) return { problem: `${JSON.stringify(text)} is not a whole number of seconds` };
+  if (ms > maxRangeMs) return { problem: `${JSON.stringify(text)} is longer than ${formatDuration(maxRangeMs)} (SNAPSHOT_RANGE_MAX)` };
+  return { ms };
+}
+
+function readDuration(read: EnvReader, name: string, fallback: number, check: (ms: number) => string | undefined): number {
+  const text = read.string(name);
+  if (text === undefined) return fallback;
+  const ms = parseDuration(text);
+  const problem = ms === undefined ? 'must be a Prometheus duration such as 30s, 5m or 1h' : check(ms);
+  if (problem) {
+    read.problem(`${name}=${JSON.stringify(text)} ${problem}`);
+    return fallback;
+  }
+  return ms!;
+}
+
+export function readRangeSettings(read: EnvReader): RangeSettings {
+  const maxRangeMs = readDuration(read, 'SNAPSHOT_RANGE_MAX', rangeDefaults.maxRangeMs, (ms) =>
+    ms < 1000 || ms % 1000 !== 0 ? 'must be a whole number of seconds, at least 1s' : undefined,
+  );
+  const rangeText = read.string('SNAPSHOT_RANGE');
+  let defaultRangeMs = rangeDefaults.defaultRangeMs;
+  if (rangeText !== undefined) {
+    const checked = checkRange(rangeText, maxRangeMs);
+    if ('problem' in checked) read.problem(`SNAPSHOT_RANGE: ${checked.problem}`);
+    else defaultRangeMs = checked.ms;
+  }
+  return {
+    defaultRangeMs,
+    maxRangeMs,
+    catchUpMs: readDuration(read, 'SNAPSHOT_CATCH_UP', rangeDefaults.catchUpMs, (ms) => (ms > 7 * 24 * 3_600_000 ? 'must be at most 7d' : undefined)),
+    settleMs: readDuration(read, 'SNAPSHOT_SETTLE', rangeDefaults.settleMs, (ms) => (ms > 600_000 ? 'must be at most 10m' : undefined)),
+    partSeries: read.integer('SNAPSHOT_PART_SERIES', rangeDefaults.partSeries, { min: 1, max: 100_000_000 }),
+    partSamples: read.integer('SNAPSHOT_PART_SAMPLES', rangeDefaults.partSamples, { min: 1, max: 1_000_000_000 }),
+  };
+}
