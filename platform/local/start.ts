@@ -17,6 +17,7 @@ import { ingressPorts } from '../node/network-host.js';
 import { kustomize } from '../tools/kubectl.js';
 import { isAlive } from '../tools/process.js';
 import { portInUse } from '../tools/ports.js';
+import type { SandboxTraces } from '../tools/sandbox.js';
 import { sleep } from '../tools/wait.js';
 import { followPingEvery, localImage, pingSource, simulationService, snapshotService, writeOverlay, type EnvChange } from './overlay.js';
 import { describeState, objectsToWaitFor, waitReady } from './ready.js';
@@ -74,6 +75,8 @@ export interface LocalState {
   stateDir?: string;
   kubeconfig?: string;
   urls?: LocalUrls;
+  /** The sandbox's init and namespaces: what is left of the cluster can be looked for by them (sandboxLeftovers). */
+  sandbox?: SandboxTraces;
 }
 
 export const stateFileName = 'local.json';
@@ -271,7 +274,7 @@ export async function startLocal(options: LocalOptions): Promise<RunningLocal> {
       snapshot: await ksvcUrl('snapshot'),
     };
     const startupMs = Date.now() - started;
-    await writeState(stateFile, { pid: process.pid, state: 'ready', stateDir: cluster.stateDir, kubeconfig: links.kubeconfig, urls });
+    await writeState(stateFile, { pid: process.pid, state: 'ready', stateDir: cluster.stateDir, kubeconfig: links.kubeconfig, urls, sandbox: cluster.sandbox.traces });
 
     const running = cluster;
     const failed = new Promise<string>((resolve) => {

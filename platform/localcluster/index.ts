@@ -308,7 +308,7 @@ function commandOf(pid: number): string {
 }
 
 /** RSS of every process in the sandbox's namespaces, from /proc. */
-export function clusterMemory(sandbox: Sandbox): ClusterMemory {
+export function clusterMemory(sandbox: Pick<Sandbox, 'traces'>): ClusterMemory {
   const byCommand = new Map<string, { processes: number; rssBytes: number }>();
   let total = 0;
   for (const pid of processesIn(Object.values(sandbox.traces.namespaces))) {

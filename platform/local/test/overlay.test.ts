@@ -6,12 +6,13 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { findObject, knativeService, parseObjects } from '../../manifests/index.js';
+import { findObject, knativeService, parseObjects, type KubeObject } from '../../manifests/index.js';
 import { kustomize } from '../../tools/kubectl.js';
 import { everyMs, everyToCron, followPingEvery, localImage, writeOverlay, type EnvChange } from '../overlay.js';
 import { repoRoot } from './support.js';
 
 const platformDir = path.join(repoRoot, 'platform');
+const schedule = (objects: KubeObject[]) => (findObject(objects, 'PingSource.sources.knative.dev', 'snapshot-schedule', 'promsnap') as unknown as { spec: { schedule: string } }).spec.schedule;
 
 test('--ping-every becomes a cron schedule that fires exactly that often, or is refused naming the exact ones', () => {
   assert.equal(everyToCron('10s'), '*/10 * * * * *');
@@ -59,8 +60,7 @@ test('kubectl kustomize renders the overlay: platform/ with the local images, sc
   const objects = parseObjects(await kustomize(overlay), 'overlay');
   assert.equal(objects.length, base.length + 1, "platform/'s objects and Prometheus's claim");
 
-  const ping = findObject(objects, 'PingSource.sources.knative.dev', 'snapshot-schedule', 'promsnap') as { spec: { schedule: string } };
-  assert.equal(ping.spec.schedule, '*/10 * * * * *');
+  assert.equal(schedule(objects), '*/10 * * * * *');
   const fn = knativeService(objects, 'snapshot');
   assert.equal(fn.container.image, 'dev.local/snapshot:abc');
   assert.equal(fn.env.env['SNAPSHOT_RANGE'], '10s');
@@ -89,10 +89,7 @@ test('kubectl kustomize renders the overlay: platform/ with the local images, sc
   await t.test('without options, the overlay is platform/ with the images and the claim only', async () => {
     const plain = await writeOverlay({ platformDir, dir: path.join(dir, 'plain'), images: {} });
     const rendered = parseObjects(await kustomize(plain), 'plain');
-    assert.deepEqual(
-      (findObject(rendered, 'PingSource.sources.knative.dev', 'snapshot-schedule', 'promsnap') as { spec: { schedule: string } }).spec.schedule,
-      (findObject(base, 'PingSource.sources.knative.dev', 'snapshot-schedule', 'promsnap') as { spec: { schedule: string } }).spec.schedule,
-    );
+    assert.equal(schedule(rendered), schedule(base));
     assert.equal(knativeService(rendered, 'snapshot').env.env['SNAPSHOT_RANGE'], baseFn.env.env['SNAPSHOT_RANGE']);
   });
 });
