@@ -8,7 +8,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -67,14 +68,37 @@ async function s3Error(promise: Promise<unknown>): Promise<string> {
 }
 
 /** GET through the ingress with a ksvc's Host, as `curl -H Host:` does (fetch cannot set Host). */
-function getVia(ingress: string, host: string, pathname: string): Promise<number> {
+async function getVia(ingress: string, host: string, pathname: string): Promise<number> {
+  return (await getBodyVia(ingress, host, pathname)).status;
+}
+
+function getBodyVia(ingress: string, host: string, pathname: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = http.get(`${ingress}${pathname}`, { headers: { host } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
     });
     req.on('error', reject);
   });
+}
+
+/** A copy of the repository's tracked files as a git repository of its own (Skaffold tags by commit), sharing node_modules. */
+async function repoCopy(dir: string): Promise<string> {
+  const { stdout } = await runCommand('git', ['-C', repoRoot, 'ls-files', '-z']);
+  const files = stdout.split('\0').filter((f) => f && existsSync(path.join(repoRoot, f)));
+  await mkdir(dir, { recursive: true });
+  for (const file of files) {
+    await mkdir(path.dirname(path.join(dir, file)), { recursive: true });
+    await copyFile(path.join(repoRoot, file), path.join(dir, file));
+  }
+  await symlink(path.join(repoRoot, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
+  const git = (...args: string[]) => runCommand('git', ['-C', dir, '-c', 'user.name=test', '-c', 'user.email=test@example.com', ...args]);
+  await git('init', '-q');
+  await git('add', '-A');
+  await git('commit', '-qm', 'copy');
+  return dir;
 }
 
 async function listKeys(client: S3Client, bucket: string, prefix: string): Promise<string[]> {
@@ -384,6 +408,46 @@ describe('npm start: the platform on the local cluster', { timeout: 900_000 }, (
     t.diagnostic(`pod count timeline (s after the load began: pods/ready): ${timeline.map((p) => `+${(p.at / 1000).toFixed(1)} ${p.pods}/${p.ready}`).join(', ')}`);
     assert.ok(Math.max(...timeline.map((p) => p.pods)) >= 4);
     assert.deepEqual([timeline.at(-1)?.pods, timeline.at(-1)?.ready], [1, 1]);
+  });
+
+  it("skaffold run -p local: a change to the simulation's source becomes a new Revision that serves it", async (t) => {
+    const copy = await repoCopy(path.join(dataDir, 'repo-copy'));
+    const appFile = path.join(copy, 'functions/simulation/src/app.ts');
+    const source = await readFile(appFile, 'utf8');
+    const marker = 'simulation, rebuilt by skaffold';
+    assert.ok(source.includes("service: 'simulation'"), 'the route to change is in app.ts');
+    await writeFile(appFile, source.replace("service: 'simulation'", `service: '${marker}'`));
+    await runCommand('git', ['-C', copy, '-c', 'user.name=test', '-c', 'user.email=test@example.com', 'commit', '-qam', 'change the simulation']);
+    const revisionBefore = JSON.parse((await runCommand(findTool('kubectl'), ['get', 'ksvc', 'simulation', '-n', 'promsnap', '-o', 'json'], { env: env() })).stdout) as {
+      status: { latestReadyRevisionName: string };
+    };
+    const host = new URL(first.lines.simulation).host;
+    assert.doesNotMatch((await getBodyVia(first.lines.ingress, host, '/')).body, new RegExp(marker));
+
+    const skaffoldStarted = Date.now();
+    const run = await runCommand(findTool('skaffold'), ['run', '-p', 'local', '--status-check=false'], {
+      cwd: copy,
+      env: { ...env(), DOCKER_HOST: `unix://${path.join(dataDir, 'docker.sock')}`, PROMSNAP_DATA_DIR: dataDir, SKAFFOLD_UPDATE_CHECK: 'false', HOME: process.env['HOME'] ?? dataDir },
+      allowFailure: true,
+      timeoutMs: 300_000,
+    });
+    assert.equal(run.code, 0, `skaffold run -p local:\n${run.stdout}\n${run.stderr}`);
+    assert.match(run.stdout + run.stderr, /dev\.local\/simulation: functions\/simulation\/Dockerfile replayed into the local cluster's image store/);
+    const served = await waitFor(
+      async () => {
+        const res = await getBodyVia(first.lines.ingress, host, '/');
+        return res.status === 200 && res.body.includes(marker) ? res.body : undefined;
+      },
+      { timeoutMs: 180_000, intervalMs: 1_000, what: 'the changed simulation served through its ksvc URL' },
+    );
+    const ksvc = JSON.parse((await runCommand(findTool('kubectl'), ['get', 'ksvc', 'simulation', '-n', 'promsnap', '-o', 'json'], { env: env() })).stdout) as {
+      spec: { template: { spec: { containers: Array<{ image: string }> } } };
+      status: { latestReadyRevisionName: string };
+    };
+    assert.notEqual(ksvc.status.latestReadyRevisionName, revisionBefore.status.latestReadyRevisionName, 'a new Revision');
+    assert.match(ksvc.spec.template.spec.containers[0]!.image, /^dev\.local\/simulation:\S+$/);
+    assert.notEqual(ksvc.spec.template.spec.containers[0]!.image, 'dev.local/simulation:0.1.0', "Skaffold's tag, not npm start's");
+    t.diagnostic(`${revisionBefore.status.latestReadyRevisionName} -> ${ksvc.status.latestReadyRevisionName} (${ksvc.spec.template.spec.containers[0]!.image}) serving the change ${Math.round((Date.now() - skaffoldStarted) / 1000)} s after skaffold run began: ${served.slice(0, 80)}`);
   });
 
   let tree: ProcessId[] = [];
