@@ -19,6 +19,9 @@ export default tseslint.config(
         'error',
         { allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['test', 'describe', 'it', 'suite', 'before', 'after', 'beforeEach', 'afterEach'] }] },
       ],
+      // A variable assigned once but read earlier, by a closure (a readiness callback before its server exists), stays let:
+      // const would throw in the temporal dead zone if the closure ran first.
+      'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
       // A name starting with _ is deliberately unused (a field left out of a rest, an ignored argument).
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' }],
     },

@@ -117,7 +117,7 @@ export async function runSnapshotFunction(options: {
     const watched = options.watchPid === undefined ? undefined : { idleRss: watchedIdle!, peakRss: await peakRssBytes(options.watchPid) };
     return { ms, peakRss, idleRss, bytes: stored.bytes, series: stored.series, samples: stored.range?.samples, watched, keys: [warm.key, stored.key] };
   } catch (err) {
-    throw new Error(`${(err as Error).message}\nsnapshot function output:\n${fn.recentOutput()}`);
+    throw new Error(`${(err as Error).message}\nsnapshot function output:\n${fn.recentOutput()}`, { cause: err });
   } finally {
     await fn.stop('SIGTERM', 10_000);
   }

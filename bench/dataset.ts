@@ -74,7 +74,7 @@ async function run(command: string, args: string[]): Promise<void> {
 
 /** Count of series Prometheus answers for the snapshot query at `time`. */
 export async function countSeries(url: string, time: string): Promise<number> {
-  const res = await fetch(`${url}/api/v1/query?${new URLSearchParams({ query: `count(${SNAPSHOT_QUERY})`, time })}`);
+  const res = await fetch(`${url}/api/v1/query?${new URLSearchParams({ query: `count(${SNAPSHOT_QUERY})`, time }).toString()}`);
   const body = (await res.json()) as { status: string; data?: { result: Array<{ value: [number, string] }> }; error?: string };
   if (body.status !== 'success' || !body.data) throw new Error(`count query failed: ${body.error ?? res.status}`);
   return Number(body.data.result[0]?.value[1] ?? 0);

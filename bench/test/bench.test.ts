@@ -7,6 +7,7 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { repoRoot } from '../build.js';
 import { countSeries, SNAPSHOT_QUERY, startDataset } from '../dataset.js';
 import { describeEnv, readImageEnvs } from '../image-env.js';
@@ -152,9 +153,7 @@ test('CPU lists read as taskset and /proc print them', () => {
 });
 
 test('the CPUs this process may use are the ones taskset reports', async () => {
-  const reported = await new Promise<string>((resolve, reject) =>
-    execFile('taskset', ['-cp', String(process.pid)], (err, stdout) => (err ? reject(err) : resolve(stdout))),
-  );
+  const { stdout: reported } = await promisify(execFile)('taskset', ['-cp', String(process.pid)]);
   const list = /list:\s*(\S+)/.exec(reported)?.[1];
   assert.ok(list, reported);
   assert.deepEqual(await allowedCpus(), parseCpuList(list));

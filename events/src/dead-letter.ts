@@ -70,7 +70,10 @@ export const checkDeadLetterRecord = schemaChecker(deadLetterRecordSchema, 'reco
 export function knativeError(event: CloudEventV1<unknown>): KnativeError {
   const text = (name: string) => {
     const value = event[name];
-    return value === undefined || value === null || value === '' ? null : String(value);
+    if (value === undefined || value === null || value === '') return null;
+    if (typeof value === 'string') return value;
+    if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+    return JSON.stringify(value) ?? null;
   };
   const code = text(KNATIVE_ERROR_CODE);
   const data = text(KNATIVE_ERROR_DATA);
@@ -97,5 +100,11 @@ function decodeBody(base64: string): string | null {
   // A cut in the middle of a multi-byte character leaves one replacement character at the end.
   const text = new TextDecoder('utf-8', { fatal: false }).decode(Buffer.from(whole, 'base64')).replace(/\uFFFD$/, '');
   // Binary bodies stay undecoded: text with replacement characters or control bytes says nothing useful.
-  return /[\uFFFD\u0000-\u0008\u000E-\u001F]/.test(text) ? null : text;
+  return [...text].some(isUnprintable) ? null : text;
+}
+
+/** The replacement character, or a C0 control other than tab, newline, vertical tab, form feed and carriage return. */
+function isUnprintable(character: string): boolean {
+  const code = character.codePointAt(0)!;
+  return code === 0xfffd || code <= 0x08 || (code >= 0x0e && code <= 0x1f);
 }

@@ -19,7 +19,7 @@ export interface KnativeRelease {
   namespace: string;
   /** CustomResourceDefinitions: installed and waited for before anything that watches them starts. */
   crds: KubeObject[];
-  /** Everything else, Namespace first and webhook configurations last, with the local cluster's changes made. */
+  /** Everything else in apply order (by kind, then the files' order; webhook configurations last), with the local cluster's changes made. */
   objects: KubeObject[];
   /** What was left out of the module's YAML, and why. */
   skipped: Array<{ object: string; reason: string }>;
@@ -87,11 +87,32 @@ const skippedKinds: Record<string, string> = {
 
 const webhookKinds = new Set(['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']);
 
-/** Namespaces first, webhook configurations last (they refuse writes until their webhook answers), else the files' order. */
+/**
+ * The order objects are applied in, by kind, as Helm installs a chart (its InstallOrder): identities,
+ * rights and configuration before the workloads that need them at start (a Knative process that starts
+ * before its ClusterRole exists exits, and a second crash costs the kubelet's 10 s back-off), other kinds
+ * after the workloads, and webhook configurations last: they refuse writes until their webhook answers.
+ */
+const kindOrder = [
+  'Namespace',
+  'ServiceAccount',
+  'ClusterRole',
+  'Role',
+  'ClusterRoleBinding',
+  'RoleBinding',
+  'ConfigMap',
+  'Secret',
+  'PodDisruptionBudget',
+  'Service',
+  'EndpointSlice',
+  'Deployment',
+  'StatefulSet',
+];
+
 function applyRank(object: KubeObject): number {
-  if (object.kind === 'Namespace') return 0;
-  if (webhookKinds.has(object.kind)) return 2;
-  return 1;
+  if (webhookKinds.has(object.kind)) return kindOrder.length + 1;
+  const rank = kindOrder.indexOf(object.kind);
+  return rank < 0 ? kindOrder.length : rank;
 }
 
 export interface ReleaseSpec {

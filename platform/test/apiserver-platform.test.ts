@@ -164,7 +164,6 @@ test(`the platform on kube-apiserver ${versions.kubernetes} with Knative Serving
     assert.ok(roles.get('kube-state-metrics'), 'no kube-state-metrics workload found');
     for (const account of accounts) {
       const role = [...roles.entries()].find(([, r]) => r?.account === account)?.[1];
-      const subject = serviceAccountSubject(account.namespace, account.name);
       const runBy = account.usedBy.map((p) => describeObject(p.owner)).join(', ') || 'no pod';
       await t.test(`${account.username} (${role ? role.name : 'no API rights'}; runs ${runBy})`, async (t) => {
         const needs = role?.needs ?? noNeeds();

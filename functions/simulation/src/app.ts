@@ -104,7 +104,9 @@ function observeRequests(app: Express, metrics: SimulationMetrics, log: Logger):
 function routeLabel(req: IncomingMessage | Request): string {
   const route = (req as Partial<Request>).route as { path?: unknown } | undefined;
   if (route?.path === undefined) return UNMATCHED_ROUTE;
-  return ((req as Partial<Request>).baseUrl ?? '') + String(route.path);
+  // Express keeps a route's path as declared: a string, a RegExp or an array of them.
+  const declared = route.path as string | RegExp | Array<string | RegExp>;
+  return ((req as Partial<Request>).baseUrl ?? '') + (Array.isArray(declared) ? declared.map(String).join(',') : String(declared));
 }
 
 function handleErrors(log: Logger): ErrorRequestHandler {

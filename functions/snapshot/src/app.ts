@@ -206,7 +206,7 @@ function queryParameters(req: Request, known: readonly string[]): Record<string,
 }
 
 function messageOf(req: Request): { headers: Headers; body: string } {
-  return { headers: req.headers as Headers, body: typeof req.body === 'string' ? req.body : '' };
+  return { headers: req.headers, body: typeof req.body === 'string' ? req.body : '' };
 }
 
 /** Streams body into res; a failure half-way can only cut the response (its status is already sent). */

@@ -205,7 +205,7 @@ test('another event\'s snapshot written while this one\'s query runs: the condit
   assert.deepEqual(await s3.keys(bucket), [key]);
   assert.deepEqual(await s3.pendingUploads(bucket), []);
   assert.deepEqual(await readObject(s3, bucket, key), before, 'the first event\'s snapshot is as it was');
-  assert.equal(JSON.parse(before.toString()).source, first.source);
+  assert.equal((JSON.parse(before.toString()) as { source: unknown }).source, first.source);
   assert.equal(await late.metric('snapshot_failures_total', { reason: 'key_conflict' }), 1);
   assert.equal(await late.metric('snapshot_requests_total', { outcome: 'rejected' }), 1);
 });
@@ -380,7 +380,7 @@ test('/lastdata streams the newest snapshot and /snapshots pages through them in
   assert.equal(page1.items[0]!.time, `${earlier.toISOString().slice(0, 19)}Z`);
   assert.ok(page1.items[0]!.size > 0);
   assert.equal(page1.next, keys[1]);
-  const page2 = (await (await fetch(`${app.url}/snapshots?limit=1&after=${encodeURIComponent(page1.next!)}`)).json()) as typeof page1;
+  const page2 = (await (await fetch(`${app.url}/snapshots?limit=1&after=${encodeURIComponent(page1.next)}`)).json()) as typeof page1;
   assert.deepEqual(page2.items.map((i) => i.key), [keys[0]]);
   assert.equal(page2.next, null);
   const bad = await fetch(`${app.url}/snapshots?limit=0`);

@@ -272,11 +272,18 @@ export async function startApp(
 }
 
 /** POSTs a CloudEvent message and returns status, headers and the parsed JSON body. */
+/** A message body as sent on the wire: text and bytes as they are, anything else (an SDK's parsed data) as JSON. */
+function bodyOf(body: unknown): string | Uint8Array {
+  if (body === undefined) return '';
+  if (typeof body === 'string' || body instanceof Uint8Array) return body;
+  return JSON.stringify(body);
+}
+
 export async function post(url: string, message: { headers: Record<string, unknown>; body: unknown }) {
   const res = await fetch(url, {
     method: 'POST',
     headers: Object.fromEntries(Object.entries(message.headers).map(([k, v]) => [k, String(v)])),
-    body: message.body === undefined ? '' : String(message.body),
+    body: bodyOf(message.body),
   });
   const text = await res.text();
   let json: unknown;

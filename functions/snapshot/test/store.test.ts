@@ -198,7 +198,7 @@ test('listing pages through snapshots in time order and skips other objects', as
   assert.deepEqual(first.items.map((i) => i.key), keys.slice(0, 3));
   assert.equal(first.next, keys[2]);
   assert.deepEqual(first.items[0], { key: keys[0], size: 2, time: '2025-12-31T23:59:59Z', lastModified: first.items[0]!.lastModified });
-  const second = await store.listSnapshots({ limit: 3, after: first.next! });
+  const second = await store.listSnapshots({ limit: 3, after: first.next });
   assert.deepEqual(second.items.map((i) => i.key), keys.slice(3));
   assert.equal(second.next, null);
   assert.equal((await store.newestSnapshot())?.key, '2026/02/03/040506Z-c.json');

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { toolImages } from '../../images/index.js';
-import type { KubeObject } from '../../manifests/objects.js';
+import { describeObject, type KubeObject } from '../../manifests/objects.js';
 import { defaultIngressClass } from '../../network/ingress.js';
 import { assembleRelease, configMapPatch, eventingRelease, servingRelease } from '../index.js';
 
@@ -83,6 +83,10 @@ test('Eventing’s release: core, the in-memory channel and the MT channel-based
       name,
     );
   }
+  // Every right and setting exists before the first workload starts (job-sink exits when its ClusterRole is missing).
+  const firstWorkload = release.objects.findIndex((o) => o.kind === 'Deployment' || o.kind === 'StatefulSet');
+  const lastSetup = release.objects.findLastIndex((o) => /^(ServiceAccount|ClusterRole|Role|ClusterRoleBinding|RoleBinding|ConfigMap|Secret)$/.test(o.kind));
+  assert.ok(lastSetup < firstWorkload, `${describeObject(release.objects[lastSetup]!)} is applied before the workloads`);
   const workloads = release.objects.filter((o) => o.kind === 'Deployment' || o.kind === 'StatefulSet').map((o) => `${o.kind}/${o.metadata.name}`);
   for (const name of [
     'Deployment/eventing-controller',
