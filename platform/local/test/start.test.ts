@@ -5,6 +5,7 @@
 // later export, `npm run load` scaling the simulation up and back with series from every pod; then
 // Ctrl-C (an in-flight export completes first, nothing left behind) and a second start on the same data
 // dir that keeps the bucket and the TSDB.
+import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -410,29 +411,49 @@ describe('npm start: the platform on the local cluster', { timeout: 900_000 }, (
     assert.deepEqual([timeline.at(-1)?.pods, timeline.at(-1)?.ready], [1, 1]);
   });
 
-  it("skaffold run -p local: a change to the simulation's source becomes a new Revision that serves it", async (t) => {
+  it("skaffold dev -p local: a change to the simulation's source becomes a new Revision that serves it", async (t) => {
     const copy = await repoCopy(path.join(dataDir, 'repo-copy'));
     const appFile = path.join(copy, 'functions/simulation/src/app.ts');
     const source = await readFile(appFile, 'utf8');
-    const marker = 'simulation, rebuilt by skaffold';
+    const marker = 'simulation, rebuilt by skaffold dev';
     assert.ok(source.includes("service: 'simulation'"), 'the route to change is in app.ts');
-    await writeFile(appFile, source.replace("service: 'simulation'", `service: '${marker}'`));
-    await runCommand('git', ['-C', copy, '-c', 'user.name=test', '-c', 'user.email=test@example.com', 'commit', '-qam', 'change the simulation']);
-    const revisionBefore = JSON.parse((await runCommand(findTool('kubectl'), ['get', 'ksvc', 'simulation', '-n', 'promsnap', '-o', 'json'], { env: env() })).stdout) as {
-      status: { latestReadyRevisionName: string };
-    };
+    const ksvc = async () =>
+      JSON.parse((await runCommand(findTool('kubectl'), ['get', 'ksvc', 'simulation', '-n', 'promsnap', '-o', 'json'], { env: env() })).stdout) as {
+        spec: { template: { spec: { containers: Array<{ image: string }> } } };
+        status: { latestReadyRevisionName: string };
+      };
     const host = new URL(first.lines.simulation).host;
-    assert.doesNotMatch((await getBodyVia(first.lines.ingress, host, '/')).body, new RegExp(marker));
 
-    const skaffoldStarted = Date.now();
-    const run = await runCommand(findTool('skaffold'), ['run', '-p', 'local', '--status-check=false'], {
+    // As README says to run it: the local node serves no pod logs (--tail=false), and the platform stays
+    // when Skaffold stops (--cleanup=false), npm start having applied it.
+    const dev = spawn(findTool('skaffold'), ['dev', '-p', 'local', '--tail=false', '--cleanup=false', '--status-check=false'], {
       cwd: copy,
-      env: { ...env(), DOCKER_HOST: `unix://${path.join(dataDir, 'docker.sock')}`, PROMSNAP_DATA_DIR: dataDir, SKAFFOLD_UPDATE_CHECK: 'false', HOME: process.env['HOME'] ?? dataDir },
-      allowFailure: true,
-      timeoutMs: 300_000,
+      env: { ...env(), DOCKER_HOST: `unix://${path.join(dataDir, 'docker.sock')}`, PROMSNAP_DATA_DIR: dataDir, SKAFFOLD_UPDATE_CHECK: 'false' },
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
-    assert.equal(run.code, 0, `skaffold run -p local:\n${run.stdout}\n${run.stderr}`);
-    assert.match(run.stdout + run.stderr, /dev\.local\/simulation: functions\/simulation\/Dockerfile replayed into the local cluster's image store/);
+    let output = '';
+    dev.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    dev.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    const exited = new Promise<number | null>((resolve) => dev.once('close', resolve));
+    t.after(async () => {
+      if (dev.exitCode === null) dev.kill('SIGINT');
+      await exited;
+    });
+    const watching = (n: number) =>
+      waitFor(() => (output.split('Watching for changes...').length > n ? true : dev.exitCode !== null ? Promise.reject(new Error(output)) : undefined), {
+        timeoutMs: 240_000,
+        intervalMs: 500,
+        what: `skaffold dev watching (${n})`,
+      });
+    await watching(1);
+    const deployed = await ksvc();
+    assert.match(deployed.spec.template.spec.containers[0]!.image, /^dev\.local\/simulation:\S+$/);
+    assert.notEqual(deployed.spec.template.spec.containers[0]!.image, 'dev.local/simulation:0.1.0', "Skaffold's tag, not npm start's");
+
+    const changedAt = Date.now();
+    await writeFile(appFile, source.replace("service: 'simulation'", `service: '${marker}'`));
+    await watching(2);
+    assert.match(output, /dev\.local\/simulation:\S+: functions\/simulation\/Dockerfile replayed into the local cluster's image store/);
     const served = await waitFor(
       async () => {
         const res = await getBodyVia(first.lines.ingress, host, '/');
@@ -440,14 +461,14 @@ describe('npm start: the platform on the local cluster', { timeout: 900_000 }, (
       },
       { timeoutMs: 180_000, intervalMs: 1_000, what: 'the changed simulation served through its ksvc URL' },
     );
-    const ksvc = JSON.parse((await runCommand(findTool('kubectl'), ['get', 'ksvc', 'simulation', '-n', 'promsnap', '-o', 'json'], { env: env() })).stdout) as {
-      spec: { template: { spec: { containers: Array<{ image: string }> } } };
-      status: { latestReadyRevisionName: string };
-    };
-    assert.notEqual(ksvc.status.latestReadyRevisionName, revisionBefore.status.latestReadyRevisionName, 'a new Revision');
-    assert.match(ksvc.spec.template.spec.containers[0]!.image, /^dev\.local\/simulation:\S+$/);
-    assert.notEqual(ksvc.spec.template.spec.containers[0]!.image, 'dev.local/simulation:0.1.0', "Skaffold's tag, not npm start's");
-    t.diagnostic(`${revisionBefore.status.latestReadyRevisionName} -> ${ksvc.status.latestReadyRevisionName} (${ksvc.spec.template.spec.containers[0]!.image}) serving the change ${Math.round((Date.now() - skaffoldStarted) / 1000)} s after skaffold run began: ${served.slice(0, 80)}`);
+    const rolled = await ksvc();
+    assert.notEqual(rolled.status.latestReadyRevisionName, deployed.status.latestReadyRevisionName, 'a new Revision');
+    t.diagnostic(
+      `${deployed.status.latestReadyRevisionName} -> ${rolled.status.latestReadyRevisionName} (${rolled.spec.template.spec.containers[0]!.image}) serving the change ${Math.round((Date.now() - changedAt) / 1000)} s after it was saved: ${served.slice(0, 60)}`,
+    );
+    dev.kill('SIGINT');
+    await exited;
+    assert.equal((await ksvc()).status.latestReadyRevisionName, rolled.status.latestReadyRevisionName, 'the platform stays after skaffold dev ends (--cleanup=false)');
   });
 
   let tree: ProcessId[] = [];
