@@ -44,7 +44,7 @@ export function banner(facts: BannerFacts): string[] {
     `                 npm run load -- -z 30s -c 50${loadFlags}`,
     `Snapshot         ${urls.snapshot}  (cluster-local; from here: curl -H 'Host: ${snapshotHost}' ${urls.ingressInternal}/lastdata)`,
     `                 fires ${facts.schedule}; one line per stored snapshot below`,
-    `Skaffold         export KUBECONFIG=${facts.kubeconfig} DOCKER_HOST=${facts.dockerHost}${dataDirEnv}; skaffold dev -p local`,
+    `Skaffold         export KUBECONFIG=${facts.kubeconfig} DOCKER_HOST=${facts.dockerHost}${dataDirEnv}; skaffold dev -p local --tail=false --cleanup=false`,
     `Logs             ${facts.logFile} (control plane, node); pods: ${path.join(facts.stateDir, 'node', 'pods')}/<pod uid>/logs/`,
     `ready in ${(facts.startupMs / 1000).toFixed(1)} s; Ctrl-C stops everything`,
   ];
