@@ -17,7 +17,11 @@ export default tseslint.config(
       // every other promise must still be awaited or handled.
       '@typescript-eslint/no-floating-promises': [
         'error',
-        { allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['test', 'describe', 'it', 'suite', 'before', 'after', 'beforeEach', 'afterEach'] }] },
+        {
+          allowForKnownSafeCalls: [
+            { from: 'package', package: 'node:test', name: ['test', 'describe', 'it', 'suite', 'before', 'after', 'beforeEach', 'afterEach'] },
+          ],
+        },
       ],
       // A variable assigned once but read earlier, by a closure (a readiness callback before its server exists), stays let:
       // const would throw in the temporal dead zone if the closure ran first.

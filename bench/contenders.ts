@@ -93,7 +93,9 @@ export async function runSnapshotFunction(options: {
       // and datasets of any --sizes are snapshotted whole.
       SNAPSHOT_ALLOWED_QUERIES: JSON.stringify([WARM_UP_QUERY, WARM_UP_SELECTOR]),
       SNAPSHOT_MAX_SERIES: '100000000',
-      // A range export reads exactly its own window, at once: the dataset is complete and old.
+      // A range export reads exactly its own window, at once: the dataset is complete and old. Its
+      // range comes with the ping, which the function takes only when allowed.
+      ...(options.range ? { SNAPSHOT_ALLOWED_RANGES: options.range } : {}),
       SNAPSHOT_CATCH_UP: '0s',
       SNAPSHOT_SETTLE: '0s',
     },

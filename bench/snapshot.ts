@@ -42,8 +42,7 @@ type Contender = 'curl' | 'curl|mc' | 'promsnap' | 'naive';
 const contenders: Contender[] = ['curl', 'curl|mc', 'promsnap', 'naive'];
 
 export async function benchSnapshot(dataset: Dataset, options: SnapshotBenchOptions): Promise<SnapshotFigures> {
-  const profile = (name: string) =>
-    options.profileDir ? ['--cpu-prof', '--cpu-prof-dir', options.profileDir, '--cpu-prof-name', `${name}.cpuprofile`] : [];
+  const profile = (name: string) => (options.profileDir ? ['--cpu-prof', '--cpu-prof-dir', options.profileDir, '--cpu-prof-name', `${name}.cpuprofile`] : []);
   const url = dataset.prometheus.url;
   const { floor, store } = options;
   // The first query after start reads the block from disk: keep it out of every contender's figures.
@@ -101,7 +100,9 @@ export async function benchSnapshot(dataset: Dataset, options: SnapshotBenchOpti
         samples.fnIdle.push(r.idleRss);
         samples.fnBytes.push(r.bytes);
         samples.fnSeries.push(r.series);
-        options.log(`  run ${run + 1} promsnap          ${(r.ms / 1000).toFixed(2)} s, peak RSS ${(r.peakRss / 2 ** 20).toFixed(0)} MB (idle ${(r.idleRss / 2 ** 20).toFixed(0)}), ${r.bytes} bytes`);
+        options.log(
+          `  run ${run + 1} promsnap          ${(r.ms / 1000).toFixed(2)} s, peak RSS ${(r.peakRss / 2 ** 20).toFixed(0)} MB (idle ${(r.idleRss / 2 ** 20).toFixed(0)}), ${r.bytes} bytes`,
+        );
       } else {
         const r = await runNaive({
           node: options.node,
@@ -119,7 +120,9 @@ export async function benchSnapshot(dataset: Dataset, options: SnapshotBenchOpti
         samples.naiveRss.push(r.peakRss);
         samples.naiveIdle.push(r.idleRss);
         samples.naiveBytes.push(r.bytes);
-        options.log(`  run ${run + 1} naive             ${(r.ms / 1000).toFixed(2)} s, peak RSS ${(r.peakRss / 2 ** 20).toFixed(0)} MB (idle ${(r.idleRss / 2 ** 20).toFixed(0)}), ${r.bytes} bytes`);
+        options.log(
+          `  run ${run + 1} naive             ${(r.ms / 1000).toFixed(2)} s, peak RSS ${(r.peakRss / 2 ** 20).toFixed(0)} MB (idle ${(r.idleRss / 2 ** 20).toFixed(0)}), ${r.bytes} bytes`,
+        );
       }
       // Hundreds of MB per object at 1M series: keep the disk (and MinIO's listing) small.
       for (const Key of keys) await options.s3.send(new DeleteObjectCommand({ Bucket: store.bucket, Key }));
@@ -132,7 +135,13 @@ export async function benchSnapshot(dataset: Dataset, options: SnapshotBenchOpti
     curlMcMs: median(samples.curlMc),
     curlPeakRss: samples.curlRss.length ? median(samples.curlRss) : undefined,
     mcPeakRss: samples.mcRss.length ? median(samples.mcRss) : undefined,
-    promsnap: { ms: median(samples.fnMs), peakRss: median(samples.fnRss), idleRss: median(samples.fnIdle), bytes: median(samples.fnBytes), series: median(samples.fnSeries) },
+    promsnap: {
+      ms: median(samples.fnMs),
+      peakRss: median(samples.fnRss),
+      idleRss: median(samples.fnIdle),
+      bytes: median(samples.fnBytes),
+      series: median(samples.fnSeries),
+    },
     naive: { ms: median(samples.naiveMs), peakRss: median(samples.naiveRss), idleRss: median(samples.naiveIdle), bytes: median(samples.naiveBytes) },
   };
 }

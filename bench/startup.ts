@@ -79,7 +79,15 @@ export async function benchStartup(options: {
     for (let i = 0; i < variants.length; i++) {
       const v = variants[(i + run) % variants.length]!;
       const port = await freePort();
-      v.times.push(await timeToReady(options.node, v.args, options.build.sourceRoot, { ...process.env, ...options.imageEnvs[v.fn], ...fnEnv[v.fn], PORT: String(port) }, port));
+      v.times.push(
+        await timeToReady(
+          options.node,
+          v.args,
+          options.build.sourceRoot,
+          { ...process.env, ...options.imageEnvs[v.fn], ...fnEnv[v.fn], PORT: String(port) },
+          port,
+        ),
+      );
     }
   }
   return variants.map((v) => {

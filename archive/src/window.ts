@@ -6,6 +6,7 @@
 //
 // A missed tick is covered by the next export: when the newest export before a tick ends earlier than
 // the tick's own window starts, the window reaches back to it, at most `catchUp` further than its own.
+// The first export of a PingSource and range has nothing to catch up: it covers its own window.
 
 /** A window of time in Unix milliseconds: start excluded, end included. */
 export interface Window {
@@ -22,12 +23,13 @@ export function tickOf(timeMs: number, rangeMs: number): number {
 /**
  * The window an export at `tick` covers: its own range, reaching back to the end of `previousEnd`
  * (the newest export before it) when that is older, but never more than `catchUpMs` before its own
- * start. Without a previous export, it reaches back the whole catch-up bound.
+ * start. Without a previous export (the first of its PingSource and range), its own range only: a
+ * sender cannot make an export read the whole bound by naming a PingSource nothing was stored for.
  */
 export function exportWindow(tick: number, rangeMs: number, catchUpMs: number, previousEnd: number | undefined): Window {
   const own = tick - rangeMs;
   const earliest = own - Math.max(0, catchUpMs);
-  const start = previousEnd === undefined ? earliest : Math.max(earliest, Math.min(own, previousEnd));
+  const start = previousEnd === undefined ? own : Math.max(earliest, Math.min(own, previousEnd));
   return { start, end: tick };
 }
 

@@ -74,7 +74,16 @@ function results(overrides: Partial<BenchResults> = {}): BenchResults {
     envNote: 'each run with its image environment',
     snapshot: [snap(10_000, 105, 104, 100, 90), snap(100_000, 130, 250, 600, 400), snap(1_000_000, 150, 1500, 4_500, 4_000)],
     range: [
-      { series: 100_000, samples: 500_000, answerBytes: 29e6, curlMcMs: 600, mcPeakRss: 60 * MB, promsnap: { ms: 700, peakRss: 120 * MB, idleRss: 100 * MB, bytes: 29e6 }, prometheus: undefined, restore: undefined },
+      {
+        series: 100_000,
+        samples: 500_000,
+        answerBytes: 29e6,
+        curlMcMs: 600,
+        mcPeakRss: 60 * MB,
+        promsnap: { ms: 700, peakRss: 120 * MB, idleRss: 100 * MB, bytes: 29e6 },
+        prometheus: undefined,
+        restore: undefined,
+      },
       {
         series: 1_000_000,
         samples: 5_000_000,
@@ -133,12 +142,18 @@ test('the report says how the overhead was measured, how far rounds spread, and 
 test('the functions run with the environment their Dockerfiles set', async () => {
   const envs = await readImageEnvs(repoRoot);
   const envLines = async (fn: string) =>
-    (await readFile(path.join(repoRoot, 'functions', fn, 'Dockerfile'), 'utf8')).split('\n').filter((l) => l.startsWith('ENV ')).map((l) => l.slice(4));
+    (await readFile(path.join(repoRoot, 'functions', fn, 'Dockerfile'), 'utf8'))
+      .split('\n')
+      .filter((l) => l.startsWith('ENV '))
+      .map((l) => l.slice(4));
   // Each ENV line is NAME=value in these Dockerfiles; every one of them reaches the bench's processes.
   for (const fn of ['snapshot', 'simulation'] as const) {
     const lines = await envLines(fn);
     assert.ok(lines.length > 0, `${fn} sets some environment`);
-    assert.deepEqual(lines.map((l) => `${l.slice(0, l.indexOf('='))}=${envs[fn][l.slice(0, l.indexOf('='))]}`), lines);
+    assert.deepEqual(
+      lines.map((l) => `${l.slice(0, l.indexOf('='))}=${envs[fn][l.slice(0, l.indexOf('='))]}`),
+      lines,
+    );
   }
   assert.match(envs.snapshot['NODE_OPTIONS'] ?? '', /--max-semi-space-size=/);
   assert.equal(describeEnv({ A: '1', B: 'x y' }), 'A=1 B=x y');

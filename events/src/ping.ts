@@ -113,7 +113,7 @@ export function validatePingEvent(event: CloudEventV1<unknown>): Validated<PingE
       namespace: origin!.namespace,
       name: origin!.name,
       time: event.time!,
-      data: (data ?? {}),
+      data: data ?? {},
     },
   };
 }

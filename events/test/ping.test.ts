@@ -1,14 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HTTP } from 'cloudevents';
-import {
-  EventValidationError,
-  PING_EVENT_TYPE,
-  createPingEvent,
-  parsePingSource,
-  pingSource,
-  validatePingEvent,
-} from '../src/index.js';
+import { EventValidationError, PING_EVENT_TYPE, createPingEvent, parsePingSource, pingSource, validatePingEvent } from '../src/index.js';
 
 const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 

@@ -91,7 +91,16 @@ test('an old specversion is refused', () => {
 
 test('a time that names no real instant is refused, though JavaScript would roll it over', () => {
   // Date.parse takes 2026-02-30 as 2 March; Go (Prometheus, Knative) refuses it, and so does this.
-  for (const time of ['2026-02-30T00:00:00Z', '2026-02-29T00:00:00Z', '2026-13-01T00:00:00Z', '2026-04-31T10:00:00Z', '2026-01-01T24:00:00Z', '2026-01-01T10:60:00Z', '2026-12-31T23:59:60Z', '2026-01-01T10:00:00+24:00']) {
+  for (const time of [
+    '2026-02-30T00:00:00Z',
+    '2026-02-29T00:00:00Z',
+    '2026-13-01T00:00:00Z',
+    '2026-04-31T10:00:00Z',
+    '2026-01-01T24:00:00Z',
+    '2026-01-01T10:60:00Z',
+    '2026-12-31T23:59:60Z',
+    '2026-01-01T10:00:00+24:00',
+  ]) {
     const received = receiveEvent({ headers: { ...knativeHeaders, 'ce-time': time }, body: '' });
     assert.equal(received.ok, false, time);
     assert.deepEqual(received.problems, [`time ${JSON.stringify(time)} is not an RFC 3339 timestamp`], time);

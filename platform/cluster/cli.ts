@@ -101,7 +101,10 @@ export function parseCommandLine(argv: readonly string[]): Command {
     pipeline: values.namespace ?? defaultNamespaces.pipeline,
     monitoring: values['monitoring-namespace'] ?? defaultNamespaces.monitoring,
   };
-  for (const [flag, value] of [['--namespace', namespaces.pipeline], ['--monitoring-namespace', namespaces.monitoring]] as const) {
+  for (const [flag, value] of [
+    ['--namespace', namespaces.pipeline],
+    ['--monitoring-namespace', namespaces.monitoring],
+  ] as const) {
     if (!dnsLabel.test(value)) throw usageError(`${flag} "${value}" is not a valid namespace name.`);
   }
   if (values.context === '') throw usageError('--context needs a context name.');

@@ -73,17 +73,14 @@ export function unauthorized(server: string, context: string): CliError {
   return new CliError(
     [
       `the API server ${server} refused the credentials of context "${context}" (401 Unauthorized).`,
-      'Renew them (log in again with your provider\'s tool) and retry.',
+      "Renew them (log in again with your provider's tool) and retry.",
     ],
     exitCodes.cluster,
   );
 }
 
 export function forbidden(what: string, context: string, detail: string): CliError {
-  return new CliError(
-    [`context "${context}" may not ${what}: ${detail}`, 'Use a context whose user can read the pipeline\'s namespaces.'],
-    exitCodes.cluster,
-  );
+  return new CliError([`context "${context}" may not ${what}: ${detail}`, "Use a context whose user can read the pipeline's namespaces."], exitCodes.cluster);
 }
 
 /** Knative parts missing from API discovery, with the commands that install the pinned release. */
@@ -169,10 +166,7 @@ export function describeRequestError(err: unknown, request: RequestContext): unk
   if (status === 401) return unauthorized(request.server, request.context);
   if (status === 403) return forbidden(request.what, request.context, serverMessage(err) ?? 'forbidden');
   if (status !== undefined) {
-    return new CliError(
-      [`the API server answered ${status} to "${request.what}": ${serverMessage(err) ?? 'no message'}`],
-      exitCodes.cluster,
-    );
+    return new CliError([`the API server answered ${status} to "${request.what}": ${serverMessage(err) ?? 'no message'}`], exitCodes.cluster);
   }
   const code = errorCode(err);
   if (code !== undefined || (err instanceof TypeError && /fetch failed/.test(err.message))) {

@@ -5,14 +5,7 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ApisApi, AppsV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
-import {
-  describeRequestError,
-  httpStatus,
-  knativeMissing,
-  noContext,
-  noKubeconfig,
-  unreadableKubeconfig,
-} from './errors.js';
+import { describeRequestError, httpStatus, knativeMissing, noContext, noKubeconfig, unreadableKubeconfig } from './errors.js';
 import { knativeApiGroups, type KnativePart } from './knative.js';
 import { resourceTypes, type ObjectRef } from './pipeline.js';
 

@@ -21,9 +21,7 @@ export interface PodCounts {
 }
 
 export function countPods(pods: readonly V1Pod[]): PodCounts {
-  const active = pods.filter(
-    (pod) => !pod.metadata?.deletionTimestamp && pod.status?.phase !== 'Succeeded' && pod.status?.phase !== 'Failed',
-  );
+  const active = pods.filter((pod) => !pod.metadata?.deletionTimestamp && pod.status?.phase !== 'Succeeded' && pod.status?.phase !== 'Failed');
   const ready = active.filter((pod) => pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
   return { pods: active.length, ready: ready.length };
 }
@@ -105,12 +103,14 @@ export function formatSummary(summary: HeySummary, tracker: ScaleTracker): strin
     .filter((p) => summary.percentiles[p] !== undefined)
     .map((p) => `p${p} ${seconds(summary.percentiles[p])}`)
     .join(', ');
-  const lines = [
-    `hey: ${responses} responses in ${summary.totalSeconds.toFixed(1)} s (${summary.requestsPerSecond.toFixed(1)}/s)${codes ? `: ${codes}` : ''}`,
-  ];
+  const lines = [`hey: ${responses} responses in ${summary.totalSeconds.toFixed(1)} s (${summary.requestsPerSecond.toFixed(1)}/s)${codes ? `: ${codes}` : ''}`];
   if (percentiles) lines.push(`latency: ${percentiles}, slowest ${seconds(summary.slowestSeconds)}`);
   if (failed > 0) {
-    lines.push(`errors: ${Object.entries(summary.errors).map(([text, count]) => `${count} x ${text}`).join('; ')}`);
+    lines.push(
+      `errors: ${Object.entries(summary.errors)
+        .map(([text, count]) => `${count} x ${text}`)
+        .join('; ')}`,
+    );
   }
   lines.push(
     `pods: peak ${tracker.peakPods} (${tracker.peakReady} ready), ${tracker.initial.pods} at start; ` +

@@ -126,7 +126,9 @@ function tenths(number: string | undefined): number {
 export function isoDurationMs(value: string): number {
   if (value === 'P0') return 0;
   const number = '(\\d+(?:[.,]\\d+)?)';
-  const match = new RegExp(`^([-+]?)P(?:${number}Y)?(?:${number}M)?(?:${number}W)?(?:${number}D)?(?:T(?:${number}H)?(?:${number}M)?(?:${number}S)?)?$`).exec(value);
+  const match = new RegExp(`^([-+]?)P(?:${number}Y)?(?:${number}M)?(?:${number}W)?(?:${number}D)?(?:T(?:${number}H)?(?:${number}M)?(?:${number}S)?)?$`).exec(
+    value,
+  );
   if (!match || value.endsWith('T') || match.slice(2).every((part) => part === undefined)) {
     throw new Error(`${JSON.stringify(value)} is not an ISO-8601 duration (for example PT0.5S, PT2S, PT1M)`);
   }
@@ -141,9 +143,7 @@ export function isoDurationMs(value: string): number {
 export type RetryPolicy = Pick<DeliveryPolicy, 'retry' | 'backoffPolicy' | 'backoffDelayMs' | 'retryAfterMaxMs'>;
 
 /** What one HTTP attempt produced: a status (with headers and body) or no response at all. */
-export type AttemptOutcome =
-  | { status: number; headers?: Record<string, string | string[] | undefined>; body?: string }
-  | { error: Error };
+export type AttemptOutcome = { status: number; headers?: Record<string, string | string[] | undefined>; body?: string } | { error: Error };
 
 /** Knative's SelectiveRetry: whether an attempt's outcome is worth another try. */
 export function isRetryable(outcome: AttemptOutcome): boolean {

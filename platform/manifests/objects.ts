@@ -1,7 +1,6 @@
 // Finding rendered objects: by kind as kubectl names it, by name, generated ConfigMaps and Secrets by
 // the name their generator was given; and the untyped field access the typed readers build on.
 
-
 export interface ObjectMeta {
   name: string;
   namespace?: string;
@@ -16,7 +15,6 @@ export interface KubeObject {
   metadata: ObjectMeta;
   [field: string]: unknown;
 }
-
 
 /** The API group of an object (`''` for the core group). */
 export function groupOf(object: { apiVersion: string }): string {
@@ -50,9 +48,7 @@ export function objectsOfKind(objects: readonly KubeObject[], kind: string): Kub
 
 /** The object of that kind and name (and namespace, for a namespaced kind); throws if it is not rendered. */
 export function findObject(objects: readonly KubeObject[], kind: string, name: string, namespace?: string): KubeObject {
-  const found = objectsOfKind(objects, kind).find(
-    (o) => o.metadata.name === name && (namespace === undefined || o.metadata.namespace === namespace),
-  );
+  const found = objectsOfKind(objects, kind).find((o) => o.metadata.name === name && (namespace === undefined || o.metadata.namespace === namespace));
   if (!found) throw new Error(`the rendered platform has no ${kind} ${namespace ? `${namespace}/` : ''}${name}`);
   return found;
 }

@@ -38,7 +38,10 @@ export interface PrometheusSetup {
 
 /** Glob matching as Prometheus's rule_files use it (`*`, `?`, no path separators crossed). */
 function globToRegExp(pattern: string): RegExp {
-  const escaped = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]');
+  const escaped = pattern
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '[^/]*')
+    .replace(/\?/g, '[^/]');
   return new RegExp(`^${escaped}$`);
 }
 
@@ -67,7 +70,9 @@ export function prometheusSetup(objects: readonly KubeObject[], name = 'promethe
   const ruleFiles = (config.rule_files ?? []).flatMap((pattern) => {
     const inPod = path.posix.resolve(path.posix.dirname(configPath), pattern);
     const matcher = globToRegExp(keyAt(inPod));
-    const keys = Object.keys(files).filter((key) => matcher.test(key)).sort();
+    const keys = Object.keys(files)
+      .filter((key) => matcher.test(key))
+      .sort();
     if (keys.length === 0) throw new Error(`rule_files entry ${pattern} (${inPod}) matches no key of ConfigMap ${namespace}/${volume.configMap!.name}`);
     return keys.map((key) => ({ key, path: path.posix.join(mount.mountPath, key), text: files[key]! }));
   });

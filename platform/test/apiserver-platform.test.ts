@@ -67,9 +67,7 @@ test(`the platform on kube-apiserver ${versions.kubernetes} with Knative Serving
 
     // An object without a namespace of its own lands in whatever namespace the user's context names.
     const live = await liveObjects(api, manifestFile);
-    const strays = objects
-      .filter((object, index) => !object.metadata.namespace && live[index]?.metadata.namespace)
-      .map(describeObject);
+    const strays = objects.filter((object, index) => !object.metadata.namespace && live[index]?.metadata.namespace).map(describeObject);
     assert.deepEqual(strays, [], 'namespaced objects without metadata.namespace');
   });
 
@@ -127,7 +125,7 @@ test(`the platform on kube-apiserver ${versions.kubernetes} with Knative Serving
     assert.match(result.stderr, /would violate PodSecurity "restricted:latest"/);
   });
 
-  await t.test('Knative Services\' pod templates meet the restricted profile, as judged by Pod Security admission', async (t) => {
+  await t.test("Knative Services' pod templates meet the restricted profile, as judged by Pod Security admission", async (t) => {
     // Knative's pods are created by its controller, so admission never sees these templates at apply
     // time. A Pod built from each template, created with --dry-run=server in the same namespace, is
     // judged by the real admission plugin against the namespace's own level.
@@ -156,7 +154,10 @@ test(`the platform on kube-apiserver ${versions.kubernetes} with Knative Serving
 
   await t.test('every service account a pod runs as is created by the manifests (or is the namespace default)', () => {
     const missing = accounts.filter((a) => a.usedBy.length > 0 && !a.declared && a.name !== 'default');
-    assert.deepEqual(missing.map((a) => a.username), []);
+    assert.deepEqual(
+      missing.map((a) => a.username),
+      [],
+    );
   });
 
   await t.test('least privilege, asked of the RBAC authorizer, for every service account in the manifests', async (t) => {
@@ -179,13 +180,25 @@ test(`the platform on kube-apiserver ${versions.kubernetes} with Knative Serving
       // which does not run here, so they hold no rules.
       const control = { namespace: 'promsnap', name: 'promsnap-privilege-control' };
       await api.kubectl('create', 'role', control.name, '-n', control.namespace, '--verb=get,create', '--resource=secrets,pods');
-      await api.kubectl('create', 'rolebinding', control.name, '-n', control.namespace, `--role=${control.name}`, `--serviceaccount=${control.namespace}:${control.name}`);
+      await api.kubectl(
+        'create',
+        'rolebinding',
+        control.name,
+        '-n',
+        control.namespace,
+        `--role=${control.name}`,
+        `--serviceaccount=${control.namespace}:${control.name}`,
+      );
       t.after(() => api.kubectl('delete', 'rolebinding,role', control.name, '-n', control.namespace));
       const username = serviceAccountSubject(control.namespace, control.name).username;
       const found = await privilegeFindings(reviewer, username, noNeeds(), [], namespaces, stockRules);
       assert.ok(found.excess.includes('get secrets -n promsnap'), found.excess.join('\n'));
       assert.ok(found.forbidden.includes('create pods -n promsnap'), found.forbidden.join('\n'));
-      assert.deepEqual(found.excess.filter((e) => !e.endsWith('-n promsnap')), [], 'a RoleBinding grants in its own namespace only');
+      assert.deepEqual(
+        found.excess.filter((e) => !e.endsWith('-n promsnap')),
+        [],
+        'a RoleBinding grants in its own namespace only',
+      );
     });
     await t.test('an account the manifests do not name gets nothing beyond a stock cluster', async () => {
       for (const ns of namespaces) {
@@ -337,9 +350,7 @@ function forbiddenProbes(namespaces: string[]): Access[] {
 /** The prometheus.yml Prometheus's pod mounts, from the ConfigMap its volumes name. */
 function prometheusConfig(objects: KubeObject[], template: PodTemplate): string {
   for (const volume of template.spec.volumes ?? []) {
-    const configMap = objects.find(
-      (o) => o.kind === 'ConfigMap' && o.metadata.name === volume.configMap?.name && o.metadata.namespace === template.namespace,
-    );
+    const configMap = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === volume.configMap?.name && o.metadata.namespace === template.namespace);
     for (const value of Object.values((configMap?.['data'] ?? {}) as Record<string, string>)) {
       const parsed = parseYaml(value) as { scrape_configs?: unknown } | null;
       if (parsed && typeof parsed === 'object' && 'scrape_configs' in parsed) return value;

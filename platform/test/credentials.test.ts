@@ -9,7 +9,6 @@ import { ensureCredentials, envKeys, platformDir, randomValue } from '../credent
 import { findGenerated, renderPlatform, secretData } from '../manifests/index.js';
 import { runCommand } from '../tools/command.js';
 
-
 /** platform/ as a fresh clone has it: manifests and examples, no *.env, no code. */
 async function freshCopy(t: { after(fn: () => Promise<void>): void }): Promise<string> {
   const root = await mkdtemp(path.join(os.tmpdir(), 'promsnap-credentials-'));
@@ -39,13 +38,10 @@ test('a fresh clone renders: each missing *.env is created from its example, rep
   const dir = await freshCopy(t);
   const lines: string[] = [];
   const { objects } = await renderPlatform({ dir, log: (line) => lines.push(line) });
-  assert.deepEqual(
-    lines.map((l) => l.replace(/^created .*\/(minio\/[^ ]+) /, 'created $1 ')).sort(),
-    [
-      'created minio/minio-root.env (MINIO_ROOT_USER, MINIO_ROOT_PASSWORD: random values)',
-      'created minio/snapshot-s3.env (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY: random values)',
-    ],
-  );
+  assert.deepEqual(lines.map((l) => l.replace(/^created .*\/(minio\/[^ ]+) /, 'created $1 ')).sort(), [
+    'created minio/minio-root.env (MINIO_ROOT_USER, MINIO_ROOT_PASSWORD: random values)',
+    'created minio/snapshot-s3.env (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY: random values)',
+  ]);
   const root = secretData(objects, findGenerated(objects, 'Secret', 'minio-root', 'promsnap').metadata.name, 'promsnap');
   const fn = secretData(objects, findGenerated(objects, 'Secret', 'snapshot-s3', 'promsnap').metadata.name, 'promsnap');
   assert.deepEqual(Object.keys(root).sort(), ['MINIO_ROOT_PASSWORD', 'MINIO_ROOT_USER']);
@@ -53,7 +49,8 @@ test('a fresh clone renders: each missing *.env is created from its example, rep
   // MinIO's limits: user names 3 to 20 characters without `=` or `,`, secrets at least 8.
   for (const name of [root['MINIO_ROOT_USER']!, fn['AWS_ACCESS_KEY_ID']!]) assert.match(name, /^[a-z][a-z0-9]{19}$/);
   for (const secret of [root['MINIO_ROOT_PASSWORD']!, fn['AWS_SECRET_ACCESS_KEY']!]) assert.match(secret, /^[A-Za-z0-9]{40}$/);
-  const examples = (await readFile(path.join(dir, 'minio/minio-root.env.example'), 'utf8')) + (await readFile(path.join(dir, 'minio/snapshot-s3.env.example'), 'utf8'));
+  const examples =
+    (await readFile(path.join(dir, 'minio/minio-root.env.example'), 'utf8')) + (await readFile(path.join(dir, 'minio/snapshot-s3.env.example'), 'utf8'));
   for (const value of [...Object.values(root), ...Object.values(fn)]) assert.ok(!examples.includes(value), 'a value copied from an example');
   assert.equal((await stat(path.join(dir, 'minio/minio-root.env'))).mode & 0o777, 0o600, 'readable by the owner only');
 
@@ -71,7 +68,10 @@ test('a credentials file that exists is never touched, even if it lacks keys; on
   const mine = '# my own\nMINIO_ROOT_USER=admin\nMINIO_ROOT_PASSWORD=my-own-password\n';
   await writeFile(path.join(dir, 'minio/minio-root.env'), mine);
   const created = await ensureCredentials({ dir });
-  assert.deepEqual(created.map((c) => path.relative(dir, c.file)), ['minio/snapshot-s3.env']);
+  assert.deepEqual(
+    created.map((c) => path.relative(dir, c.file)),
+    ['minio/snapshot-s3.env'],
+  );
   assert.equal(await readFile(path.join(dir, 'minio/minio-root.env'), 'utf8'), mine);
   assert.deepEqual(await ensureCredentials({ dir }), []);
 });
@@ -79,9 +79,18 @@ test('a credentials file that exists is never touched, even if it lacks keys; on
 test('several callers at once create each file exactly once, complete, with nothing left aside', async (t) => {
   const dir = await freshCopy(t);
   const results = await Promise.all(Array.from({ length: 8 }, () => ensureCredentials({ dir })));
-  assert.deepEqual(results.flat().map((c) => path.relative(dir, c.file)).sort(), ['minio/minio-root.env', 'minio/snapshot-s3.env']);
+  assert.deepEqual(
+    results
+      .flat()
+      .map((c) => path.relative(dir, c.file))
+      .sort(),
+    ['minio/minio-root.env', 'minio/snapshot-s3.env'],
+  );
   const files = await readdir(path.join(dir, 'minio'));
-  assert.deepEqual(files.filter((f) => f.endsWith('.tmp')), []);
+  assert.deepEqual(
+    files.filter((f) => f.endsWith('.tmp')),
+    [],
+  );
   assert.deepEqual(envKeys(await readFile(path.join(dir, 'minio/snapshot-s3.env'), 'utf8')), ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']);
 });
 

@@ -34,9 +34,7 @@ const templates = podTemplates(objects);
 /** The pod template a core Service selects (exactly one, or the test fails). */
 function selectedTemplate(service: KubeObject): PodTemplate {
   const selector = (service['spec'] as { selector?: Record<string, string> }).selector ?? {};
-  const selected = templates.filter(
-    (t) => t.namespace === service.metadata.namespace && Object.entries(selector).every(([k, v]) => t.labels[k] === v),
-  );
+  const selected = templates.filter((t) => t.namespace === service.metadata.namespace && Object.entries(selector).every(([k, v]) => t.labels[k] === v));
   assert.equal(selected.length, 1, `${describeObject(service)} selects ${selected.length} workloads`);
   return selected[0]!;
 }
@@ -63,10 +61,16 @@ function followUrl(url: string): { service: KubeObject; container: Container; co
 
 test('prometheus.io/port on every scraped pod template is a port its container declares', () => {
   const scraped = templates.filter((t) => t.annotations['prometheus.io/scrape'] === 'true');
-  assert.deepEqual(scraped.map((t) => describeObject(t.owner)).sort(), ['Service.serving.knative.dev/promsnap/simulation', 'Service.serving.knative.dev/promsnap/snapshot']);
+  assert.deepEqual(scraped.map((t) => describeObject(t.owner)).sort(), [
+    'Service.serving.knative.dev/promsnap/simulation',
+    'Service.serving.knative.dev/promsnap/snapshot',
+  ]);
   for (const t of scraped) {
     const ports = t.spec.containers.flatMap((c) => (c.ports ?? []).map((p) => p.containerPort));
-    assert.ok(ports.includes(Number(t.annotations['prometheus.io/port'])), `${describeObject(t.owner)}: ${t.annotations['prometheus.io/port']} not in ${ports.join(', ')}`);
+    assert.ok(
+      ports.includes(Number(t.annotations['prometheus.io/port'])),
+      `${describeObject(t.owner)}: ${t.annotations['prometheus.io/port']} not in ${ports.join(', ')}`,
+    );
   }
 });
 
@@ -83,7 +87,7 @@ test('prometheus.io/port on every scraped Service is a port the pods behind it d
   assert.equal(minio.env['MINIO_PROMETHEUS_AUTH_TYPE'], 'public');
 });
 
-test('the snapshot function\'s URLs reach the Prometheus and MinIO Services, on the ports those containers listen on', () => {
+test("the snapshot function's URLs reach the Prometheus and MinIO Services, on the ports those containers listen on", () => {
   const { env } = knativeService(objects, 'snapshot').env;
   const prometheus = followUrl(env['PROMETHEUS_URL']!);
   assert.equal(describeObject(prometheus.service), 'Service/monitoring/prometheus');
@@ -92,7 +96,7 @@ test('the snapshot function\'s URLs reach the Prometheus and MinIO Services, on 
   const minio = followUrl(env['S3_ENDPOINT']!);
   assert.equal(describeObject(minio.service), 'Service/promsnap/minio');
   const args = minio.container.args ?? [];
-  assert.equal(args[args.indexOf('--address') + 1], `:${minio.containerPort}`, 'MinIO\'s API listens on that port');
+  assert.equal(args[args.indexOf('--address') + 1], `:${minio.containerPort}`, "MinIO's API listens on that port");
   assert.equal(env['S3_BUCKET'], 'snapshots');
 });
 
@@ -150,10 +154,14 @@ test('the MinIO root credentials reach only MinIO and its setup Job; the functio
   const created = allContainers(setup.spec).find((c) => c.args?.slice(0, 3).join(' ') === 'admin user add');
   assert.ok(created, 'the setup Job adds a user');
   const env = resolveEnv(objects, 'promsnap', created).env;
-  assert.deepEqual([env['AWS_ACCESS_KEY_ID'], env['AWS_SECRET_ACCESS_KEY']], [fn['AWS_ACCESS_KEY_ID'], fn['AWS_SECRET_ACCESS_KEY']], 'the Job creates the very user the function is given');
+  assert.deepEqual(
+    [env['AWS_ACCESS_KEY_ID'], env['AWS_SECRET_ACCESS_KEY']],
+    [fn['AWS_ACCESS_KEY_ID'], fn['AWS_SECRET_ACCESS_KEY']],
+    'the Job creates the very user the function is given',
+  );
 });
 
-test('each function\'s environment, as its Knative Service sets it (PORT from Knative), passes the function\'s own config check', () => {
+test("each function's environment, as its Knative Service sets it (PORT from Knative), passes the function's own config check", () => {
   const simulation = knativeService(objects, 'simulation');
   assert.deepEqual(simulation.env.problems, []);
   const sim = loadSimulationConfig({ ...simulation.env.env, PORT: String(simulation.port), K_SERVICE: 'simulation' });
@@ -163,30 +171,27 @@ test('each function\'s environment, as its Knative Service sets it (PORT from Kn
 
   const snapshot = knativeService(objects, 'snapshot');
   assert.deepEqual(snapshot.env.problems, []);
-  assert.deepEqual(
-    Object.keys(snapshot.env.env).sort(),
-    [
-      'AWS_ACCESS_KEY_ID',
-      'AWS_SECRET_ACCESS_KEY',
-      'LOG_LEVEL',
-      'PROMETHEUS_RETENTION',
-      'PROMETHEUS_TIMEOUT_MS',
-      'PROMETHEUS_URL',
-      'S3_BUCKET',
-      'S3_ENDPOINT',
-      'S3_REGION',
-      'SHUTDOWN_GRACE_MS',
-      'SNAPSHOT_GZIP',
-      'SNAPSHOT_MAX_FUTURE_MS',
-      'SNAPSHOT_MAX_SERIES',
-      'SNAPSHOT_QUERIES',
-      'SNAPSHOT_RANGE',
-    ],
-  );
+  assert.deepEqual(Object.keys(snapshot.env.env).sort(), [
+    'AWS_ACCESS_KEY_ID',
+    'AWS_SECRET_ACCESS_KEY',
+    'LOG_LEVEL',
+    'PROMETHEUS_RETENTION',
+    'PROMETHEUS_TIMEOUT_MS',
+    'PROMETHEUS_URL',
+    'S3_BUCKET',
+    'S3_ENDPOINT',
+    'S3_REGION',
+    'SHUTDOWN_GRACE_MS',
+    'SNAPSHOT_GZIP',
+    'SNAPSHOT_MAX_FUTURE_MS',
+    'SNAPSHOT_MAX_SERIES',
+    'SNAPSHOT_QUERIES',
+    'SNAPSHOT_RANGE',
+  ]);
   const snap = loadSnapshotConfig({ ...snapshot.env.env, PORT: String(snapshot.port), K_SERVICE: 'snapshot' });
   assert.equal(snap.port, 8080);
   assert.ok(snap.shutdownGraceMs < (snapshot.timeoutSeconds ?? 300) * 1000, 'the drain fits in the termination grace');
-  assert.ok(snap.prometheus.timeoutMs < (snapshot.timeoutSeconds ?? 300) * 1000, 'a query ends before Knative\'s request timeout');
+  assert.ok(snap.prometheus.timeoutMs < (snapshot.timeoutSeconds ?? 300) * 1000, "a query ends before Knative's request timeout");
 });
 
 test("the function's PROMETHEUS_RETENTION is the retention its Prometheus runs with, so it refuses exactly the instants Prometheus has no data for", () => {

@@ -7,12 +7,18 @@ import { backoffMs, deliveryPolicy, isRetryable, nextStep, type AttemptOutcome }
 
 test('exponential backoff doubles from backoffDelay: 0.2, 0.4, 0.8 s', () => {
   const policy = deliveryPolicy({ retry: 3, backoffPolicy: 'exponential', backoffDelay: 'PT0.2S' });
-  assert.deepEqual([0, 1, 2].map((attempt) => backoffMs(policy, attempt)), [200, 400, 800]);
+  assert.deepEqual(
+    [0, 1, 2].map((attempt) => backoffMs(policy, attempt)),
+    [200, 400, 800],
+  );
 });
 
 test('linear backoff is backoffDelay times the attempt index, so the first retry is immediate', () => {
   const policy = deliveryPolicy({ retry: 3, backoffPolicy: 'linear', backoffDelay: 'PT1S' });
-  assert.deepEqual([0, 1, 2].map((attempt) => backoffMs(policy, attempt)), [0, 1_000, 2_000]);
+  assert.deepEqual(
+    [0, 1, 2].map((attempt) => backoffMs(policy, attempt)),
+    [0, 1_000, 2_000],
+  );
 });
 
 test('without both backoffPolicy and backoffDelay, retries do not wait', () => {
@@ -40,7 +46,7 @@ test('Knative retries no response, 5xx, 404, 408, 409 and 429, and nothing else'
   assert.equal(isRetryable({ error: new Error('connect ECONNREFUSED') }), true);
 });
 
-test('the snapshot function\'s own codes: 400 and 422 are not retried, 502/503/504 are', () => {
+test("the snapshot function's own codes: 400 and 422 are not retried, 502/503/504 are", () => {
   const policy = deliveryPolicy({ retry: 3, backoffPolicy: 'exponential', backoffDelay: 'PT0.2S' });
   assert.deepEqual(nextStep(policy, 0, { status: 400 }), { kind: 'failed' });
   assert.deepEqual(nextStep(policy, 0, { status: 422 }), { kind: 'failed' });
@@ -48,4 +54,3 @@ test('the snapshot function\'s own codes: 400 and 422 are not retried, 502/503/5
   assert.deepEqual(nextStep(policy, 3, { status: 503 }), { kind: 'failed' }, 'retries exhausted after 1 + retry attempts');
   assert.deepEqual(nextStep(policy, 0, { status: 202 }), { kind: 'delivered' });
 });
-

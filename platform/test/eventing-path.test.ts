@@ -76,7 +76,9 @@ test(`the event path on Knative Eventing ${versions.knativeEventing}: PingSource
   assert.ok(delivery.retry > 0 && delivery.backoffPolicy && delivery.backoffDelay, 'the Trigger retries with a backoff policy and delay');
   const gaps = retryDelaysMs(delivery);
   const windowMs = gaps.reduce((a, b) => a + b, 0);
-  t.diagnostic(`Trigger delivery: retry ${delivery.retry}, ${delivery.backoffPolicy} from ${delivery.backoffDelay}: waits ${gaps.join(', ')} ms, retry window ${windowMs} ms`);
+  t.diagnostic(
+    `Trigger delivery: retry ${delivery.retry}, ${delivery.backoffPolicy} from ${delivery.backoffDelay}: waits ${gaps.join(', ')} ms, retry window ${windowMs} ms`,
+  );
   // The function's container as Knative would start it, its credentials from the rendered snapshot-s3 Secret.
   const functionSpec = knativeService(rendered, 'snapshot', NAMESPACE);
   assert.deepEqual(functionSpec.env.problems, [], "the snapshot Service's environment resolves");
@@ -98,7 +100,13 @@ test(`the event path on Knative Eventing ${versions.knativeEventing}: PingSource
     `  - { job_name: snapshot, static_configs: [{ targets: ['127.0.0.1:${functionPort}'] }] }`,
     '',
   ].join('\n');
-  const startOurPrometheus = () => startPrometheus({ config: prometheusConfig, files: Object.fromEntries(ruleFiles.map((r) => [r.key, r.text])), dataDir: prometheusDir, port: prometheusPort });
+  const startOurPrometheus = () =>
+    startPrometheus({
+      config: prometheusConfig,
+      files: Object.fromEntries(ruleFiles.map((r) => [r.key, r.text])),
+      dataDir: prometheusDir,
+      port: prometheusPort,
+    });
 
   const minioPorts = { port: await freePort(), consolePort: await freePort() };
   const rootCredentials = { accessKeyId: minioRoot['MINIO_ROOT_USER']!, secretAccessKey: minioRoot['MINIO_ROOT_PASSWORD']! };
@@ -109,7 +117,11 @@ test(`the event path on Knative Eventing ${versions.knativeEventing}: PingSource
   // Faults replace the running servers; teardown stops whichever is current.
   let prometheus: RunningPrometheus | undefined;
   let minio: RunningMinio | undefined;
-  cleanups.push(async () => apiServer?.stop(), async () => prometheus?.stop(), async () => minio?.stop());
+  cleanups.push(
+    async () => apiServer?.stop(),
+    async () => prometheus?.stop(),
+    async () => minio?.stop(),
+  );
   const started = await Promise.allSettled([
     startTestApiServer().then((s) => (apiServer = s)),
     startOurPrometheus().then((s) => (prometheus = s)),
@@ -124,7 +136,9 @@ test(`the event path on Knative Eventing ${versions.knativeEventing}: PingSource
   const knativeStart = Date.now();
   const knative: KnativeEventing = await startKnativeEventing(api);
   cleanups.push(() => knative.stop());
-  t.diagnostic(`Knative Eventing up in ${Date.now() - knativeStart} ms (${knative.network} network; objects ${knative.timings.objectsMs} ms, processes ${knative.timings.processesMs} ms)`);
+  t.diagnostic(
+    `Knative Eventing up in ${Date.now() - knativeStart} ms (${knative.network} network; objects ${knative.timings.objectsMs} ms, processes ${knative.timings.processesMs} ms)`,
+  );
 
   // ---- the snapshot function, standing in for its Knative Service ----------------------------------
   const mc = (...args: string[]) => minio!.mc(...args);
@@ -151,7 +165,14 @@ test(`the event path on Knative Eventing ${versions.knativeEventing}: PingSource
   });
   cleanups.push(() => snapshotFunction.stop('SIGTERM', 10_000));
 
-  await api.kubectlWith({ input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [namespace, ksvc] }) }, 'apply', '--server-side', '--field-manager=promsnap', '-f', '-');
+  await api.kubectlWith(
+    { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [namespace, ksvc] }) },
+    'apply',
+    '--server-side',
+    '--field-manager=promsnap',
+    '-f',
+    '-',
+  );
   const functionUrl = await knative.serveKnativeService(NAMESPACE, 'snapshot', { port: functionPort });
   const functionHost = new URL(functionUrl).hostname;
 
@@ -199,7 +220,8 @@ test(`the event path on Knative Eventing ${versions.knativeEventing}: PingSource
   const ping = (data: PingData | undefined = renderedPingData ? (JSON.parse(renderedPingData) as PingData) : undefined, name = 'snapshot-schedule') =>
     createPingEvent({ namespace: NAMESPACE, name, ...(data ? { data } : {}) });
   /** The key of the export a ping of this PingSource at this time writes. */
-  const exportKey = (name: string, time: string) => rangeKey({ namespace: NAMESPACE, name, rangeMs: TEST_RANGE_MS, tick: tickOf(Date.parse(time), TEST_RANGE_MS), gzip: false });
+  const exportKey = (name: string, time: string) =>
+    rangeKey({ namespace: NAMESPACE, name, rangeMs: TEST_RANGE_MS, tick: tickOf(Date.parse(time), TEST_RANGE_MS), gzip: false });
 
   // What the bucket holds, seen through mc as the README says to look.
   const listed = async (incomplete = false) =>
@@ -213,7 +235,9 @@ test(`the event path on Knative Eventing ${versions.knativeEventing}: PingSource
   /** Attempts must be spaced as the Trigger says: the observed waits, for the report. */
   const checkSpacing = (attempts: ProxiedRequest[], label: string): number[] => {
     const observed = attempts.slice(1).map((a, i) => a.startedAt - attempts[i]!.endedAt);
-    t.diagnostic(`${label}: ${attempts.length} attempts (${attempts.map((a) => a.status).join(', ')}), waits ${observed.join(', ')} ms; policy ${gaps.slice(0, observed.length).join(', ')} ms`);
+    t.diagnostic(
+      `${label}: ${attempts.length} attempts (${attempts.map((a) => a.status).join(', ')}), waits ${observed.join(', ')} ms; policy ${gaps.slice(0, observed.length).join(', ')} ms`,
+    );
     for (const [i, wait] of observed.entries()) {
       assert.ok(wait >= gaps[i]! - GAP_EARLY_MS, `${label}: wait ${i + 1} was ${wait} ms, the policy says ${gaps[i]} ms`);
       assert.ok(wait <= gaps[i]! + GAP_LATE_MS, `${label}: wait ${i + 1} was ${wait} ms, the policy says ${gaps[i]} ms`);
@@ -237,7 +261,11 @@ test(`the event path on Knative Eventing ${versions.knativeEventing}: PingSource
     const id = String(tick.headers['ce-id']);
     const time = String(tick.headers['ce-time']);
     assert.equal(tick.headers['ce-type'], PING_EVENT_TYPE);
-    assert.deepEqual(deliveries(id, '/').map((r) => r.status), [200], 'delivered once, answered 200');
+    assert.deepEqual(
+      deliveries(id, '/').map((r) => r.status),
+      [200],
+      'delivered once, answered 200',
+    );
     const key = exportKey('snapshot-schedule', time);
     assert.ok((await exportsOf('snapshot-schedule')).includes(key), `one object, named after the tick: ${key}`);
     const stored = await readJson<StoredExport>(key);
@@ -280,7 +308,12 @@ test(`the event path on Knative Eventing ${versions.knativeEventing}: PingSource
    * A dependency down for longer than the retry window: every attempt fails, nothing is stored, and
    * the event ends in the dead-letter sink with Knative's error attributes.
    */
-  const downTooLong = async (label: string, stopDependency: () => Promise<void>, startDependency: () => Promise<void>, startAfter: 'all-attempts' | 'first-dead-letter') => {
+  const downTooLong = async (
+    label: string,
+    stopDependency: () => Promise<void>,
+    startDependency: () => Promise<void>,
+    startAfter: 'all-attempts' | 'first-dead-letter',
+  ) => {
     await stopDependency();
     const source = `scenario-${label.toLowerCase()}-gone`;
     const event = ping(undefined, source);
@@ -297,7 +330,10 @@ test(`the event path on Knative Eventing ${versions.knativeEventing}: PingSource
     assert.equal(response.status, 202, `the broker ingress accepted the ping: ${response.body}`);
     const attempts = deliveries(event.id, '/');
     assert.equal(attempts.length, delivery.retry + 1, `the Trigger's ${delivery.retry} retries, then no more`);
-    assert.ok(attempts.every((a) => a.status === 503), `every attempt answered 503: ${attempts.map((a) => a.status).join(', ')}`);
+    assert.ok(
+      attempts.every((a) => a.status === 503),
+      `every attempt answered 503: ${attempts.map((a) => a.status).join(', ')}`,
+    );
     checkSpacing(attempts, label);
 
     const deadLetters = deliveries(event.id, '/dead-letters');
@@ -347,7 +383,7 @@ test(`the event path on Knative Eventing ${versions.knativeEventing}: PingSource
     await downThenBack('MinIO', stopMinio, startMinioAgain, 2);
   });
 
-  await t.test('MinIO unreachable for longer than the retry window: no export, the event kept once MinIO is back within the sink\'s own retries', async () => {
+  await t.test("MinIO unreachable for longer than the retry window: no export, the event kept once MinIO is back within the sink's own retries", async () => {
     // The dead-letter sink writes to the same MinIO, so Knative's retries of the sink (the same policy)
     // are what keep the event: MinIO comes back after the first dead-letter attempt has failed.
     const { deadLetters } = await downTooLong('MinIO', stopMinio, startMinioAgain, 'first-dead-letter');
@@ -367,7 +403,18 @@ test(`the event path on Knative Eventing ${versions.knativeEventing}: PingSource
       // Not an acceptable ping: an empty query list breaks the ping data schema.
       {
         label: 'ping data the function cannot accept (400)',
-        event: new CloudEvent({ specversion: '1.0', type: PING_EVENT_TYPE, source: pingSource(NAMESPACE, 'snapshot-schedule'), id: randomUUID(), time: new Date().toISOString(), datacontenttype: 'application/json', data: { queries: [] } }, false),
+        event: new CloudEvent(
+          {
+            specversion: '1.0',
+            type: PING_EVENT_TYPE,
+            source: pingSource(NAMESPACE, 'snapshot-schedule'),
+            id: randomUUID(),
+            time: new Date().toISOString(),
+            datacontenttype: 'application/json',
+            data: { queries: [] },
+          },
+          false,
+        ),
         status: 400,
       },
     ];
@@ -377,15 +424,30 @@ test(`the event path on Knative Eventing ${versions.knativeEventing}: PingSource
       await t.test(c.label, async () => {
         assert.equal(responses[i]!.status, 202, responses[i]!.body);
         const attempts = deliveries(c.event.id, '/');
-        assert.deepEqual(attempts.map((a) => a.status), [c.status], 'one attempt, not retried');
+        assert.deepEqual(
+          attempts.map((a) => a.status),
+          [c.status],
+          'one attempt, not retried',
+        );
         const deadLetters = deliveries(c.event.id, '/dead-letters');
-        assert.deepEqual(deadLetters.map((a) => a.status), [202], 'dead-lettered once');
-        assert.ok(deadLetters[0]!.startedAt - attempts[0]!.endedAt < gaps[0]!, `dead-lettered at once, not after a backoff (${deadLetters[0]!.startedAt - attempts[0]!.endedAt} ms)`);
+        assert.deepEqual(
+          deadLetters.map((a) => a.status),
+          [202],
+          'dead-lettered once',
+        );
+        assert.ok(
+          deadLetters[0]!.startedAt - attempts[0]!.endedAt < gaps[0]!,
+          `dead-lettered at once, not after a backoff (${deadLetters[0]!.startedAt - attempts[0]!.endedAt} ms)`,
+        );
         assert.equal(deadLetters[0]!.headers['ce-knativeerrorcode'], String(c.status));
         const record = await readJson<DeadLetterRecord>(deadLetterKey(c.event.time!, c.event.id));
         assert.equal(record.error.code, c.status);
         assert.match(record.error.body ?? '', /"retryable":false/);
-        assert.deepEqual((await listed()).filter((key) => !key.startsWith('dead-letters/')), exportsBefore, 'nothing stored for it');
+        assert.deepEqual(
+          (await listed()).filter((key) => !key.startsWith('dead-letters/')),
+          exportsBefore,
+          'nothing stored for it',
+        );
       });
     }
   });
@@ -394,13 +456,15 @@ test(`the event path on Knative Eventing ${versions.knativeEventing}: PingSource
   const firingAlert = (name: string) =>
     waitFor(
       async () => {
-        const body = (await (await fetch(`${prometheus!.url}/api/v1/alerts`)).json()) as { data: { alerts: Array<{ labels: Record<string, string>; state: string }> } };
+        const body = (await (await fetch(`${prometheus!.url}/api/v1/alerts`)).json()) as {
+          data: { alerts: Array<{ labels: Record<string, string>; state: string }> };
+        };
         return body.data.alerts.find((a) => a.labels['alertname'] === name && a.state === 'firing');
       },
       { what: `the ${name} alert to fire`, timeoutMs: 30_000, intervalMs: 500 },
     );
 
-  await t.test('every dead letter is counted, and the platform\'s SnapshotDeadLetters alert fires', async () => {
+  await t.test("every dead letter is counted, and the platform's SnapshotDeadLetters alert fires", async () => {
     const stored = (await listed()).filter((key) => key.startsWith('dead-letters/'));
     assert.equal(stored.length, 5, `dead letters stored: ${stored.join(', ')}`);
     const metrics = await (await fetch(`http://127.0.0.1:${functionPort}/metrics`)).text();
@@ -409,7 +473,7 @@ test(`the event path on Knative Eventing ${versions.knativeEventing}: PingSource
     assert.equal(firing.labels['severity'], 'critical');
   });
 
-  await t.test('the sink\'s writes that met MinIO down are counted as storage_unavailable, and SnapshotDeadLettersNotStored fires', async () => {
+  await t.test("the sink's writes that met MinIO down are counted as storage_unavailable, and SnapshotDeadLettersNotStored fires", async () => {
     // From the MinIO scenario above: the sink answered 503 while MinIO was down, before a retry kept the letter.
     const failedWrites = seen.filter((r) => r.method === 'POST' && r.path === '/dead-letters' && r.status === 503).length;
     assert.ok(failedWrites >= 1, 'the dead-letter sink met MinIO down');
@@ -501,7 +565,10 @@ function assertWindow(stored: StoredExport, eventTime: string): void {
   assert.ok(start <= tick - TEST_RANGE_MS, 'the window holds at least its own range');
   const series = stored.results.flatMap((r) => r.response.data.result);
   const points = series.flatMap((s) => s.values.map(([t]) => Math.round(t * 1000)));
-  assert.ok(points.length > 0 && stored.series === series.length && stored.samples === points.length, `Prometheus had samples in the window (${points.length})`);
+  assert.ok(
+    points.length > 0 && stored.series === series.length && stored.samples === points.length,
+    `Prometheus had samples in the window (${points.length})`,
+  );
   for (const t of points) assert.ok(t > start && t <= tick, `a sample at ${t}, outside (${start}, ${tick}]`);
 }
 

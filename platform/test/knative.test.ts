@@ -79,7 +79,8 @@ test(`Knative Serving ${versions.knativeServing}'s webhook rules hold for every 
       const ports = container.ports ?? [];
       if (ports.length > 1) problems.push('more than one port');
       for (const port of ports) if (port.name && !portNames.includes(port.name)) problems.push(`port name ${port.name} (allowed: ${portNames.join(', ')})`);
-      for (const mount of container.volumeMounts ?? []) if (reservedPaths.includes(path.posix.normalize(mount.mountPath))) problems.push(`mountPath ${mount.mountPath} is reserved`);
+      for (const mount of container.volumeMounts ?? [])
+        if (reservedPaths.includes(path.posix.normalize(mount.mountPath))) problems.push(`mountPath ${mount.mountPath} is reserved`);
       for (const probe of ['readinessProbe', 'livenessProbe', 'startupProbe']) {
         const port = (container[probe] as { httpGet?: { port?: number | string } } | undefined)?.httpGet?.port;
         if (port !== undefined && port !== ports[0]?.containerPort) problems.push(`${probe} port ${port} is not the container port`);
@@ -88,13 +89,20 @@ test(`Knative Serving ${versions.knativeServing}'s webhook rules hold for every 
       // security context. Knative silently drops automountServiceAccountToken: true.
       for (const volume of template.spec.volumes ?? []) {
         const kind = Object.keys(volume).find((k) => k !== 'name')!;
-        const flag = { emptyDir: 'kubernetes.podspec-volumes-emptydir', persistentVolumeClaim: 'kubernetes.podspec-persistent-volume-claim', hostPath: 'kubernetes.podspec-volumes-hostpath' }[kind];
-        if (!['configMap', 'secret', 'projected'].includes(kind) && features[flag ?? kind] !== 'enabled') problems.push(`volume ${volume.name}: ${kind} needs ${flag ?? kind} (default ${features[flag ?? ''] ?? 'none'})`);
+        const flag = {
+          emptyDir: 'kubernetes.podspec-volumes-emptydir',
+          persistentVolumeClaim: 'kubernetes.podspec-persistent-volume-claim',
+          hostPath: 'kubernetes.podspec-volumes-hostpath',
+        }[kind];
+        if (!['configMap', 'secret', 'projected'].includes(kind) && features[flag ?? kind] !== 'enabled')
+          problems.push(`volume ${volume.name}: ${kind} needs ${flag ?? kind} (default ${features[flag ?? ''] ?? 'none'})`);
       }
-      if (template.spec['securityContext'] !== undefined && features['kubernetes.podspec-securitycontext'] !== 'enabled') problems.push('pod-level securityContext needs kubernetes.podspec-securitycontext');
+      if (template.spec['securityContext'] !== undefined && features['kubernetes.podspec-securitycontext'] !== 'enabled')
+        problems.push('pod-level securityContext needs kubernetes.podspec-securitycontext');
       if (template.spec.automountServiceAccountToken === true) problems.push('automountServiceAccountToken: true is dropped by Knative');
       const timeout = template.spec['timeoutSeconds'];
-      if (typeof timeout === 'number' && timeout > Number(defaults['max-revision-timeout-seconds'])) problems.push(`timeoutSeconds ${timeout} > max-revision-timeout-seconds ${defaults['max-revision-timeout-seconds']}`);
+      if (typeof timeout === 'number' && timeout > Number(defaults['max-revision-timeout-seconds']))
+        problems.push(`timeoutSeconds ${timeout} > max-revision-timeout-seconds ${defaults['max-revision-timeout-seconds']}`);
       assert.deepEqual(problems, []);
     });
   }
@@ -121,7 +129,7 @@ test('the Knative Services autoscale by annotation, and carry the prometheus.io 
   assert.equal(knativeService(objects, 'snapshot').annotations['autoscaling.knative.dev/min-scale'], '1');
 });
 
-test('the fields Knative Eventing\'s defaulting webhook would add are written out (the test API server runs none)', () => {
+test("the fields Knative Eventing's defaulting webhook would add are written out (the test API server runs none)", () => {
   const brokerDefaults = parseYaml(
     (parseYaml(source('knative-eventing-src', 'config/core/configmaps/default-broker.yaml')) as { data: Record<string, string> }).data['default-br-config']!,
   ) as { clusterDefault: { brokerClass: string; apiVersion: string; kind: string; name: string; namespace: string } };
@@ -136,11 +144,7 @@ test('the fields Knative Eventing\'s defaulting webhook would add are written ou
   const spec = triggerObject['spec'] as { broker: string; filter?: unknown };
   assert.equal(triggerObject.metadata.labels?.['eventing.knative.dev/broker'], spec.broker);
   assert.ok(spec.filter, 'filter is set');
-  const refs = [
-    trigger(objects).subscriber.ref,
-    trigger(objects).delivery.deadLetterSink?.ref,
-    pingSource(objects).sink.ref,
-  ];
+  const refs = [trigger(objects).subscriber.ref, trigger(objects).delivery.deadLetterSink?.ref, pingSource(objects).sink.ref];
   for (const ref of refs) assert.equal(ref?.namespace, 'promsnap', JSON.stringify(ref));
 });
 
@@ -159,7 +163,11 @@ test('PingSource snapshot-schedule: a valid cron schedule in its time zone, send
   // from events; as shipped the ping names none and the function runs its own SNAPSHOT_QUERIES.
   const config = loadSnapshotConfig(knativeService(objects, 'snapshot').env.env);
   const allowed = config.events.allowedQueries;
-  assert.deepEqual((data?.queries ?? []).filter((q) => allowed !== 'any' && !allowed.includes(q)), [], 'queries the function would refuse (403)');
+  assert.deepEqual(
+    (data?.queries ?? []).filter((q) => allowed !== 'any' && !allowed.includes(q)),
+    [],
+    'queries the function would refuse (403)',
+  );
   assert.equal(data?.queries, undefined, 'the schedule leaves the queries to the function');
   assert.deepEqual(allowed, [], 'and the function takes none from events');
 });
@@ -178,7 +186,10 @@ test('the path PingSource -> Broker -> Trigger -> snapshot names objects that ex
   assert.equal(dls.uri, '/dead-letters', 'relative to the ksvc, as Knative resolves a uri beside a ref');
   // Every other Trigger would be a second consumer of the pings: none.
   assert.deepEqual(objectsOfKind(objects, 'Trigger.eventing.knative.dev').map(describeObject), ['Trigger.eventing.knative.dev/promsnap/snapshot']);
-  assert.deepEqual(objectsOfKind(objects, 'PingSource.sources.knative.dev').map((o: KubeObject) => groupOf(o)), ['sources.knative.dev']);
+  assert.deepEqual(
+    objectsOfKind(objects, 'PingSource.sources.knative.dev').map((o: KubeObject) => groupOf(o)),
+    ['sources.knative.dev'],
+  );
 });
 
 test('the delivery policy: retries with exponential backoff that end before the next tick, within what the alerts allow', () => {
@@ -192,22 +203,31 @@ test('the delivery policy: retries with exponential backoff that end before the 
   const periodMs = second!.getTime() - first!.getTime();
   assert.ok(windowMs < periodMs / 2, `retries take ${windowMs} ms, the schedule's period is ${periodMs} ms`);
   // SnapshotsStale allows a few missed periods: the threshold in the rule and the schedule agree.
-  const rules = prometheusSetup(objects).ruleFiles.map((f) => f.text).join('\n');
+  const rules = prometheusSetup(objects)
+    .ruleFiles.map((f) => f.text)
+    .join('\n');
   const stale = /alert: SnapshotsStale\s+expr: .*> (\d+)/.exec(rules);
   assert.ok(stale, 'SnapshotsStale compares the age with a number of seconds');
   const thresholdMs = Number(stale[1]) * 1000;
-  assert.ok(thresholdMs >= 2 * periodMs + windowMs, `SnapshotsStale at ${thresholdMs} ms fires before two periods (${periodMs} ms) and the retries have passed`);
+  assert.ok(
+    thresholdMs >= 2 * periodMs + windowMs,
+    `SnapshotsStale at ${thresholdMs} ms fires before two periods (${periodMs} ms) and the retries have passed`,
+  );
 });
 
-test('the function\'s answers and Knative\'s retry rule agree: dependency failures retried, rejected events not', () => {
+test("the function's answers and Knative's retry rule agree: dependency failures retried, rejected events not", () => {
   // knative.dev/eventing pkg/kncloudevents/retries.go, SelectiveRetry: the statuses it retries.
   const retries = source('knative-eventing-src', 'pkg/kncloudevents/retries.go');
   const rule = /if (statusCode >= 500(?: \|\| statusCode == \d+)+) \{/.exec(retries);
-  assert.ok(rule, 'SelectiveRetry\'s condition found');
+  assert.ok(rule, "SelectiveRetry's condition found");
   const retried = (status: number) => rule[1]!.split(' || ').some((c) => (c === 'statusCode >= 500' ? status >= 500 : c === `statusCode == ${status}`));
   // The statuses the function answers with (functions/snapshot/src/errors.ts).
   assert.ok(rejectedStatuses.length > 0 && retryableStatuses.length > 0);
   assert.deepEqual(rejectedStatuses.filter(retried), [], 'rejected events must go to the dead-letter sink at once');
-  assert.deepEqual(retryableStatuses.filter((s) => !retried(s)), [], 'dependency failures must be retried');
+  assert.deepEqual(
+    retryableStatuses.filter((s) => !retried(s)),
+    [],
+    'dependency failures must be retried',
+  );
   assert.ok(retried(500) && retried(404) && !retried(400), 'the rule as read behaves as Knative documents it');
 });

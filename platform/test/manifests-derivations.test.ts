@@ -80,7 +80,13 @@ test("a pod's automountServiceAccountToken wins over its account's, which wins o
   const quiet = accounts.find((a) => a.name === 'quiet')!;
   const web = podTemplates(manifests).find((p) => describeObject(p.owner) === 'Deployment.apps/apps/web')!;
   const [nightly, fn] = quiet.usedBy;
-  assert.equal(mountsToken(web, accounts.find((a) => a.name === 'default')), true);
+  assert.equal(
+    mountsToken(
+      web,
+      accounts.find((a) => a.name === 'default'),
+    ),
+    true,
+  );
   assert.equal(mountsToken(nightly!, quiet), true);
   assert.equal(mountsToken(fn!, quiet), false);
 });

@@ -63,15 +63,27 @@ test('the platform renders the objects every part of promsnap names', () => {
     'PingSource.sources.knative.dev/promsnap/snapshot-schedule',
   ];
   const rendered = new Set(objects.map(describeObject));
-  assert.deepEqual(expected.filter((id) => !rendered.has(id)), []);
+  assert.deepEqual(
+    expected.filter((id) => !rendered.has(id)),
+    [],
+  );
   assert.ok(findGenerated(objects, 'Secret', 'minio-root', 'promsnap'));
   assert.ok(findGenerated(objects, 'Secret', 'snapshot-s3', 'promsnap'));
   assert.ok(findGenerated(objects, 'ConfigMap', 'prometheus-config', 'monitoring'));
   // Inside the cluster only: the reference's NodePort 30900 is the opt-in monitoring/nodeport component.
   const prometheus = servicePorts(objects, 'prometheus', 'monitoring');
-  assert.deepEqual(prometheus.map((p) => [p.port, p.nodePort]), [[9090, undefined]]);
+  assert.deepEqual(
+    prometheus.map((p) => [p.port, p.nodePort]),
+    [[9090, undefined]],
+  );
   assert.equal((findObject(objects, 'Service', 'prometheus', 'monitoring')['spec'] as { type?: string }).type, 'ClusterIP');
-  assert.deepEqual(servicePorts(objects, 'minio', 'promsnap').map((p) => [p.name, p.port]), [['api', 9000], ['console', 9001]]);
+  assert.deepEqual(
+    servicePorts(objects, 'minio', 'promsnap').map((p) => [p.name, p.port]),
+    [
+      ['api', 9000],
+      ['console', 9001],
+    ],
+  );
 });
 
 test('every object carries the four recommended labels, part-of promsnap', () => {
@@ -87,7 +99,9 @@ test('every object carries the four recommended labels, part-of promsnap', () =>
 
 test('every pod template carries the same four labels as its owner, Knative revision templates too', () => {
   const problems = templates.flatMap((t) =>
-    recommended.filter((l) => t.labels[l] !== t.owner.metadata.labels?.[l]).map((l) => `${owner(t)}: ${l}=${t.labels[l]} (owner: ${t.owner.metadata.labels?.[l]})`),
+    recommended
+      .filter((l) => t.labels[l] !== t.owner.metadata.labels?.[l])
+      .map((l) => `${owner(t)}: ${l}=${t.labels[l]} (owner: ${t.owner.metadata.labels?.[l]})`),
   );
   assert.deepEqual(problems, []);
 });
@@ -104,9 +118,7 @@ test('selectors leave the version out and select exactly their own pods', () => 
   for (const service of objectsOfKind(objects, 'Service')) {
     const selector = (service['spec'] as { selector?: Record<string, string> }).selector ?? {};
     if ('app.kubernetes.io/version' in selector) problems.push(`${describeObject(service)}: selector has the version`);
-    const selected = templates.filter(
-      (t) => t.namespace === service.metadata.namespace && Object.entries(selector).every(([k, v]) => t.labels[k] === v),
-    );
+    const selected = templates.filter((t) => t.namespace === service.metadata.namespace && Object.entries(selector).every(([k, v]) => t.labels[k] === v));
     if (selected.length !== 1) problems.push(`${describeObject(service)} selects ${selected.map(owner).join(', ') || 'nothing'}`);
   }
   assert.deepEqual(problems, []);
@@ -212,7 +224,8 @@ test('pods whose account has no role mount no service-account token; those with 
     const mounts = t.spec.automountServiceAccountToken ?? (account['automountServiceAccountToken'] as boolean | undefined) ?? true;
     const needs = bound.has(`${t.namespace}/${name}`);
     if (mounts !== needs) problems.push(`${owner(t)} (account ${name}, ${needs ? 'has a role' : 'no role'}): token ${mounts ? 'mounted' : 'not mounted'}`);
-    if (!needs && account['automountServiceAccountToken'] !== false) problems.push(`ServiceAccount ${t.namespace}/${name}: automountServiceAccountToken: false`);
+    if (!needs && account['automountServiceAccountToken'] !== false)
+      problems.push(`ServiceAccount ${t.namespace}/${name}: automountServiceAccountToken: false`);
   }
   assert.deepEqual(problems, []);
 });
@@ -250,7 +263,7 @@ test('ISO-8601 durations read as Knative reads backoffDelay, timeout and retryAf
   }
 });
 
-test('deliveryPolicy: the one reader of a delivery spec, every field Knative\'s dispatcher uses, checked', () => {
+test("deliveryPolicy: the one reader of a delivery spec, every field Knative's dispatcher uses, checked", () => {
   const dls = { ref: { apiVersion: 'serving.knative.dev/v1', kind: 'Service', name: 'snapshot' }, uri: '/dead-letters' };
   assert.deepEqual(
     deliveryPolicy({ retry: 2, backoffPolicy: 'linear', backoffDelay: 'PT0.5S', timeout: 'PT30S', retryAfterMax: 'PT1M', deadLetterSink: dls }),
@@ -277,13 +290,16 @@ test('deliveryPolicy: the one reader of a delivery spec, every field Knative\'s 
   assert.throws(() => deliveryPolicy({ retryAfterMax: '-PT1S' }), /delivery\.retryAfterMax: .* is negative/);
   assert.throws(() => deliveryPolicy({ deadLetterSink: {} }), /delivery\.deadLetterSink has neither ref nor uri/);
   // One wait at a time, as the local dispatcher asks for it, and the same waits as the list.
-  assert.deepEqual([0, 1, 2, 3].map((i) => retryDelayMs({ backoffPolicy: 'exponential', backoffDelayMs: 1_000 }, i)), [1_000, 2_000, 4_000, 8_000]);
+  assert.deepEqual(
+    [0, 1, 2, 3].map((i) => retryDelayMs({ backoffPolicy: 'exponential', backoffDelayMs: 1_000 }, i)),
+    [1_000, 2_000, 4_000, 8_000],
+  );
   assert.equal(retryDelayMs({ backoffDelayMs: 1_000 }, 2), 0);
   assert.equal(retryDelayMs({ backoffPolicy: 'linear' }, 2), 0);
   assert.deepEqual(retryDelaysMs({ retry: 0, backoffPolicy: 'exponential', backoffDelayMs: 1_000 }), []);
 });
 
-test('platform/manifests: kinds as kubectl reads them, generated names, durations and Knative\'s backoff', () => {
+test("platform/manifests: kinds as kubectl reads them, generated names, durations and Knative's backoff", () => {
   assert.equal(findObject(objects, 'Service', 'prometheus', 'monitoring').apiVersion, 'v1');
   assert.equal(findObject(objects, 'Service.serving.knative.dev', 'snapshot', 'promsnap').apiVersion, 'serving.knative.dev/v1');
   assert.throws(() => findObject(objects, 'Service', 'snapshot', 'promsnap'), /has no Service promsnap\/snapshot/);

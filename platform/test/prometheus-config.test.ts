@@ -108,10 +108,15 @@ test('prometheus.yml and the alert rules from the rendered ConfigMap', async (t)
 
   await t.test('the scrape jobs are the seven the platform promises, and pod and endpoint jobs label namespace and pod', () => {
     const jobs = setup.config.scrape_configs ?? [];
-    assert.deepEqual(
-      jobs.map((j) => j.job_name).sort(),
-      ['kube-state-metrics', 'kubernetes-apiservers', 'kubernetes-cadvisor', 'kubernetes-nodes', 'kubernetes-pods', 'kubernetes-service-endpoints', 'prometheus'],
-    );
+    assert.deepEqual(jobs.map((j) => j.job_name).sort(), [
+      'kube-state-metrics',
+      'kubernetes-apiservers',
+      'kubernetes-cadvisor',
+      'kubernetes-nodes',
+      'kubernetes-pods',
+      'kubernetes-service-endpoints',
+      'prometheus',
+    ]);
     for (const name of ['kubernetes-pods', 'kubernetes-service-endpoints']) {
       const rules = (jobs.find((j) => j.job_name === name)!['relabel_configs'] ?? []) as Array<{ source_labels?: string[]; target_label?: string }>;
       const targets = rules.map((r) => `${r.source_labels?.join(',')}->${r.target_label}`);

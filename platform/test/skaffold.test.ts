@@ -68,7 +68,10 @@ test(`skaffold.yaml, as Skaffold ${versions.skaffold} reads it`, async (t) => {
 
   await t.test('one artifact per function: context the repository root, its own Dockerfile, which exists', () => {
     const functions = ['simulation', 'snapshot'];
-    assert.deepEqual(config.build.artifacts.map((a) => a.image), functions);
+    assert.deepEqual(
+      config.build.artifacts.map((a) => a.image),
+      functions,
+    );
     for (const artifact of config.build.artifacts) {
       assert.equal(artifact.context, '.');
       assert.equal(artifact.docker?.dockerfile, `functions/${artifact.image}/Dockerfile`);
@@ -102,14 +105,20 @@ test(`skaffold.yaml, as Skaffold ${versions.skaffold} reads it`, async (t) => {
       'service/promsnap/minio:9001->127.0.0.1:9001',
     ]);
     for (const forward of config.portForward) {
-      assert.ok(servicePorts(objects, forward.resourceName, forward.namespace).some((p) => p.port === forward.port), `${forward.resourceName}:${forward.port}`);
+      assert.ok(
+        servicePorts(objects, forward.resourceName, forward.namespace).some((p) => p.port === forward.port),
+        `${forward.resourceName}:${forward.port}`,
+      );
     }
   });
 
   await t.test('a local-cluster profile (kind), activated by its context, every profile and patch with a comment saying why', async () => {
     const kind = config.profiles?.find((p) => p.name === 'kind');
     assert.ok(kind, 'a kind profile');
-    assert.ok(kind.activation?.some((a) => a.kubeContext && new RegExp(`^${a.kubeContext}$`).test('kind-promsnap')), 'active for a kind-* context');
+    assert.ok(
+      kind.activation?.some((a) => a.kubeContext && new RegExp(`^${a.kubeContext}$`).test('kind-promsnap')),
+      'active for a kind-* context',
+    );
     const doc = parseDocument(text);
     const profiles = doc.get('profiles');
     assert.ok(isSeq(profiles));

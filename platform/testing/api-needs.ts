@@ -161,7 +161,10 @@ export function kubeStateMetricsNeeds(args: readonly string[]): Needs {
   }
   const namespaces = flagValue(args, 'namespaces')?.split(',').filter(Boolean);
   const needs: Needs = { read: [], get: [], nonResource: [], reasons: [`--resources=${resources}`] };
-  for (const name of resources.split(',').map((r) => r.trim()).filter(Boolean)) {
+  for (const name of resources
+    .split(',')
+    .map((r) => r.trim())
+    .filter(Boolean)) {
     const group = kubeStateMetricsResources[name];
     if (group === undefined) throw new Error(`kube-state-metrics --resources names ${name}, which it does not export`);
     for (const ns of clusterScoped.has(name) || !namespaces?.length ? [undefined] : namespaces) {

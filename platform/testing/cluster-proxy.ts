@@ -87,7 +87,16 @@ export async function startClusterProxy(options: { port?: number; routes?: Proxy
     const path = `${target.pathname}${target.search}`;
     const route = find(host);
     const record = (status: number) => {
-      const entry: ProxiedRequest = { host, method: req.method ?? 'GET', path, headers: req.headers, route: route?.name, status, startedAt, endedAt: Date.now() };
+      const entry: ProxiedRequest = {
+        host,
+        method: req.method ?? 'GET',
+        path,
+        headers: req.headers,
+        route: route?.name,
+        status,
+        startedAt,
+        endedAt: Date.now(),
+      };
       for (const fn of observers) fn(entry);
     };
     if (!route) {

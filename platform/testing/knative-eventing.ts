@@ -69,7 +69,10 @@ function knativePaths(options: KnativeEventingOptions): { binDir: string; source
   const sourceDir = options.sourceDir ?? path.join(toolDir('knative-eventing-src'), 'src');
   const missing = components.map((c) => c.binary).filter((b) => !existsSync(path.join(binDir, b)));
   if (missing.length > 0) {
-    throw new MissingToolError(`Knative Eventing ${versions.knativeEventing} (${missing.join(', ')} in ${binDir})`, 'bash platform/tools/provision.sh knative-eventing');
+    throw new MissingToolError(
+      `Knative Eventing ${versions.knativeEventing} (${missing.join(', ')} in ${binDir})`,
+      'bash platform/tools/provision.sh knative-eventing',
+    );
   }
   if (!existsSync(path.join(sourceDir, 'config'))) {
     throw new MissingToolError(`Knative Eventing ${versions.knativeEventing} sources (${sourceDir}/config)`, 'bash platform/tools/provision.sh knative-crds');
@@ -258,7 +261,16 @@ function availableStatus(): Record<string, unknown> {
       updatedReplicas: 1,
       readyReplicas: 1,
       availableReplicas: 1,
-      conditions: [{ type: 'Available', status: 'True', reason: 'MinimumReplicasAvailable', message: 'stand-in: the process runs locally', lastUpdateTime: now, lastTransitionTime: now }],
+      conditions: [
+        {
+          type: 'Available',
+          status: 'True',
+          reason: 'MinimumReplicasAvailable',
+          message: 'stand-in: the process runs locally',
+          lastUpdateTime: now,
+          lastTransitionTime: now,
+        },
+      ],
     },
   };
 }
@@ -271,7 +283,12 @@ const kubeletProbeAgent = `kube-probe/${versions.kubernetes.split('.').slice(0, 
 function probe(target: ProxyTarget, probePath: string): Promise<boolean> {
   return new Promise((resolve) => {
     const req = http.get(
-      { ...('socketPath' in target ? { socketPath: target.socketPath } : { host: target.host ?? '127.0.0.1', port: target.port }), path: probePath, timeout: 2_000, headers: { 'user-agent': kubeletProbeAgent } },
+      {
+        ...('socketPath' in target ? { socketPath: target.socketPath } : { host: target.host ?? '127.0.0.1', port: target.port }),
+        path: probePath,
+        timeout: 2_000,
+        headers: { 'user-agent': kubeletProbeAgent },
+      },
       (res) => {
         res.resume();
         resolve((res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 300);
@@ -456,7 +473,17 @@ export async function startKnativeEventing(api: TestApiServer, options: KnativeE
           traffic: [{ revisionName: `${name}-00001`, latestRevision: true, percent: 100 }],
           conditions: [ready('ConfigurationsReady'), ready('Ready'), ready('RoutesReady')],
         };
-        await api.kubectl('patch', 'services.serving.knative.dev', name, '-n', namespace, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status }));
+        await api.kubectl(
+          'patch',
+          'services.serving.knative.dev',
+          name,
+          '-n',
+          namespace,
+          '--subresource=status',
+          '--type=merge',
+          '-p',
+          JSON.stringify({ status }),
+        );
         return url;
       },
       recentOutput: (component) => running.get(component)?.recentOutput() ?? '',
@@ -504,5 +531,10 @@ export async function waitForReady(api: TestApiServer, resource: string, namespa
 }
 
 export function conditions(object: KubeObject): Array<{ type: string; status: string; reason?: string; message?: string }> {
-  return ((object['status'] as { conditions?: unknown[] } | undefined)?.conditions ?? []) as Array<{ type: string; status: string; reason?: string; message?: string }>;
+  return ((object['status'] as { conditions?: unknown[] } | undefined)?.conditions ?? []) as Array<{
+    type: string;
+    status: string;
+    reason?: string;
+    message?: string;
+  }>;
 }

@@ -114,9 +114,7 @@ export async function runHey(options: HeyOptions): Promise<HeyRun> {
   const lines: string[] = [];
   const child = await startProcess({
     name: 'hey',
-    ...(options.cpu === undefined
-      ? { command: binary, args }
-      : { command: findSystemTool('taskset'), args: ['-c', String(options.cpu), binary, ...args] }),
+    ...(options.cpu === undefined ? { command: binary, args } : { command: findSystemTool('taskset'), args: ['-c', String(options.cpu), binary, ...args] }),
     onLine: (line) => {
       lines.push(line);
       options.onLine?.(line);

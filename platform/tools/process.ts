@@ -197,7 +197,10 @@ export async function startProcess(options: StartOptions): Promise<ManagedProces
     for (const step of policy.steps) {
       signalGroup(child.pid!, step.signal);
       let timer: NodeJS.Timeout | undefined;
-      const outcome = await Promise.race([exited.then(() => 'exited' as const), new Promise<'waited'>((r) => (timer = setTimeout(() => r('waited'), step.waitMs)))]);
+      const outcome = await Promise.race([
+        exited.then(() => 'exited' as const),
+        new Promise<'waited'>((r) => (timer = setTimeout(() => r('waited'), step.waitMs))),
+      ]);
       clearTimeout(timer);
       if (outcome === 'exited') break;
     }

@@ -103,15 +103,13 @@ export function openBucket(settings: BucketSettings, client: S3Client = createS3
       const body = await get(key);
       const reader = new ExportReader();
       try {
-        for await (const chunk of body) {
-          for (const item of reader.push(chunk as Buffer)) if (item.type === 'header') return item.header;
+        for await (const chunk of fromStore(body)) {
+          for (const item of reader.push(chunk)) if (item.type === 'header') return item.header;
         }
         reader.end();
         throw new NotAnExportError('it has no results');
       } catch (err) {
-        if (err instanceof NotAnExportError) throw notAnExport(key, err);
-        if (err instanceof RestoreError) throw err;
-        throw storeFailure(err, where, `reading ${key}`);
+        throw readFailure(err, where, key);
       } finally {
         body.destroy();
       }
@@ -120,6 +118,49 @@ export function openBucket(settings: BucketSettings, client: S3Client = createS3
     open: get,
     close: () => client.destroy(),
   };
+}
+
+/** A failure of the object's byte stream itself: the store's (or the network's), not its content's. */
+class StoreStreamError extends Error {
+  constructor(readonly failure: unknown) {
+    super((failure as Error)?.message ?? String(failure), { cause: failure });
+    this.name = 'StoreStreamError';
+  }
+}
+
+/**
+ * An object's bytes as they stream from the store, each chunk counted; a failure of the stream is
+ * marked as the store's, so readFailure can tell it from a failure to read what the bytes hold. Bytes
+ * that do not inflate (a `.gz` that is not gzip) are the object's fault, not the store's.
+ */
+export async function* fromStore(body: AsyncIterable<unknown>, add: (n: number) => void = () => undefined): AsyncGenerator<Buffer> {
+  const chunks = body[Symbol.asyncIterator]();
+  for (;;) {
+    let step: IteratorResult<unknown>;
+    try {
+      step = await chunks.next();
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      if (typeof code === 'string' && code.startsWith('Z_')) throw new NotAnExportError(`it does not inflate as gzip: ${(err as Error).message}`);
+      throw new StoreStreamError(err);
+    }
+    if (step.done) return;
+    const buffer = step.value as Buffer;
+    add(buffer.length);
+    yield buffer;
+  }
+}
+
+/**
+ * Why reading an export failed, as the user can act on it: the store failing (its stream broke), the
+ * object not being an export (exit 6), or anything else, named as restore's own failure to read it,
+ * never blamed on the store.
+ */
+export function readFailure(err: unknown, where: string, key: string): RestoreError {
+  if (err instanceof RestoreError) return err;
+  if (err instanceof StoreStreamError) return storeFailure(err.failure, where, `reading ${key}`);
+  if (err instanceof NotAnExportError) return notAnExport(key, err);
+  return new RestoreError([`restore could not read ${key}: ${(err as Error)?.message ?? String(err)}`], exitCodes.failed, { cause: err });
 }
 
 export function notAnExport(key: string, err: Error): RestoreError {

@@ -21,6 +21,7 @@ function summary(result: RestoreResult, options: RestoreOptions, json: boolean):
       instantSnapshots: result.plan.exports.length - ranges,
       instantsLeftOut: result.plan.coveredInstants.length,
       ...counts,
+      skippedQueries: result.skippedQueries,
       bytesRead: result.bytesRead,
       seconds: Number(result.seconds.toFixed(3)),
       samplesPerSecond: rate,
@@ -32,10 +33,13 @@ function summary(result: RestoreResult, options: RestoreOptions, json: boolean):
   const dropped = [`${counts.duplicates} duplicates dropped`];
   if (counts.outsideRange) dropped.push(`${counts.outsideRange} outside the range`);
   if (counts.nativeHistograms) dropped.push(`${counts.nativeHistograms} native histogram samples left out`);
+  if (counts.unnamedSeries) dropped.push(`${counts.unnamedSeries} series without a metric name left out`);
+  if (counts.notSeriesAnswers) dropped.push(`${counts.notSeriesAnswers} scalar or string answers left out`);
+  const skipped = result.skippedQueries.length ? `\nleft out, as a TSDB keeps series by metric name: ${result.skippedQueries.join('; ')}` : '';
   const where = options.remoteWrite ? `pushed to ${options.remoteWrite} in ${result.requests} requests` : `TSDB blocks in ${tsdbDir(options.dataDir)}`;
   return (
     `restored ${counts.samples} samples of ${counts.series} series from ${result.plan.exports.length} exports (${ranges} range, ${result.plan.exports.length - ranges} instant) ` +
-    `in ${result.seconds.toFixed(1)} s, ${rate} samples/s; ${dropped.join(', ')}\n${where}\n`
+    `in ${result.seconds.toFixed(1)} s, ${rate} samples/s; ${dropped.join(', ')}${skipped}\n${where}\n`
   );
 }
 

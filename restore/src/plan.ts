@@ -6,9 +6,20 @@
 // Prometheus answered it, all the samples it has up to its own end.
 //
 // Instant snapshots hold Prometheus's answer at their instant (each sample stamped with it), not the
-// raw samples: where a range export read in the same restore holds that instant, the range's raw
-// samples are restored and the snapshot is left out.
-import { DEAD_LETTER_PREFIX, instantPath, parseRangeKey, parseSnapshotKey, RANGE_KIND, RANGE_PREFIX, type ExportHeader } from '../../archive/src/index.js';
+// raw samples: where a range export read in the same restore holds that instant and everything the
+// snapshot asked for (the same PingSource, and each of its queries among the range's selectors), the
+// range's raw samples are restored and the snapshot is left out. Any other snapshot is read too: a
+// sample of it that a range export also holds is a duplicate like any other.
+import {
+  DEAD_LETTER_PREFIX,
+  instantPath,
+  parseRangeKey,
+  parseSnapshotKey,
+  RANGE_KIND,
+  RANGE_PREFIX,
+  SNAPSHOT_KIND,
+  type ExportHeader,
+} from '../../archive/src/index.js';
 import type { Bucket } from './bucket.js';
 import type { Kind } from './options.js';
 
@@ -28,7 +39,7 @@ export interface Selected {
 export interface Plan {
   /** In the order to read them. */
   exports: Selected[];
-  /** Instant snapshots left out because a range export in the plan holds their instant. */
+  /** Instant snapshots left out because a range export in the plan holds their instant and their queries. */
   coveredInstants: Selected[];
 }
 
@@ -55,11 +66,18 @@ export async function planRestore(bucket: Bucket, selection: Selection): Promise
 /** Orders the exports and leaves out instants that a range export holds. Pure, for tests. */
 export function order(selected: Selected[]): Plan {
   const ranges = selected.filter((s) => s.kind === 'range');
-  const coveredInstants = selected.filter((s) => s.kind === 'instant' && ranges.some((r) => s.end > r.start && s.end <= r.end));
+  const coveredInstants = selected.filter((s) => s.kind === 'instant' && ranges.some((r) => covers(r, s)));
   const exports = selected
     .filter((s) => !coveredInstants.includes(s))
     .sort((a, b) => a.start - b.start || a.end - b.end || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   return { exports, coveredInstants };
+}
+
+/** Whether range export r holds all that instant snapshot s does: its instant, of the same PingSource, and each of its queries. */
+function covers(r: Selected, s: Selected): boolean {
+  if (r.header.kind !== RANGE_KIND || s.header.kind !== SNAPSHOT_KIND) return false;
+  const selectors = r.header.selectors;
+  return r.header.source === s.header.source && s.header.queries.every((q) => selectors.includes(q)) && s.end > r.start && s.end <= r.end;
 }
 
 function overlaps(s: Selected, { from, to }: Selection): boolean {

@@ -2,9 +2,9 @@
 // each sample once (samples.ts), and hand the samples to TSDB blocks (promtool, via OpenMetrics
 // files) or to a remote-write receiver.
 import { mkdir, rm } from 'node:fs/promises';
-import { NotAnExportError, readExport } from '../../archive/src/index.js';
+import { readExport } from '../../archive/src/index.js';
 import { importOpenMetrics } from './blocks.js';
-import { notAnExport, storeFailure, type Bucket } from './bucket.js';
+import { fromStore, readFailure, type Bucket } from './bucket.js';
 import { exitCodes, RestoreError } from './errors.js';
 import { OpenMetricsWriter, type OpenMetricsFile } from './openmetrics.js';
 import { planRestore, type Plan } from './plan.js';
@@ -15,6 +15,8 @@ import { SampleFilter, type RestoredSeries, type SampleCounts } from './samples.
 export interface RestoreResult {
   plan: Plan;
   counts: SampleCounts;
+  /** Queries whose answers held series without a metric name, or a scalar or string: left out. */
+  skippedQueries: string[];
   /** OpenMetrics files imported (blocks), in order. */
   files: OpenMetricsFile[];
   /** Requests sent (remote write). */
@@ -66,20 +68,24 @@ export async function restore(options: RestoreOptions, deps: { bucket: Bucket; l
   for (const selected of plan.exports) {
     const body = await bucket.open(selected.key);
     try {
-      for await (const item of readExport(countBytes(body, (n) => (bytesRead += n)))) {
+      for await (const item of readExport(fromStore(body, (n) => (bytesRead += n)))) {
+        if (item.type === 'not-series') filter.notSeries(item.query);
         if (item.type !== 'series') continue;
-        const series = filter.accept(item.series);
+        const series = filter.accept(item.series, item.query);
         if (series) await sink.write(series);
       }
     } catch (err) {
-      if (err instanceof NotAnExportError) throw notAnExport(selected.key, err);
-      if (err instanceof RestoreError) throw err;
-      throw storeFailure(err, `bucket ${bucket.name}`, `reading ${selected.key}`);
+      throw readFailure(err, `bucket ${bucket.name}`, selected.key);
     } finally {
       body.destroy();
     }
   }
   await sink.end();
+  if (filter.skippedQueries.size > 0) {
+    log(
+      `left out ${filter.counts.unnamedSeries} series without a metric name and ${filter.counts.notSeriesAnswers} scalar or string answers, of: ${[...filter.skippedQueries].join('; ')}`,
+    );
+  }
 
   const counts = filter.counts;
   if (counts.samples === 0) {
@@ -88,15 +94,15 @@ export async function restore(options: RestoreOptions, deps: { bucket: Bucket; l
       exitCodes.nothingToRestore,
     );
   }
-  return { plan, counts, files, requests: remote?.requests ?? 0, bytesRead, seconds: (performance.now() - started) / 1000 };
-}
-
-async function* countBytes(body: AsyncIterable<unknown>, add: (n: number) => void): AsyncGenerator<Buffer> {
-  for await (const chunk of body) {
-    const buffer = chunk as Buffer;
-    add(buffer.length);
-    yield buffer;
-  }
+  return {
+    plan,
+    counts,
+    skippedQueries: [...filter.skippedQueries],
+    files,
+    requests: remote?.requests ?? 0,
+    bytesRead,
+    seconds: (performance.now() - started) / 1000,
+  };
 }
 
 function describeSelection(options: RestoreOptions): string {

@@ -2,8 +2,10 @@
 // order, timestamps in milliseconds, values as Prometheus printed them, only inside the time range,
 // and each sample once. A sample at or before the last one written for its series is a duplicate
 // (plan.ts reads exports in an order where that is exact); native histogram samples are counted and
-// left out, as OpenMetrics text (promtool's input) cannot carry them.
-import type { SeriesRecord } from '../../archive/src/index.js';
+// left out, as OpenMetrics text (promtool's input) cannot carry them. So are series without a metric
+// name (an instant snapshot of `sum by (job) (...)`) and scalar or string answers: a TSDB keeps series
+// by name, so nothing of them can be written back.
+import { NotAnExportError, type SeriesRecord } from '../../archive/src/index.js';
 import { seriesText } from './openmetrics.js';
 
 export interface Point {
@@ -27,6 +29,10 @@ export interface SampleCounts {
   duplicates: number;
   outsideRange: number;
   nativeHistograms: number;
+  /** Series without `__name__` (answers of aggregations and functions), left out. */
+  unnamedSeries: number;
+  /** Scalar and string answers, left out. */
+  notSeriesAnswers: number;
 }
 
 // What Go's strconv.ParseFloat (promtool's parser) and Prometheus print: no hex, no underscores.
@@ -34,21 +40,31 @@ const floatText = /^(?:[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|NaN|[+-]Inf)$/;
 
 export class SampleFilter {
   private readonly last = new Map<string, number>();
-  readonly counts: SampleCounts = { series: 0, samples: 0, duplicates: 0, outsideRange: 0, nativeHistograms: 0 };
+  readonly counts: SampleCounts = { series: 0, samples: 0, duplicates: 0, outsideRange: 0, nativeHistograms: 0, unnamedSeries: 0, notSeriesAnswers: 0 };
+  /** The queries whose answers held something left out for want of a metric name, in the order met. */
+  readonly skippedQueries = new Set<string>();
 
   constructor(
     private readonly from: number | undefined,
     private readonly to: number | undefined,
   ) {}
 
-  /** The series' new samples, or undefined when it has none. */
-  accept(record: SeriesRecord): RestoredSeries | undefined {
+  /**
+   * The series' new samples, or undefined when it has none or cannot be restored (no metric name).
+   * Throws NotAnExportError for a series that is not as Prometheus writes one.
+   */
+  accept(record: SeriesRecord, query?: string): RestoredSeries | undefined {
     const labels = Object.entries(record.metric);
     let sorted = true;
     for (let i = 0; i < labels.length; i++) {
       const [name, value] = labels[i]!;
-      if (typeof value !== 'string') throw new Error(`label ${name} of a series is not a string`);
+      if (typeof value !== 'string') throw new NotAnExportError(`label ${name} of a series is not a string`);
       if (i > 0 && labels[i - 1]![0] >= name) sorted = false;
+    }
+    if (record.metric['__name__'] === undefined) {
+      this.counts.unnamedSeries++;
+      if (query !== undefined) this.skippedQueries.add(query);
+      return undefined;
     }
     // Prometheus writes labels sorted by name; sorting is only for answers that are not.
     if (!sorted) labels.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
@@ -62,7 +78,7 @@ export class SampleFilter {
     for (const sample of raw) {
       const [seconds, v] = sample;
       if (typeof seconds !== 'number' || typeof v !== 'string' || !floatText.test(v))
-        throw new Error(`series {${key}} has a sample that is not [time, "value"]`);
+        throw new NotAnExportError(`series ${key} has a sample that is not [time, "value"]`);
       // Prometheus prints whole milliseconds as a decimal of seconds; rounding undoes the float's error.
       const t = Math.round(seconds * 1000);
       if ((this.from !== undefined && t < this.from) || (this.to !== undefined && t >= this.to)) {
@@ -81,5 +97,11 @@ export class SampleFilter {
     this.last.set(key, last);
     this.counts.samples += points.length;
     return { labels, key, points };
+  }
+
+  /** A scalar or string answer: counted and left out. */
+  notSeries(query?: string): void {
+    this.counts.notSeriesAnswers++;
+    if (query !== undefined) this.skippedQueries.add(query);
   }
 }

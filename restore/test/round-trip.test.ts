@@ -40,6 +40,10 @@ let s3: S3Client;
 let fn: ManagedProcess;
 let fnUrl: string;
 const pinged: Array<{ time: number; data: PingData; status: number; key: string }> = [];
+// An instant snapshot of what README recommends instants for, PromQL that is not a selector: series
+// without a metric name and a scalar, which restore cannot write back, beside a selector, which it does.
+const aggregateQueries = ['sum by (code) (rt_requests_total)', 'rt_requests_total', 'scalar(sum(rt_latency_seconds_count))'];
+const aggregatePing = (p: { data: PingData }) => p.data.queries !== undefined;
 
 async function ping(time: number, data: PingData): Promise<void> {
   const message = HTTP.binary(createPingEvent({ namespace: 'promsnap', name: 'snapshot-schedule', time: new Date(time), data }));
@@ -69,22 +73,26 @@ before(async () => {
       S3_BUCKET: bucket,
       AWS_ACCESS_KEY_ID: credentials.accessKeyId,
       AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
-      // Every ping is a range export of a minute unless it says otherwise; the first reaches back two
-      // minutes, to the data's start; parts are kept small so the export is split, rt_wide by label.
+      // Every ping is a range export of a minute unless it says otherwise; the first, at the data's
+      // start, covers its own minute only, and a missed tick is caught up within two minutes; parts are
+      // kept small so the export is split, rt_wide by label.
       SNAPSHOT_RANGE: '1m',
       SNAPSHOT_CATCH_UP: '2m',
       SNAPSHOT_SETTLE: '0s',
       SNAPSHOT_PART_SERIES: '4',
+      // The aggregate snapshot below names its queries.
+      SNAPSHOT_ALLOWED_QUERIES: JSON.stringify(aggregateQueries),
       LOG_LEVEL: 'warn',
     },
     readyUrl: `http://127.0.0.1:${port}/readyz`,
   });
 
-  // The schedule: a ping a minute, the one at base + 4m missed; base + 5m covers it, and then the
-  // missed ping's late retry lands too. An instant snapshot between base + 6m and base + 7m.
-  for (const k of [1, 2, 3, 5]) await ping(base + k * minute + 350, {});
+  // The schedule: a ping a minute from the data's start, the one at base + 4m missed; base + 5m covers
+  // it, and then the missed ping's late retry lands too. An instant snapshot between base + 6m and base + 7m.
+  for (const k of [0, 1, 2, 3, 5]) await ping(base + k * minute + 350, {});
   await ping(base + 4 * minute + 200, {});
   await ping(base + 6 * minute + 30_000, { range: '0' });
+  await ping(base + 2 * minute + 30_000, { range: '0', queries: aggregateQueries });
   for (const k of [6, 7, 8]) await ping(base + k * minute + 120, {});
 });
 
@@ -203,8 +211,12 @@ test('the exports over the ticks, restored into a fresh Prometheus, answer exact
   t.after(() => restored.process.stop('SIGTERM', 10_000));
   const { summary } = restored;
   t.diagnostic(`restore: ${JSON.stringify(summary)}`);
-  assert.equal(summary['rangeExports'], 8, 'the seven ticks pinged and the late retry');
-  assert.equal(summary['instantsLeftOut'], 1, 'the instant snapshot falls in a range export');
+  assert.equal(summary['rangeExports'], 9, 'the eight ticks pinged and the late retry');
+  assert.equal(summary['instantsLeftOut'], 1, 'the instant snapshot of the same queries falls in a range export');
+  assert.equal(summary['instantSnapshots'], 1, 'the aggregate snapshot asked for more than the ranges hold: it is read');
+  assert.equal(summary['unnamedSeries'], 2, 'sum by (code): one series a code, without a name');
+  assert.equal(summary['notSeriesAnswers'], 1, 'the scalar');
+  assert.deepEqual(summary['skippedQueries'], [aggregateQueries[0], aggregateQueries[2]]);
   assert.ok(summary['duplicates']! > 0, 'the late retry overlaps the export that caught its tick up');
   assert.equal(summary['samples'], dataset.samples, 'every sample once');
 
@@ -245,6 +257,34 @@ test('an instant snapshot restores as the instant it captured', async (t) => {
   const restoredAnswer = await answer(prometheus.url);
   assert.equal(summary['samples'], restoredAnswer.length);
   assert.deepEqual(restoredAnswer, await answer(original.url), 'at its instant, the restored snapshot answers as the original did');
+});
+
+test('an instant snapshot of aggregations restores its selector series, and says what it left out', async (t) => {
+  const aggregate = pinged.find(aggregatePing)!;
+  const dataDir = path.join(work, 'restored-aggregate');
+  const json = await restore(['--prefix', aggregate.key, '--data-dir', dataDir, '--no-serve', '--json']);
+  assert.equal(json.code, 0, json.stderr);
+  const summary = JSON.parse(json.stdout) as Record<string, unknown>;
+  assert.deepEqual(
+    [summary['samples'], summary['series'], summary['unnamedSeries'], summary['notSeriesAnswers'], summary['skippedQueries']],
+    [2, 2, 2, 1, [aggregateQueries[0], aggregateQueries[2]]],
+  );
+  const prometheus = await startPrometheus({ config: 'global:\n  scrape_interval: 1m\n', dataDir, retention: '100y' });
+  t.after(() => prometheus.stop());
+  const time = String(aggregate.time / 1000);
+  const answer = async (url: string, query: string) => {
+    const res = await fetch(`${url}/api/v1/query`, { method: 'POST', body: new URLSearchParams({ query, time }) });
+    return ((await res.json()) as { data: { result: Array<{ metric: Record<string, string>; value: [number, string] }> } }).data.result.sort((a, b) =>
+      JSON.stringify(a.metric) < JSON.stringify(b.metric) ? -1 : 1,
+    );
+  };
+  assert.deepEqual(await answer(prometheus.url, '{__name__!=""}'), await answer(original.url, 'rt_requests_total'), 'the selector series, exactly');
+
+  // The text summary names the queries left out.
+  const text = await restore(['--prefix', aggregate.key, '--data-dir', path.join(work, 'restored-aggregate-text'), '--no-serve']);
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(text.stdout, /2 series without a metric name left out, 1 scalar or string answers left out/);
+  assert.ok(text.stdout.includes(`left out, as a TSDB keeps series by metric name: ${aggregateQueries[0]}; ${aggregateQueries[2]}`), text.stdout);
 });
 
 test('restore can push the samples into a running Prometheus through its remote-write receiver', async (t) => {
@@ -292,15 +332,45 @@ test('restore refuses clearly, with its exit codes: nothing in range, no bucket,
     },
     { args: ['--prefix', 'notes/', '--no-serve'], code: 6, says: /notes\/readme.json is not a promsnap export: its first field is "title", not "kind"/ },
     { args: ['--prefix', 'ranges/promsnap/forged/', '--no-serve'], code: 6, says: /is not a promsnap export: it does not start with a JSON object/ },
+    // Objects that read as exports until their content goes wrong: the object's fault, never the store's.
+    {
+      args: ['--prefix', 'broken/', '--no-serve'],
+      code: 6,
+      says: /broken\/sample.json is not a promsnap export: series up has a sample that is not \[time, "value"\]/,
+    },
+    {
+      args: ['--prefix', 'truncated/', '--no-serve'],
+      code: 1,
+      says: /restore could not read truncated\/cut.json: it ends after \d+ bytes, before its document does/,
+    },
     { args: ['--from', 'yesterday', '--no-serve'], code: 2, says: /--from "yesterday" is not a time/ },
     { args: ['--no-serve'], code: 2, says: /say what to restore/ },
   ];
   await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'notes/readme.json', Body: '{"title":"not an export"}' }));
   await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'ranges/promsnap/forged/1m/2026/01/01/000000Z.json', Body: 'hello' }));
+  const exportText = JSON.stringify({
+    kind: 'promsnap.snapshot.v1',
+    id: 'x',
+    source: '/apis/v1/namespaces/promsnap/pingsources/snapshot-schedule',
+    time: '2026-01-01T00:00:00Z',
+    prometheus: 'http://prometheus:9090',
+    queries: ['up'],
+    results: [
+      {
+        query: 'up',
+        response: { status: 'success', data: { resultType: 'vector', result: [{ metric: { __name__: 'up' }, value: [1767225600, '0x10'] }] } },
+        series: 1,
+      },
+    ],
+    series: 1,
+  });
+  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'broken/sample.json', Body: exportText }));
+  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'truncated/cut.json', Body: exportText.replace('0x10', '1').slice(0, -20) }));
   for (const { args, env, code, says } of cases) {
     const run = await restore([...args, '--data-dir', dataDir()], env);
     assert.equal(run.code, code, `${args.join(' ')}: ${run.stderr}`);
-    assert.match(run.stderr, /^error: /, args.join(' '));
+    assert.match(run.stderr, /^error: /m, args.join(' '));
     assert.match(run.stderr, says, args.join(' '));
+    assert.doesNotMatch(run.stderr, /object store failed/, args.join(' '));
   }
 });

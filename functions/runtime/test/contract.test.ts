@@ -9,7 +9,7 @@ import { functionLogger, readConfig } from '../src/contract.js';
 const fixture = fileURLToPath(new URL('./fixtures/function.ts', import.meta.url));
 const defaults = { shutdownGraceMs: 25_000, maxShutdownGraceMs: 600_000 };
 
-test('the common settings: defaults, Knative names, and their problems around the function\'s own', () => {
+test("the common settings: defaults, Knative names, and their problems around the function's own", () => {
   assert.deepEqual(
     readConfig({}, defaults, () => ({ own: 1 })),
     { own: 1, port: 8080, logLevel: 'info', shutdownGraceMs: 25_000, service: undefined, revision: undefined },
@@ -26,9 +26,7 @@ test('the common settings: defaults, Knative names, and their problems around th
         (read) => ({ own: read.integer('OWN', 1) }),
         (config, read) => read.problem(`CHECK sees grace ${config.shutdownGraceMs}`),
       ),
-    (err: unknown) =>
-      err instanceof ConfigError &&
-      err.problems.map((p) => /^[A-Z_]+/.exec(p)?.[0]).join(' ') === 'PORT OWN LOG_LEVEL SHUTDOWN_GRACE_MS CHECK',
+    (err: unknown) => err instanceof ConfigError && err.problems.map((p) => /^[A-Z_]+/.exec(p)?.[0]).join(' ') === 'PORT OWN LOG_LEVEL SHUTDOWN_GRACE_MS CHECK',
   );
 });
 
@@ -55,7 +53,10 @@ test('a bad configuration stops the start: exit code 1, one line per problem on 
   const run = startFixture({ PORT: 'eighty', FIXTURE_GREETING: 'yo' });
   assert.equal(await run.exited, 1);
   assert.equal(run.stdout(), '');
-  assert.match(run.stderr(), /^fixture: invalid configuration:\n {2}- PORT="eighty" must be a whole number from 1 to 65535\n {2}- FIXTURE_GREETING="yo" must be one of hello, hi\n$/);
+  assert.match(
+    run.stderr(),
+    /^fixture: invalid configuration:\n {2}- PORT="eighty" must be a whole number from 1 to 65535\n {2}- FIXTURE_GREETING="yo" must be one of hello, hi\n$/,
+  );
 });
 
 test('a function serves, says it is ready, and on SIGTERM finishes its in-flight request before exiting 0', async (t) => {
@@ -67,7 +68,11 @@ test('a function serves, says it is ready, and on SIGTERM finishes its in-flight
     assert.ok(Date.now() < deadline, `not ready: ${run.stdout()}${run.stderr()}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  const ready = run.stdout().split('\n').map((l) => (l ? (JSON.parse(l) as Record<string, unknown>) : {})).find((r) => r['msg'] === 'fixture ready')!;
+  const ready = run
+    .stdout()
+    .split('\n')
+    .map((l) => (l ? (JSON.parse(l) as Record<string, unknown>) : {}))
+    .find((r) => r['msg'] === 'fixture ready')!;
   assert.deepEqual([ready['service'], ready['kService'], ready['kRevision'], ready['greeting']], ['fixture', 'fixture', 'fixture-00001', 'hi']);
   const slow = fetch(`http://127.0.0.1:${port}/slow`).then((r) => r.text());
   await new Promise((resolve) => setTimeout(resolve, 100));

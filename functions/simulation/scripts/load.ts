@@ -96,7 +96,11 @@ export function formatSummary(result: LoadResult): string {
     ];
   });
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
-  const line = (cells: string[]) => cells.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, column) => cell.padEnd(widths[column]!))
+      .join('  ')
+      .trimEnd();
   const sent = result.paths.reduce((sum, path) => sum + path.latenciesMs.length + [...path.failures.values()].reduce((a, b) => a + b, 0), 0);
   const seconds = result.elapsedMs / 1000;
   const rate = seconds > 0 ? (sent / seconds).toFixed(1) : '-';

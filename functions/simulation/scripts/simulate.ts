@@ -63,9 +63,7 @@ function parse(argv: string[]): LoadOptions {
 }
 
 const options = parse(process.argv.slice(2));
-process.stdout.write(
-  `simulate: ${options.requests} request(s) to each of ${options.paths.join(' ')} at ${options.url}, ${options.concurrency} at a time\n`,
-);
+process.stdout.write(`simulate: ${options.requests} request(s) to each of ${options.paths.join(' ')} at ${options.url}, ${options.concurrency} at a time\n`);
 const result = await runLoad(options);
 process.stdout.write(`${formatSummary(result)}\n`);
 process.exitCode = allAnswered(result) ? 0 : 1;

@@ -27,21 +27,14 @@ test('counts every request once, by method, matched route and status code', asyn
   await get(sim.url, '/healthz');
 
   const samples = await sim.scrape();
-  const count = (route: string, statusCode: string) =>
-    valueOf(samples, requests, { method: 'GET', route, statusCode, app: 'simulation' });
+  const count = (route: string, statusCode: string) => valueOf(samples, requests, { method: 'GET', route, statusCode, app: 'simulation' });
   assert.equal(count('/', '200'), 3);
   assert.equal(count('/simulate-requests', '200'), 2);
   assert.equal(count('/error', '500'), 2);
   assert.equal(count(UNMATCHED_ROUTE, '404'), 4);
   assert.equal(count('/healthz', '200'), 1);
   // The scrape that produced this exposition is counted only once its own response is over.
-  assert.deepEqual(counterSeries(samples), [
-    'GET / 200',
-    'GET /error 500',
-    'GET /healthz 200',
-    'GET /simulate-requests 200',
-    `GET ${UNMATCHED_ROUTE} 404`,
-  ]);
+  assert.deepEqual(counterSeries(samples), ['GET / 200', 'GET /error 500', 'GET /healthz 200', 'GET /simulate-requests 200', `GET ${UNMATCHED_ROUTE} 404`]);
 
   const next = await sim.scrape();
   assert.equal(valueOf(next, requests, { route: '/metrics', statusCode: '200' }), 1);
@@ -68,7 +61,11 @@ test('the duration histogram moves exactly as the requests made', async (t) => {
   assert.equal(valueOf(samples, `${duration}_bucket`, { ...labels, le: '+Inf' }), 3);
   assert.equal(valueOf(samples, `${duration}_count`, labels), 3);
   const values = buckets.map((b) => b.value);
-  assert.deepEqual(values, [...values].sort((a, b) => a - b), 'buckets are cumulative');
+  assert.deepEqual(
+    values,
+    [...values].sort((a, b) => a - b),
+    'buckets are cumulative',
+  );
   const sum = valueOf(samples, `${duration}_sum`, labels);
   assert.ok(sum >= 3 * 40 && sum < 3 * 1000, `sum ${sum} ms is three requests of at least 40 ms`);
 
@@ -110,9 +107,7 @@ test('a 500 and a 404 are answered by the handlers and counted with their status
 test('random paths share one route label value instead of minting series', async (t) => {
   const sim = await startSimulation(t);
   const tokens = Array.from({ length: 40 }, () => randomUUID());
-  const paths = tokens.map((token, i) =>
-    [`/${token}`, `/simulate-requests/${token}`, `/error/${token}?q=${token}`, `/%ff${token}`][i % 4]!,
-  );
+  const paths = tokens.map((token, i) => [`/${token}`, `/simulate-requests/${token}`, `/error/${token}?q=${token}`, `/%ff${token}`][i % 4]!);
   for (const path of paths) assert.equal(await get(sim.url, path), 404, path);
 
   const text = await (await fetch(`${sim.url}/metrics`)).text();

@@ -37,7 +37,9 @@ test('the image, laid out as its Dockerfile lays it, runs as non-root on product
   assert.ok(image.devPackagesChecked > 50, `${image.devPackagesChecked} dev-only packages checked absent`);
 
   // Its production dependencies are exactly what its compiled code loads, and all are installed.
-  const declared = Object.keys((JSON.parse(await readFile(path.join(repoRoot, 'functions/simulation/package.json'), 'utf8')) as { dependencies: Record<string, string> }).dependencies).sort();
+  const declared = Object.keys(
+    (JSON.parse(await readFile(path.join(repoRoot, 'functions/simulation/package.json'), 'utf8')) as { dependencies: Record<string, string> }).dependencies,
+  ).sort();
   const loaded = await packagesLoadedBy(path.join(image.workdir, image.final.cmd[1]!));
   assert.deepEqual(loaded, declared, 'packages loaded by the code = dependencies in functions/simulation/package.json');
   for (const name of declared) assert.ok(existsSync(path.join(image.workdir, 'node_modules', name)), `${name} is installed in the image`);

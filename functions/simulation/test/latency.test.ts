@@ -16,8 +16,14 @@ test('a fixed range gives exactly its value', () => {
 
 test('draws are whole milliseconds within the range, reaching both ends', () => {
   const range = { minMs: 3, maxMs: 700 };
-  assert.equal(drawLatencyMs(range, () => 0), 3);
-  assert.equal(drawLatencyMs(range, () => 0.999_999_9), 700);
+  assert.equal(
+    drawLatencyMs(range, () => 0),
+    3,
+  );
+  assert.equal(
+    drawLatencyMs(range, () => 0.999_999_9),
+    700,
+  );
   for (let i = 0; i < 1_000; i++) {
     const ms = drawLatencyMs(range);
     assert.ok(Number.isInteger(ms) && ms >= 3 && ms <= 700, String(ms));

@@ -76,11 +76,7 @@ test('SIGTERM during a slow request: the request completes with 200, then the pr
 });
 
 test('a bad variable stops the start with exit code 1 and a message naming it', async (t) => {
-  const server = await startServer(
-    t,
-    { SIMULATION_LATENCY_MIN_MS: 'soon', LOG_LEVEL: 'loud', SIMULATION_LABELS: 'team=payments,app=billing' },
-    false,
-  );
+  const server = await startServer(t, { SIMULATION_LATENCY_MIN_MS: 'soon', LOG_LEVEL: 'loud', SIMULATION_LABELS: 'team=payments,app=billing' }, false);
   const code = await server.process.exited;
   assert.equal(code, 1);
   const output = server.process.recentOutput();

@@ -197,7 +197,10 @@ function queryParameters(req: Request, known: readonly string[]): Record<string,
   const problems: string[] = [];
   const params: Record<string, string> = {};
   for (const [name, value] of new URLSearchParams(req.originalUrl.split('?')[1] ?? '')) {
-    if (!known.includes(name)) problems.push(`unknown parameter ${JSON.stringify(name.slice(0, 100))}${known.length > 0 ? ` (known: ${known.join(', ')})` : ` (${req.path} takes none)`}`);
+    if (!known.includes(name))
+      problems.push(
+        `unknown parameter ${JSON.stringify(name.slice(0, 100))}${known.length > 0 ? ` (known: ${known.join(', ')})` : ` (${req.path} takes none)`}`,
+      );
     else if (Object.hasOwn(params, name)) problems.push(`parameter ${name} is given more than once`);
     else params[name] = value;
   }

@@ -94,7 +94,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       const retention = read.string('PROMETHEUS_RETENTION', defaults.retention);
       const retentionMs = prometheusDurationMs(retention);
       if (retentionMs === undefined || retentionMs === 0) {
-        read.problem(`PROMETHEUS_RETENTION=${JSON.stringify(retention)} must be a Prometheus duration above zero, as --storage.tsdb.retention.time takes it (e.g. 24h, 15d, 1w)`);
+        read.problem(
+          `PROMETHEUS_RETENTION=${JSON.stringify(retention)} must be a Prometheus duration above zero, as --storage.tsdb.retention.time takes it (e.g. 24h, 15d, 1w)`,
+        );
       }
       const allowedQueries = readAllowedQueries(read, env['SNAPSHOT_ALLOWED_QUERIES']);
       const maxFutureMs = read.integer('SNAPSHOT_MAX_FUTURE_MS', defaults.maxFutureMs, { min: 0, max: 3_600_000 });

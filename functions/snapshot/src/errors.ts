@@ -11,6 +11,7 @@ export const failureReasons = [
   'invalid_event',
   'too_large',
   'query_not_allowed',
+  'range_not_allowed',
   'time_in_future',
   'time_outside_retention',
   'too_many_series',
@@ -48,7 +49,7 @@ export class RejectedEventError extends Error {
   constructor(
     readonly reason: FailureReason,
     /**
-     * 400 (not an acceptable event), 403 (asks for queries the operator does not allow), 412 (key holds
+     * 400 (not an acceptable event), 403 (asks for queries or a range the operator does not allow), 412 (key holds
      * another event), 413 (body too large), 422 (its instant or its answer cannot be snapshotted).
      */
     readonly status: (typeof rejectedStatuses)[number],
@@ -140,6 +141,7 @@ const publicMessage: Record<FailureReason, string> = {
   invalid_event: 'the event was refused',
   too_large: 'the event body is too large',
   query_not_allowed: 'the event asks for queries that are not allowed',
+  range_not_allowed: 'the event asks for a range that is not allowed',
   time_in_future: 'the event time is in the future',
   time_outside_retention: 'the event time is older than Prometheus keeps data',
   too_many_series: 'the answer holds more series than a snapshot may',

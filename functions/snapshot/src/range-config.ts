@@ -2,7 +2,9 @@
 //
 // SNAPSHOT_RANGE        range for pings whose data names none (e.g. 5m); empty: such pings get an
 //                       instant snapshot, as the reference takes them
-// SNAPSHOT_RANGE_MAX    the longest range a ping may ask for (1h)
+// SNAPSHOT_RANGE_MAX    the longest range any setting may name (1h)
+// SNAPSHOT_ALLOWED_RANGES ranges a ping's data.range may ask for besides SNAPSHOT_RANGE, comma-separated
+//                       (none: a ping takes SNAPSHOT_RANGE or an instant snapshot, nothing else)
 // SNAPSHOT_CATCH_UP     how far back an export reaches for ticks whose export is missing (1h; 0: none)
 // SNAPSHOT_SETTLE       how long after its tick an export waits before reading its window, so the last
 //                       scrapes of the window (stamped when they start, stored when they end) are in (15s)
@@ -15,6 +17,8 @@ export interface RangeSettings {
   /** Range of pings that name none, in ms; 0 for an instant snapshot. */
   defaultRangeMs: number;
   maxRangeMs: number;
+  /** Ranges a ping's data.range may name besides the default (and 0, an instant snapshot), in ms. */
+  allowedRangesMs: number[];
   catchUpMs: number;
   settleMs: number;
   partSeries: number;
@@ -24,6 +28,7 @@ export interface RangeSettings {
 export const rangeDefaults: RangeSettings = {
   defaultRangeMs: 0,
   maxRangeMs: 3_600_000,
+  allowedRangesMs: [],
   catchUpMs: 3_600_000,
   // Prometheus's default scrape_timeout (10 s) and a margin.
   settleMs: 15_000,
@@ -66,12 +71,29 @@ export function readRangeSettings(read: EnvReader): RangeSettings {
     if ('problem' in checked) read.problem(`SNAPSHOT_RANGE: ${checked.problem}`);
     else defaultRangeMs = checked.ms;
   }
+  const allowedRangesMs: number[] = [];
+  for (const text of (read.string('SNAPSHOT_ALLOWED_RANGES') ?? '').split(',').map((r) => r.trim())) {
+    if (text === '') continue;
+    const checked = checkRange(text, maxRangeMs);
+    if ('problem' in checked) read.problem(`SNAPSHOT_ALLOWED_RANGES: ${checked.problem}`);
+    else if (checked.ms === 0) read.problem('SNAPSHOT_ALLOWED_RANGES: "0" is an instant snapshot, which pings may always ask for; list ranges only');
+    else if (!allowedRangesMs.includes(checked.ms)) allowedRangesMs.push(checked.ms);
+  }
   return {
     defaultRangeMs,
     maxRangeMs,
+    allowedRangesMs,
     catchUpMs: readDuration(read, 'SNAPSHOT_CATCH_UP', rangeDefaults.catchUpMs, (ms) => (ms > 7 * 24 * 3_600_000 ? 'must be at most 7d' : undefined)),
     settleMs: readDuration(read, 'SNAPSHOT_SETTLE', rangeDefaults.settleMs, (ms) => (ms > 600_000 ? 'must be at most 10m' : undefined)),
     partSeries: read.integer('SNAPSHOT_PART_SERIES', rangeDefaults.partSeries, { min: 1, max: 100_000_000 }),
     partSamples: read.integer('SNAPSHOT_PART_SAMPLES', rangeDefaults.partSamples, { min: 1, max: 1_000_000_000 }),
   };
+}
+
+/**
+ * Whether a ping may ask for this range: an instant snapshot (0), the default range, or one the operator
+ * listed. Anything else would let whoever can send an event choose how much one export reads.
+ */
+export function rangeAllowed(ms: number, settings: Pick<RangeSettings, 'defaultRangeMs' | 'allowedRangesMs'>): boolean {
+  return ms === 0 || ms === settings.defaultRangeMs || settings.allowedRangesMs.includes(ms);
 }

@@ -4,14 +4,19 @@
 // range (archive/src/window.ts), reaching back over ticks whose export is missing, up to the
 // catch-up bound. The object is keyed by PingSource, range and tick, so every delivery of the ping,
 // and any other ping of the same tick, names it: a redelivery finds it, and the next tick can see
-// whether it exists. The samples are read only once the window has settled (the last scrapes in it
+// whether it exists. The key names no selectors, so the object records them (metadata, and its
+// header): a ping of the tick asking for other selectors finds the key taken (412 key_conflict), and
+// the next tick does not count such an object as covering its window. The samples are read only once the window has settled (the last scrapes in it
 // are stamped when they start but stored when they end), with one query per part of the split plan
 // (split-plan.ts), each answer streamed into the object in order.
+import { createHash } from 'node:crypto';
 import { pipeline } from 'node:stream';
-import { createGzip } from 'node:zlib';
+import { createGunzip, createGzip } from 'node:zlib';
 import type { CloudEvent } from 'cloudevents';
 import {
+  ExportReader,
   formatDuration,
+  NotAnExportError,
   RANGE_KIND,
   rangeFolder,
   rangeKey,
@@ -24,11 +29,11 @@ import {
 } from '../../../archive/src/index.js';
 import { createSnapshotStoredEvent, type PingEvent, type SnapshotStoredData } from '../../../events/src/index.js';
 import type { Logger } from '../../runtime/src/logger.js';
-import { RejectedEventError } from './errors.js';
+import { RejectedEventError, RetryableError } from './errors.js';
 import { countsFromTail, streamExport, type Answer } from './export-stream.js';
 import type { PrometheusApi } from './prometheus-api.js';
 import type { PrometheusClient } from './prometheus.js';
-import { checkRange, type RangeSettings } from './range-config.js';
+import { checkRange, rangeAllowed, type RangeSettings } from './range-config.js';
 import type { RangeMetrics } from './range-metrics.js';
 import { parseSelector, SelectorError } from './selector.js';
 import { partQuery, SplitPlanner, tooManySamples, type Part } from './split-plan.js';
@@ -61,12 +66,32 @@ const META_ID = 'event-id';
 const META_SOURCE = 'event-source';
 const META_TIME = 'event-time';
 const META_START = 'window-start';
+// What the export is of beyond its key: a digest of its selectors (metadata values are short and ASCII).
+const META_SELECTORS = 'selectors-sha256';
 
-/** The range a ping asks for, in ms (0: an instant snapshot); a 400 when it cannot be taken. */
+/** The selectors' digest: the same set, in any order and with repeats, gives the same one. */
+export function selectorsDigest(selectors: readonly string[]): string {
+  return createHash('sha256')
+    .update(JSON.stringify([...new Set(selectors)].sort()))
+    .digest('hex');
+}
+
+/**
+ * The range a ping asks for, in ms (0: an instant snapshot): a 400 when it is no range, a 403 when it
+ * is one the operator has not allowed (SNAPSHOT_RANGE, SNAPSHOT_ALLOWED_RANGES).
+ */
 export function requestedRange(ping: PingEvent, settings: RangeSettings): number {
   if (ping.data.range === undefined) return settings.defaultRangeMs;
   const checked = checkRange(ping.data.range, settings.maxRangeMs);
   if ('problem' in checked) throw new RejectedEventError('invalid_event', 400, `data.range ${checked.problem}`);
+  if (!rangeAllowed(checked.ms, settings)) {
+    const allowed = [...new Set([settings.defaultRangeMs, ...settings.allowedRangesMs].filter((ms) => ms > 0))].map(formatDuration);
+    throw new RejectedEventError(
+      'range_not_allowed',
+      403,
+      `data.range ${JSON.stringify(ping.data.range)} is not a range this function exports: ${allowed.length ? `it takes ${allowed.join(', ')} (SNAPSHOT_RANGE, SNAPSHOT_ALLOWED_RANGES)` : 'it takes none from events (SNAPSHOT_RANGE and SNAPSHOT_ALLOWED_RANGES are unset)'} or 0 for an instant snapshot`,
+    );
+  }
   return checked.ms;
 }
 
@@ -84,6 +109,7 @@ export async function exportRange(deps: RangeExportDeps, ping: PingEvent, rangeM
   const key = rangeKey({ namespace: ping.namespace, name: ping.name, rangeMs, tick, gzip: deps.gzip });
   const log = deps.log.child({ eventId: ping.id, key });
 
+  const digest = selectorsDigest(selectors);
   const existing = await deps.store.head(key);
   if (existing) return alreadyStored(deps, ping, existing, selectors, startedAt, log);
 
@@ -93,7 +119,7 @@ export async function exportRange(deps: RangeExportDeps, ping: PingEvent, rangeM
     await (deps.range.sleep ?? sleep)(settleLeft);
   }
 
-  const window = exportWindow(tick, rangeMs, settings.catchUpMs, await previousEnd(deps.store, ping, rangeMs, tick, settings.catchUpMs, key));
+  const window = exportWindow(tick, rangeMs, settings.catchUpMs, await previousEnd(deps, ping, rangeMs, tick, key, digest));
   const caughtUp = windowsCaughtUp(window, rangeMs);
   if (caughtUp > 0) log.warn('covering missed ticks', { windows: caughtUp, start: iso(window.start) });
 
@@ -140,6 +166,7 @@ export async function exportRange(deps: RangeExportDeps, ping: PingEvent, rangeM
       [META_SOURCE]: encodeURIComponent(ping.source),
       [META_TIME]: ping.time,
       [META_START]: iso(window.start),
+      [META_SELECTORS]: digest,
     },
   });
   if (!result.created) return alreadyStored(deps, ping, result.object, selectors, startedAt, log);
@@ -219,14 +246,54 @@ async function* answerParts(
   }
 }
 
-/** The end of the newest export of this PingSource and range before `tick`, within the catch-up bound. */
-async function previousEnd(store: SnapshotStore, ping: PingEvent, rangeMs: number, tick: number, catchUpMs: number, key: string): Promise<number | undefined> {
+/**
+ * The end of the newest export of this PingSource, range and selectors before `tick`, within the
+ * catch-up bound; the bound itself when the folder holds only older exports (ticks were missed
+ * beyond it); undefined when it holds none before this tick (the first export: its own window). An
+ * object of other selectors at a tick does not hold that tick's samples of these, so it is passed over.
+ */
+async function previousEnd(deps: RangeExportDeps, ping: PingEvent, rangeMs: number, tick: number, key: string, digest: string): Promise<number | undefined> {
+  const { store } = deps;
+  const catchUpMs = deps.range.settings.catchUpMs;
   if (catchUpMs <= 0) return undefined;
   const folder = rangeFolder(ping.namespace, ping.name, rangeMs);
   // Keys are `<folder><instant>.json`: starting after `<folder><instant>` takes that instant's key in.
   const earliest = tick - rangeMs - catchUpMs;
-  const last = await store.lastKeyBetween(folder, folder + instantPath(iso(earliest)), key);
-  return last === undefined ? undefined : parseRangeKey(last)?.tick;
+  const bound = folder + instantPath(iso(earliest));
+  const keys = await store.keysBetween(folder, bound, key);
+  for (const candidate of keys.reverse()) {
+    const object = await store.head(candidate);
+    if (object && (await storedDigest(deps, object)) === digest) return parseRangeKey(candidate)?.tick;
+  }
+  const first = await store.firstKey(folder);
+  return first !== undefined && first < bound ? earliest : undefined;
+}
+
+/** The digest of the selectors a stored export holds: from its metadata, or its header for one written without it. */
+async function storedDigest(deps: RangeExportDeps, object: ObjectInfo): Promise<string | undefined> {
+  const recorded = object.metadata[META_SELECTORS];
+  if (recorded !== undefined) return recorded;
+  const opened = await deps.store.open(object.key);
+  if (!opened) return undefined;
+  const body = object.key.endsWith('.gz') ? opened.body.pipe(createGunzip()) : opened.body;
+  if (body !== opened.body) opened.body.on('error', (err) => body.destroy(err));
+  const reader = new ExportReader();
+  try {
+    for await (const chunk of body) {
+      for (const item of reader.push(chunk as Buffer)) {
+        if (item.type === 'header') return item.header.kind === RANGE_KIND ? selectorsDigest(item.header.selectors) : undefined;
+      }
+    }
+    return undefined;
+  } catch (err) {
+    // Not an export this version reads (or not gzip): it holds nothing of these selectors either.
+    const code = (err as { code?: unknown }).code;
+    if (err instanceof NotAnExportError || (typeof code === 'string' && code.startsWith('Z_'))) return undefined;
+    throw new RetryableError('storage_unavailable', 503, `reading the header of ${object.key} failed: ${(err as Error).message}`, { cause: err });
+  } finally {
+    opened.body.destroy();
+    body.destroy();
+  }
 }
 
 /** Answers through the planner's API, counted by kind. */
@@ -256,6 +323,16 @@ async function alreadyStored(
   log: Logger,
 ): Promise<RangeExportResult> {
   const parts = parseRangeKey(object.key)!;
+  const stored = await storedDigest(deps, object);
+  if (stored !== selectorsDigest(selectors)) {
+    // Another ping of this tick exported other selectors first: this one's samples are not in it, and
+    // no retry can change which object the key names. It is left as it is.
+    throw new RejectedEventError(
+      'key_conflict',
+      412,
+      `object ${object.key} already holds this tick's export of other selectors (for event ${JSON.stringify(decode(object.metadata[META_ID]))}); this ping asks for ${JSON.stringify(selectors)}`,
+    );
+  }
   const start = object.metadata[META_START];
   const counts = countsFromTail(await deps.store.tail(object.key, 256, deps.gzip));
   if (!counts) log.warn('stored range export does not end with its counts', { key: object.key });

@@ -8,7 +8,9 @@
 //    a third of what an export of the same series does), and parts are given out as they are counted;
 // 3. consecutive names are grouped into parts of at most `series` series and `samples` samples;
 //    a name above either alone is split by the label with the most values, into value ranges
-//    (the first also taking the series without that label, so nothing falls between parts);
+//    (the first also taking the series without that label, so nothing falls between parts); each
+//    range is counted, and one still above the budget (values do not hold series evenly) is split
+//    again, by whichever label then has the most values, until it fits or is one series;
 // 4. when Prometheus refuses a part anyway ("would load too many samples", its --query.max-samples),
 //    the part is split again: its names in halves, or a single name by a label.
 //
@@ -95,7 +97,7 @@ export class SplitPlanner {
       if (count !== undefined && count.series === 0) continue;
       if (count === undefined || count.series > this.budget.series || count.samples > this.budget.samples) {
         yield* take();
-        yield* await this.byLabel({ base, names: [name], extra: [], series: count?.series, samples: count?.samples }, this.pieces(count), window);
+        yield* await this.fitted({ base, names: [name], extra: [], series: count?.series, samples: count?.samples }, this.pieces(count), window);
         continue;
       }
       if (group.names.length > 0 && (group.series + count.series > this.budget.series || group.samples + count.samples > this.budget.samples)) yield* take();
@@ -170,6 +172,39 @@ export class SplitPlanner {
       const perName = Math.max(1, seriesCounted / namesCounted);
       batch = Math.max(1, Math.min(batch * 4, Math.floor(target / perName)));
       yield* counts;
+    }
+  }
+
+  /**
+   * One name's series cut by label (byLabel) into parts that each fit the budget: every piece is
+   * counted, and a piece still over it is cut again. A piece always holds fewer series than the part
+   * it was cut from (it lacks at least one of the label's values), so this ends, at the latest with
+   * pieces of one series. Without it, a value holding most of the series made a part over
+   * SNAPSHOT_MAX_SERIES: a 422 that every later catch-up repeated.
+   */
+  private async fitted(part: Part, pieces: number, window: PlanWindow): Promise<Part[]> {
+    const cut = await this.byLabel(part, pieces, window);
+    if (cut.length === 1) return cut;
+    const out: Part[] = [];
+    for (const piece of cut) {
+      const count = await this.countPart(piece, window);
+      if (count && count.series === 0) continue;
+      if (count && count.series <= this.budget.series && count.samples <= this.budget.samples) out.push({ ...piece, ...count });
+      else out.push(...(await this.fitted(piece, this.pieces(count), window)));
+    }
+    return out;
+  }
+
+  /** A part's series and the samples they hold in the window; undefined when Prometheus refuses even the count. */
+  private async countPart(part: Part, window: PlanWindow): Promise<Count | undefined> {
+    const query = `count(last_over_time(${renderSelector(partMatchers(part))}[${formatDuration(window.end - window.start)}]))`;
+    try {
+      this.stats.countQueries++;
+      const answer = await this.api.countQuery(query, window.end);
+      return { series: Number(answer.result[0]?.value[1] ?? 0), samples: answer.totalSamples };
+    } catch (err) {
+      if (!tooManySamples(err)) throw err;
+      return undefined;
     }
   }
 

@@ -75,6 +75,10 @@ export interface SnapshotStore {
   listSnapshots(options: { limit: number; after?: string }): Promise<{ items: ListedObject[]; next: string | null }>;
   /** The last key under prefix that sorts after `after` and before `before`, if any (range exports' catch-up). */
   lastKeyBetween(prefix: string, after: string, before: string): Promise<string | undefined>;
+  /** Every key under prefix that sorts after `after` and before `before`, in key order. */
+  keysBetween(prefix: string, after: string, before: string): Promise<string[]>;
+  /** The first key under prefix, if any: one listing of one key. */
+  firstKey(prefix: string): Promise<string | undefined>;
 }
 
 export interface StoreOptions {
@@ -207,6 +211,25 @@ export function createStore(options: StoreOptions): SnapshotStore {
     },
 
     lastKeyBetween,
+
+    async keysBetween(prefix, after, before) {
+      const keys: string[] = [];
+      let token: string | undefined;
+      do {
+        const res = await list({ Prefix: prefix, ...(token ? { ContinuationToken: token } : { StartAfter: after }) });
+        for (const object of res.Contents ?? []) {
+          if (!object.Key || object.Key >= before) return keys;
+          keys.push(object.Key);
+        }
+        token = res.IsTruncated ? res.NextContinuationToken : undefined;
+      } while (token);
+      return keys;
+    },
+
+    async firstKey(prefix) {
+      const res = await list({ Prefix: prefix, MaxKeys: 1 });
+      return res.Contents?.[0]?.Key;
+    },
   };
 
   /**
@@ -215,13 +238,19 @@ export function createStore(options: StoreOptions): SnapshotStore {
    * stored. Fixed-width digits compare as text, so a prefix or key later than the bound's own is
    * passed over.
    */
-  async function newestDated(prefix: string, notAfter: Date | undefined, toListed: (object: _Object) => ListedObject | undefined): Promise<ListedObject | undefined> {
+  async function newestDated(
+    prefix: string,
+    notAfter: Date | undefined,
+    toListed: (object: _Object) => ListedObject | undefined,
+  ): Promise<ListedObject | undefined> {
     const bound = notAfter ? instantPath(notAfter.toISOString()) : undefined;
     const early = (path: string) => bound === undefined || path.slice(0, bound.length) <= bound.slice(0, path.length);
     const levels = [/^\d{4}\/$/, /^\d{4}\/\d{2}\/$/, /^\d{4}\/\d{2}\/\d{2}\/$/];
     const descend = async (path: string, depth: number): Promise<ListedObject | undefined> => {
       if (depth === levels.length) {
-        const day = (await listAll(prefix + path)).map(toListed).filter((item): item is ListedObject => item !== undefined && early(item.key.slice(prefix.length)));
+        const day = (await listAll(prefix + path))
+          .map(toListed)
+          .filter((item): item is ListedObject => item !== undefined && early(item.key.slice(prefix.length)));
         return day.at(-1);
       }
       const children = (await listPrefixes(prefix + path))
@@ -294,7 +323,12 @@ function listed(object: _Object): ListedObject | undefined {
 function listedRange(object: _Object): ListedObject | undefined {
   const parsed = object.Key ? parseRangeKey(object.Key) : undefined;
   if (!parsed) return undefined;
-  return { key: object.Key!, size: object.Size ?? 0, time: new Date(parsed.tick).toISOString().replace('.000Z', 'Z'), lastModified: object.LastModified?.toISOString() };
+  return {
+    key: object.Key!,
+    size: object.Size ?? 0,
+    time: new Date(parsed.tick).toISOString().replace('.000Z', 'Z'),
+    lastModified: object.LastModified?.toISOString(),
+  };
 }
 
 function statusOf(err: unknown): number | undefined {
@@ -309,8 +343,8 @@ function isNetworkError(err: unknown): boolean {
   const code = (err as { code?: string })?.code;
   const name = (err as { name?: string })?.name;
   return (
-    typeof code === 'string' && /^(ECONN|ENOTFOUND|EAI_AGAIN|EHOST|ENET|EPIPE|ETIMEDOUT)/.test(code)
-  ) || name === 'TimeoutError' || name === 'RequestTimeout';
+    (typeof code === 'string' && /^(ECONN|ENOTFOUND|EAI_AGAIN|EHOST|ENET|EPIPE|ETIMEDOUT)/.test(code)) || name === 'TimeoutError' || name === 'RequestTimeout'
+  );
 }
 
 /** Any failure talking to the store: the event is fine, so the delivery is retried. */

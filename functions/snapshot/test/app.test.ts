@@ -5,13 +5,7 @@ import { gunzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { HTTP } from 'cloudevents';
-import {
-  SNAPSHOT_STORED_TYPE,
-  createPingEvent,
-  receiveEvent,
-  validateSnapshotStoredEvent,
-  type SnapshotStoredData,
-} from '../../../events/src/index.js';
+import { SNAPSHOT_STORED_TYPE, createPingEvent, receiveEvent, validateSnapshotStoredEvent, type SnapshotStoredData } from '../../../events/src/index.js';
 import { waitFor } from '../../../platform/tools/wait.js';
 import { startTcpProxy } from '../../../platform/testing/tcp-proxy.js';
 import { snapshotKey } from '../src/key.js';
@@ -87,21 +81,30 @@ for (const mode of ['binary', 'structured'] as const) {
     assert.equal(res.status, 200, res.text);
     const data = storedData(res);
     const key = snapshotKey(instant.toISOString(), ping.id, false);
-    assert.deepEqual({ ...data, durationMs: 0 }, {
-      bucket,
-      key,
-      bytes: data.bytes,
-      series: data.series,
-      durationMs: 0,
-      queries: ['{__name__!=""}'],
-      time: instant.toISOString(),
-    });
+    assert.deepEqual(
+      { ...data, durationMs: 0 },
+      {
+        bucket,
+        key,
+        bytes: data.bytes,
+        series: data.series,
+        durationMs: 0,
+        queries: ['{__name__!=""}'],
+        time: instant.toISOString(),
+      },
+    );
     assert.equal(res.headers['ce-id'], ping.id, 'the reply carries the ping id, so repeated replies are recognisable');
 
     // mc sees exactly one object, of the reported size, and reads the same content.
     const listing = await s3.minio.mc('ls', '--recursive', '--json', `local/${bucket}`);
-    const listed = listing.trim().split('\n').map((line) => JSON.parse(line) as { key: string; size: number });
-    assert.deepEqual(listed.map((o) => [o.key, o.size]), [[key, data.bytes]]);
+    const listed = listing
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { key: string; size: number });
+    assert.deepEqual(
+      listed.map((o) => [o.key, o.size]),
+      [[key, data.bytes]],
+    );
     const catted = await s3.minio.mc('cat', `local/${bucket}/${key}`);
     const stored = JSON.parse(catted) as StoredSnapshot;
     assert.equal(Buffer.byteLength(catted), data.bytes);
@@ -114,7 +117,14 @@ for (const mode of ['binary', 'structured'] as const) {
     assert.deepEqual(sortedResult(stored.results[0]!.response), sortedResult(direct));
     assert.deepEqual(
       { kind: stored.kind, id: stored.id, source: stored.source, time: stored.time, queries: stored.queries, series: stored.series },
-      { kind: 'promsnap.snapshot.v1', id: ping.id, source: ping.source, time: instant.toISOString(), queries: ['{__name__!=""}'], series: direct.data.result.length },
+      {
+        kind: 'promsnap.snapshot.v1',
+        id: ping.id,
+        source: ping.source,
+        time: instant.toISOString(),
+        queries: ['{__name__!=""}'],
+        series: direct.data.result.length,
+      },
     );
     assert.equal(data.series, direct.data.result.length);
     assert.equal(await app.metric('snapshot_requests_total', { outcome: 'stored' }), 1);
@@ -137,13 +147,17 @@ test('the same event delivered twice, in turn or at once, leaves exactly one obj
   const a = storedData(first);
   const b = storedData(second);
   assert.deepEqual({ ...b, durationMs: 0 }, { ...a, durationMs: 0 });
-  assert.equal(a.series, 51, 'one up series and the exporter\'s 50');
+  assert.equal(a.series, 51, "one up series and the exporter's 50");
   assert.equal(second.headers['ce-time'], first.headers['ce-time'], 'both replies carry the time the object was written');
   assert.deepEqual(await s3.keys(bucket), [a.key]);
 
   const concurrent = createPingEvent({ namespace: 'promsnap', name: 'snapshot-schedule', time: instant });
   const replies = await Promise.all([1, 2, 3].map(() => post(app.url, HTTP.binary(concurrent))));
-  assert.deepEqual(replies.map((r) => r.status), [200, 200, 200], replies.map((r) => r.text).join('\n'));
+  assert.deepEqual(
+    replies.map((r) => r.status),
+    [200, 200, 200],
+    replies.map((r) => r.text).join('\n'),
+  );
   assert.equal(new Set(replies.map((r) => storedData(r).key)).size, 1);
   assert.equal((await s3.keys(bucket)).length, 2);
   assert.equal(await app.metric('snapshot_requests_total', { outcome: 'stored' }), 2);
@@ -152,7 +166,7 @@ test('the same event delivered twice, in turn or at once, leaves exactly one obj
 
 // Keys come from a ping's time and id, so a second PingSource sending the same id in the same second
 // names the same object as the first. Its snapshot must never replace the first one's.
-test('a key holding another event\'s snapshot is left untouched: 412 key_conflict (not retryable), counted', async (t) => {
+test("a key holding another event's snapshot is left untouched: 412 key_conflict (not retryable), counted", async (t) => {
   const bucket = await s3.bucket();
   const app = await startApp(t, { prometheusUrl: prometheus.url, s3Client: s3.client, bucket, queries: ['up'] });
   const instant = await settledInstant();
@@ -171,7 +185,7 @@ test('a key holding another event\'s snapshot is left untouched: 412 key_conflic
   assert.equal(body.retryable, false);
   assert.equal(body.error, `object ${key} already holds a snapshot of another event (id ${JSON.stringify(first.id)}, source ${JSON.stringify(first.source)})`);
   assert.deepEqual(await s3.keys(bucket), [key]);
-  assert.deepEqual(await readObject(s3, bucket, key), before, 'the first event\'s snapshot is as it was');
+  assert.deepEqual(await readObject(s3, bucket, key), before, "the first event's snapshot is as it was");
   assert.equal((await s3.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }))).ETag, etag);
   assert.equal(await app.metric('snapshot_failures_total', { reason: 'key_conflict' }), 1);
   assert.equal(await app.metric('snapshot_requests_total', { outcome: 'rejected' }), 1);
@@ -181,7 +195,7 @@ test('a key holding another event\'s snapshot is left untouched: 412 key_conflic
   assert.equal(await app.metric('snapshot_requests_total', { outcome: 'duplicate' }), 1);
 });
 
-test('another event\'s snapshot written while this one\'s query runs: the conditional write refuses, 412 key_conflict', async (t) => {
+test("another event's snapshot written while this one's query runs: the conditional write refuses, 412 key_conflict", async (t) => {
   const bucket = await s3.bucket();
   // This delivery's Prometheus answers 1.5 s late, so the other event is stored between its HEAD and its write.
   const slow = await startTcpProxy({ port: prometheus.port }, { delayResponseMs: 1_500 });
@@ -193,7 +207,7 @@ test('another event\'s snapshot written while this one\'s query runs: the condit
   const other = createPingEvent({ namespace: 'team-b', name: 'nightly', id: first.id, time: instant });
 
   const pending = post(late.url, HTTP.binary(other));
-  await waitFor(() => slow.connections > 0, { what: 'the late delivery\'s query to reach Prometheus' });
+  await waitFor(() => slow.connections > 0, { what: "the late delivery's query to reach Prometheus" });
   const stored = await post(quick.url, HTTP.binary(first));
   assert.equal(stored.status, 200, stored.text);
   const key = storedData(stored).key;
@@ -204,7 +218,7 @@ test('another event\'s snapshot written while this one\'s query runs: the condit
   assert.equal((res.json as { reason: string }).reason, 'key_conflict');
   assert.deepEqual(await s3.keys(bucket), [key]);
   assert.deepEqual(await s3.pendingUploads(bucket), []);
-  assert.deepEqual(await readObject(s3, bucket, key), before, 'the first event\'s snapshot is as it was');
+  assert.deepEqual(await readObject(s3, bucket, key), before, "the first event's snapshot is as it was");
   assert.equal((JSON.parse(before.toString()) as { source: unknown }).source, first.source);
   assert.equal(await late.metric('snapshot_failures_total', { reason: 'key_conflict' }), 1);
   assert.equal(await late.metric('snapshot_requests_total', { outcome: 'rejected' }), 1);
@@ -225,7 +239,10 @@ test('Prometheus down: 503, nothing written, failure counted; back up: the redel
   assert.deepEqual(await s3.keys(bucket), []);
   assert.equal(await app.metric('snapshot_failures_total', { reason: 'prometheus_unavailable' }), 1);
   assert.equal(await app.metric('snapshot_requests_total', { outcome: 'failed' }), 1);
-  assert.ok(app.logs.some((l) => l['msg'] === 'dependency failure' && JSON.stringify(l).includes('ECONNREFUSED')), 'the log keeps the detail');
+  assert.ok(
+    app.logs.some((l) => l['msg'] === 'dependency failure' && JSON.stringify(l).includes('ECONNREFUSED')),
+    'the log keeps the detail',
+  );
 
   await prometheus.restart();
   const retried = await post(app.url, HTTP.binary(ping));
@@ -244,7 +261,12 @@ test('malformed, incomplete and wrong-type events get 400 saying what is wrong, 
   const binary = HTTP.binary(ping).headers as Record<string, string>;
   const cases: Array<{ what: string; headers: Record<string, string>; body: string; problems: RegExp[] }> = [
     { what: 'plain JSON', headers: { 'content-type': 'application/json' }, body: '{"queries":["up"]}', problems: [/^not a CloudEvent/] },
-    { what: 'broken structured JSON', headers: { 'content-type': 'application/cloudevents+json' }, body: '{"specversion":"1.0",', problems: [/not valid JSON/] },
+    {
+      what: 'broken structured JSON',
+      headers: { 'content-type': 'application/cloudevents+json' },
+      body: '{"specversion":"1.0",',
+      problems: [/not valid JSON/],
+    },
     {
       what: 'incomplete binary event',
       headers: { 'ce-specversion': '1.0', 'ce-id': 'x', 'content-type': 'application/json' },
@@ -261,9 +283,17 @@ test('malformed, incomplete and wrong-type events get 400 saying what is wrong, 
       what: 'wrong type and source',
       headers: { ...binary, 'ce-type': 'com.example.order.created', 'ce-source': 'https://shop.example.com' },
       body: '{}',
-      problems: [/^type "com.example.order.created" is not accepted here: expected dev.knative.sources.ping$/, /^source "https:\/\/shop.example.com" is not a PingSource/],
+      problems: [
+        /^type "com.example.order.created" is not accepted here: expected dev.knative.sources.ping$/,
+        /^source "https:\/\/shop.example.com" is not a PingSource/,
+      ],
     },
-    { what: 'bad ping data', headers: binary, body: '{"queries":"up","limit":3}', problems: [/^data has unknown property "limit"$/, /^data.queries must be of type array$/] },
+    {
+      what: 'bad ping data',
+      headers: binary,
+      body: '{"queries":"up","limit":3}',
+      problems: [/^data has unknown property "limit"$/, /^data.queries must be of type array$/],
+    },
     { what: 'data that is not JSON', headers: { ...binary, 'content-type': 'text/plain' }, body: 'take a snapshot', problems: [/must be application\/json/] },
   ];
   for (const c of cases) {
@@ -375,13 +405,22 @@ test('/lastdata streams the newest snapshot and /snapshots pages through them in
   assert.deepEqual(body, await readObject(s3, bucket, keys[0]!));
   assert.equal((JSON.parse(body.toString()) as StoredSnapshot).time, later.toISOString());
 
-  const page1 = (await (await fetch(`${app.url}/snapshots?limit=1`)).json()) as { items: Array<{ key: string; size: number; time: string }>; next: string | null };
-  assert.deepEqual(page1.items.map((i) => i.key), [keys[1]]);
+  const page1 = (await (await fetch(`${app.url}/snapshots?limit=1`)).json()) as {
+    items: Array<{ key: string; size: number; time: string }>;
+    next: string | null;
+  };
+  assert.deepEqual(
+    page1.items.map((i) => i.key),
+    [keys[1]],
+  );
   assert.equal(page1.items[0]!.time, `${earlier.toISOString().slice(0, 19)}Z`);
   assert.ok(page1.items[0]!.size > 0);
   assert.equal(page1.next, keys[1]);
   const page2 = (await (await fetch(`${app.url}/snapshots?limit=1&after=${encodeURIComponent(page1.next)}`)).json()) as typeof page1;
-  assert.deepEqual(page2.items.map((i) => i.key), [keys[0]]);
+  assert.deepEqual(
+    page2.items.map((i) => i.key),
+    [keys[0]],
+  );
   assert.equal(page2.next, null);
   const bad = await fetch(`${app.url}/snapshots?limit=0`);
   assert.equal(bad.status, 400);
@@ -408,11 +447,13 @@ test('the dead-letter sink keeps each event once with its Knative error attribut
   const app = await startApp(t, { prometheusUrl: prometheus.url, s3Client: s3.client, bucket });
   const ping = createPingEvent({ namespace: 'promsnap', name: 'snapshot-schedule', data: { queries: ['up'] } });
   const failure = JSON.stringify({ error: 'Prometheus is unreachable; the delivery can be retried', reason: 'prometheus_unavailable', retryable: true });
-  const message = HTTP.binary(ping.cloneWith({
-    knativeerrorcode: '503',
-    knativeerrordest: 'http://snapshot.promsnap.svc.cluster.local',
-    knativeerrordata: Buffer.from(failure).toString('base64'),
-  }));
+  const message = HTTP.binary(
+    ping.cloneWith({
+      knativeerrorcode: '503',
+      knativeerrordest: 'http://snapshot.promsnap.svc.cluster.local',
+      knativeerrordata: Buffer.from(failure).toString('base64'),
+    }),
+  );
   const res = await post(`${app.url}/dead-letters`, message);
   assert.equal(res.status, 202, res.text);
   const key = (res.json as { key: string }).key;
@@ -421,11 +462,14 @@ test('the dead-letter sink keeps each event once with its Knative error attribut
     error: { code: number; destination: string; body: string };
     event: Record<string, unknown>;
   };
-  assert.deepEqual({ code: record.error.code, destination: record.error.destination, body: record.error.body }, {
-    code: 503,
-    destination: 'http://snapshot.promsnap.svc.cluster.local',
-    body: failure,
-  });
+  assert.deepEqual(
+    { code: record.error.code, destination: record.error.destination, body: record.error.body },
+    {
+      code: 503,
+      destination: 'http://snapshot.promsnap.svc.cluster.local',
+      body: failure,
+    },
+  );
   assert.equal(record.event['id'], ping.id);
   assert.equal(record.event['knativeerrorcode'], '503');
   assert.deepEqual(record.event['data'], { queries: ['up'] });

@@ -70,7 +70,9 @@ test('the image runs as non-root on production dependencies and stores a snapsho
   assert.ok(image.devPackagesChecked > 50, `${image.devPackagesChecked} dev-only packages checked absent`);
 
   // Its production dependencies are exactly what its compiled code loads, and all are installed.
-  const declared = Object.keys((JSON.parse(await readFile(path.join(repoRoot, 'functions/snapshot/package.json'), 'utf8')) as { dependencies: Record<string, string> }).dependencies).sort();
+  const declared = Object.keys(
+    (JSON.parse(await readFile(path.join(repoRoot, 'functions/snapshot/package.json'), 'utf8')) as { dependencies: Record<string, string> }).dependencies,
+  ).sort();
   const loaded = await packagesLoadedBy(path.join(image.workdir, image.final.cmd[1]!));
   assert.deepEqual(loaded, declared, 'packages loaded by the code = dependencies in functions/snapshot/package.json');
   for (const name of declared) assert.ok(existsSync(path.join(image.workdir, 'node_modules', name)), `${name} is installed in the image`);

@@ -3,7 +3,10 @@ import assert from 'node:assert/strict';
 import { deadLetterKey, parseSnapshotKey, snapshotKey } from '../src/key.js';
 
 test('a key is the event time in UTC to the second and its id', () => {
-  assert.equal(snapshotKey('2026-11-25T10:04:05.987Z', '2f2c6b8e-1a8f-4a87-9d3c-0b1f4c3f9d11', false), '2026/11/25/100405Z-2f2c6b8e-1a8f-4a87-9d3c-0b1f4c3f9d11.json');
+  assert.equal(
+    snapshotKey('2026-11-25T10:04:05.987Z', '2f2c6b8e-1a8f-4a87-9d3c-0b1f4c3f9d11', false),
+    '2026/11/25/100405Z-2f2c6b8e-1a8f-4a87-9d3c-0b1f4c3f9d11.json',
+  );
   assert.equal(snapshotKey('2026-11-25T23:30:00+02:00', 'a', true), '2026/11/25/213000Z-a.json.gz');
   assert.equal(deadLetterKey('2026-01-02T03:04:05Z', 'a'), 'dead-letters/2026/01/02/030405Z-a.json');
 });
@@ -14,7 +17,10 @@ test('ids are encoded one-to-one, so different ids never share a key', () => {
   assert.equal(new Set(keys).size, ids.length);
   assert.equal(keys[0], '2026/11/25/100000Z-a%2Fb.json');
   for (const [i, key] of keys.entries()) assert.equal(parseSnapshotKey(key)?.id, ids[i]);
-  assert.ok(keys.every((key) => key.split('/').length === 4), 'no id adds a folder level');
+  assert.ok(
+    keys.every((key) => key.split('/').length === 4),
+    'no id adds a folder level',
+  );
 });
 
 test('keys parse back to their instant; other keys do not parse', () => {

@@ -11,6 +11,7 @@ import { rangeKey, readExport, type RangeHeader, type ExportItem } from '../../.
 import { PING_EVENT_TYPE, pingSource, type PingData } from '../../../events/src/index.js';
 import { startBackfilledPrometheus, type BackfilledPrometheus } from '../../../platform/testing/backfill.js';
 import { parseExposition } from '../../../platform/testing/exposition.js';
+import { startTcpProxy } from '../../../platform/testing/tcp-proxy.js';
 import { serve } from '../../runtime/src/lifecycle.js';
 import { createLogger } from '../../runtime/src/logger.js';
 import { createApp } from '../src/app.js';
@@ -33,6 +34,16 @@ const families: Array<{ name: string; labels: Array<Record<string, string>>; off
   // Starts and stops inside a window.
   { name: 'range_short', labels: [{ pod: 'p' }], offsetMs: 750, stepMs: 15_000, from: 4 * minute + 20_000, until: 5 * minute + 40_000 },
   { name: 'range_wide', labels: Array.from({ length: 12 }, (_, k) => ({ shard: String(k).padStart(2, '0') })), offsetMs: 250, stepMs: 15_000 },
+  // After the ten minutes the other tests read: the label with the most values (a) holds its series
+  // unevenly, so ranges of its values are not parts of even size (a="big" alone holds six).
+  {
+    name: 'range_skewed',
+    labels: [...Array.from({ length: 10 }, (_, k) => ({ a: `x${k}`, b: '0' })), ...Array.from({ length: 6 }, (_, k) => ({ a: 'big', b: String(k + 1) }))],
+    offsetMs: 500,
+    stepMs: 15_000,
+    from: 10 * minute,
+    until: 12 * minute,
+  },
 ];
 
 interface Sample {
@@ -95,14 +106,19 @@ interface RangeApp {
   metric(name: string, labels?: Record<string, string>): Promise<number | undefined>;
 }
 
-async function startRangeApp(t: import('node:test').TestContext, prometheusUrl: string, settings: Partial<RangeSettings> = {}): Promise<RangeApp> {
+async function startRangeApp(
+  t: import('node:test').TestContext,
+  prometheusUrl: string,
+  settings: Partial<RangeSettings> = {},
+  hooks: { sleep?: (ms: number) => Promise<void>; maxSeries?: number } = {},
+): Promise<RangeApp> {
   const bucket = await minio.bucket();
   const metrics = createMetrics();
   const inFlight = new InFlight();
   const logs: string[] = [];
   const log = createLogger({ level: 'info', write: (line) => logs.push(line) });
   const app = createApp({
-    prometheus: createPrometheusClient({ url: prometheusUrl, timeoutMs: 10_000 }),
+    prometheus: createPrometheusClient({ url: prometheusUrl, timeoutMs: 10_000, ...(hooks.maxSeries !== undefined ? { maxSeries: hooks.maxSeries } : {}) }),
     store: createStore({ client: minio.client, bucket }),
     metrics,
     log,
@@ -113,8 +129,10 @@ async function startRangeApp(t: import('node:test').TestContext, prometheusUrl: 
     inFlight,
     limits: { allowedQueries: 'any', maxFutureMs: 30_000, retentionMs: 30 * 24 * 3_600_000 },
     range: {
-      settings: { ...rangeDefaults, settleMs: 0, ...settings },
+      // The ranges these tests ask for are allowed unless a test says otherwise.
+      settings: { ...rangeDefaults, settleMs: 0, allowedRangesMs: [1000, minute, 2 * minute], ...settings },
       api: createPrometheusApi({ url: prometheusUrl, timeoutMs: 10_000 }),
+      ...(hooks.sleep ? { sleep: hooks.sleep } : {}),
     },
   });
   const lifecycle = await serve(app, { port: 0, host: '127.0.0.1', log, shutdownGraceMs: 10_000, exitOnSignal: false, drain: () => inFlight.idle() });
@@ -209,29 +227,93 @@ test('a redelivery, and another ping of the same tick, find the export instead o
   assert.equal(await app.metric('snapshot_requests_total', { outcome: 'duplicate' }), 2);
 });
 
-test('a missed tick is covered by the next export, and no further back than the catch-up bound', async (t) => {
+test('a missed tick is covered by the next export, and no further back than the catch-up bound; the first export covers its own window', async (t) => {
   const app = await startRangeApp(t, prometheus.url, { catchUpMs: 3 * minute });
   const tick = base + 4 * minute;
-  // The first export of a PingSource finds no export before it: it reaches back the whole bound.
+  // The first export of a PingSource and range has nothing before it to catch up: its own window only,
+  // whatever the bound (a sender naming a new PingSource cannot make it read the whole bound).
   assert.equal((await app.ping(tick, { range: '1m' })).status, 200);
   const first = await app.read(key(tick));
-  assert.equal(first.header.start, new Date(tick - 4 * minute).toISOString());
-  assert.deepEqual(first.samples, expectedWindow(tick - 4 * minute, tick));
-  assert.equal(await app.metric('snapshot_range_windows_caught_up_total'), 3);
+  assert.equal(first.header.start, new Date(tick - minute).toISOString());
+  assert.deepEqual(first.samples, expectedWindow(tick - minute, tick));
+  assert.equal(await app.metric('snapshot_range_windows_caught_up_total'), 0);
   // tick + 1m is missed; tick + 2m covers it.
   const next = await app.ping(tick + 2 * minute, { range: '1m' });
   assert.equal(next.status, 200);
   const caughtUp = await app.read(key(tick + 2 * minute));
   assert.equal(caughtUp.header.start, new Date(tick).toISOString());
   assert.deepEqual(caughtUp.samples, expectedWindow(tick, tick + 2 * minute));
-  assert.equal(await app.metric('snapshot_range_windows_caught_up_total'), 4);
+  assert.equal(await app.metric('snapshot_range_windows_caught_up_total'), 1);
   // Six ticks missed: the export reaches back its own range and three minutes, no further.
   const late = await app.ping(tick + 9 * minute, { range: '1m' });
   const bounded = await app.read(key(tick + 9 * minute));
   assert.equal(late.status, 200);
   assert.equal(bounded.header.start, new Date(tick + 5 * minute).toISOString());
   assert.deepEqual(bounded.samples, expectedWindow(tick + 5 * minute, tick + 9 * minute));
-  assert.equal(await app.metric('snapshot_range_windows_caught_up_total'), 7);
+  assert.equal(await app.metric('snapshot_range_windows_caught_up_total'), 4);
+  // Nothing stored within the bound, but an older export: the bound again, not the export's own window.
+  const after = await app.ping(tick + 16 * minute, { range: '1m' });
+  assert.equal(after.status, 200);
+  assert.equal((await app.read(key(tick + 16 * minute))).header.start, new Date(tick + 12 * minute).toISOString());
+});
+
+test('a range other than SNAPSHOT_RANGE or SNAPSHOT_ALLOWED_RANGES is refused: 403 range_not_allowed, counted, before Prometheus is asked, nothing stored', async (t) => {
+  const watched = await startTcpProxy({ port: Number(new URL(prometheus.url).port) });
+  t.after(() => watched.close());
+  const app = await startRangeApp(t, watched.url, { defaultRangeMs: minute, allowedRangesMs: [2 * minute], maxRangeMs: 3_600_000 });
+  for (const range of ['1h', '5m', '30s', '59m59s']) {
+    const res = await app.ping(base + 5 * minute, { range });
+    assert.equal(res.status, 403, `${range}: ${JSON.stringify(res.json)}`);
+    assert.equal(res.json!['reason'], 'range_not_allowed');
+    assert.equal(res.json!['retryable'], false);
+    assert.match(
+      String(res.json!['error']),
+      new RegExp(`^data.range "${range}" is not a range this function exports: it takes 1m, 2m \\(SNAPSHOT_RANGE, SNAPSHOT_ALLOWED_RANGES\\) or 0`),
+    );
+  }
+  assert.equal(watched.connections, 0, 'Prometheus was never asked');
+  assert.deepEqual(await minio.keys(app.bucket), []);
+  assert.equal(await app.metric('snapshot_failures_total', { reason: 'range_not_allowed' }), 4);
+  assert.equal(await app.metric('snapshot_requests_total', { outcome: 'rejected' }), 4);
+  // The default range, an allowed one (in any spelling) and an instant are taken.
+  for (const [range, stored] of [
+    ['1m', key(base + 5 * minute)],
+    ['120s', key(Math.floor((base + 5 * minute) / (2 * minute)) * 2 * minute, 2 * minute)],
+  ] as const) {
+    const res = await app.ping(base + 5 * minute, { range });
+    assert.equal(res.status, 200, `${range}: ${JSON.stringify(res.json)}`);
+    assert.equal(res.json!['key'], stored);
+  }
+  assert.equal((await app.ping(base + 5 * minute, { range: '0' })).status, 200);
+});
+
+test('a tick already exported for other selectors: 412 key_conflict, the object untouched, and the next tick catches the window up', async (t) => {
+  const app = await startRangeApp(t, prometheus.url, { catchUpMs: 5 * minute });
+  const tick = base + 6 * minute;
+  assert.equal((await app.ping(tick - minute, { range: '1m' })).status, 200, 'the schedule, with its own selectors');
+  // Another ping of the next tick, asking for one metric, stores first.
+  const other = await app.ping(tick, { range: '1m', queries: ['range_gauge', 'range_short'] }, 'other');
+  assert.equal(other.status, 200, JSON.stringify(other.json));
+  const head = () => minio.client.send(new HeadObjectCommand({ Bucket: app.bucket, Key: key(tick) }));
+  const { ETag } = await head();
+  // The same selectors again, in another order, are the same export: found, not a conflict.
+  assert.equal((await app.ping(tick, { range: '1m', queries: ['range_short', 'range_gauge'] }, 'other-again')).status, 200);
+
+  const res = await app.ping(tick, { range: '1m' });
+  assert.equal(res.status, 412, JSON.stringify(res.json));
+  assert.equal(res.json!['reason'], 'key_conflict');
+  assert.equal(res.json!['retryable'], false);
+  assert.match(String(res.json!['error']), /already holds this tick's export of other selectors \(for event "other"\)/);
+  assert.equal((await head()).ETag, ETag, 'left as it was');
+  assert.equal(await app.metric('snapshot_failures_total', { reason: 'key_conflict' }), 1);
+  assert.equal(await app.metric('snapshot_requests_total', { outcome: 'duplicate' }), 1);
+
+  // The schedule's next export does not count the other object as its tick's: it covers that window too.
+  assert.equal((await app.ping(tick + minute, { range: '1m' })).status, 200);
+  const next = await app.read(key(tick + minute));
+  assert.equal(next.header.start, new Date(tick - minute).toISOString());
+  assert.deepEqual(next.samples, expectedWindow(tick - minute, tick + minute));
+  assert.equal(await app.metric('snapshot_range_windows_caught_up_total'), 1);
 });
 
 test('an export split into small parts, and by label where one name is too big, holds exactly what one query would', async (t) => {
@@ -251,6 +333,22 @@ test('an export split into small parts, and by label where one name is too big, 
     'every part reads the whole window',
   );
   assert.ok((await app.metric('snapshot_range_queries_total', { kind: 'count' }))! >= 1);
+});
+
+test('a label split whose values hold series unevenly is counted and split again, so no part is over SNAPSHOT_MAX_SERIES', async (t) => {
+  // Four series an answer at most: a split of range_skewed's 16 series into ranges of its a values
+  // puts a="big" (six series) with another value, which Prometheus's answer would refuse (422).
+  const app = await startRangeApp(t, prometheus.url, { partSeries: 4, catchUpMs: 0 }, { maxSeries: 4 });
+  const tick = Math.floor((base + 12 * minute) / (2 * minute)) * 2 * minute;
+  const res = await app.ping(tick, { range: '2m' });
+  assert.equal(res.status, 200, JSON.stringify(res.json));
+  const stored = await app.read(key(tick, 2 * minute));
+  assert.deepEqual(stored.samples, expectedWindow(tick - 2 * minute, tick));
+  assert.equal([...stored.samples.keys()].filter((k) => k.includes('"range_skewed"')).length, 16);
+  assert.ok(
+    stored.queries.some((q) => q.includes('a=~') && q.includes('b=~')),
+    `split by a, then by b: ${stored.queries.join(' ')}`,
+  );
 });
 
 test('a part Prometheus refuses as loading too many samples is split again in its place', async (t) => {
@@ -282,15 +380,33 @@ test('a range is refused with a 400 naming the problem: not a duration, not whol
   assert.deepEqual(await minio.keys(app.bucket), []);
 });
 
-test('a ping right at its tick waits for the window to settle before reading it', async (t) => {
-  const app = await startRangeApp(t, prometheus.url, { settleMs: 1_500, catchUpMs: 0 });
-  const tick = Math.floor(Date.now() / 1000) * 1000 + 1000;
-  await new Promise((resolve) => setTimeout(resolve, tick - Date.now()));
+test('a ping right at its tick waits for the window to settle before reading it; a settled window is read at once', async (t) => {
+  // The wait is the function's sleep hook, given what it computed: until tick + SNAPSHOT_SETTLE.
+  const waits: Array<{ ms: number; at: number }> = [];
+  const settleMs = 10 * minute;
+  const app = await startRangeApp(
+    t,
+    prometheus.url,
+    { settleMs, catchUpMs: 0 },
+    {
+      sleep: (ms) => {
+        waits.push({ ms, at: Date.now() });
+        return Promise.resolve();
+      },
+    },
+  );
+  const tick = Math.floor(Date.now() / 1000) * 1000;
+  const sent = Date.now();
   const res = await app.ping(tick, { range: '1s' });
   assert.equal(res.status, 200, JSON.stringify(res.json));
-  assert.ok(Date.now() >= tick + 1_500, 'answered only after the settle time');
-  assert.ok(res.ms >= 1_000, `waited (${Math.round(res.ms)} ms)`);
+  assert.equal(waits.length, 1, 'one wait');
+  // Computed as tick + settle - now at some instant between the ping's sending and the wait.
+  assert.ok(waits[0]!.ms <= tick + settleMs - sent, `waits until the window settles: ${waits[0]!.ms} ms`);
+  assert.ok(waits[0]!.ms >= tick + settleMs - waits[0]!.at, `and no longer: ${waits[0]!.ms} ms`);
   assert.deepEqual((await app.read(key(tick, 1000))).samples, new Map(), 'nothing in the backfilled dataset is that recent');
+  // A tick whose window settled long ago is read without a wait.
+  assert.equal((await app.ping(base + 5 * minute, { range: '1m' })).status, 200);
+  assert.equal(waits.length, 1);
 });
 
 test('/lastdata serves the newest stored instant, whether an instant snapshot or the tick of a range export', async (t) => {

@@ -118,63 +118,67 @@ test('SIGTERM during a snapshot: the snapshot is stored and answered, then the p
   assert.equal(server.logs().find((l) => l['msg'] === 'stopped')?.['outcome'], 'drained');
 });
 
-test('memory does not grow with the answer: peak growth for a 100 MB answer is about that of a 25 MB one', { skip: process.platform !== 'linux' }, async (t) => {
-  const bucket = await s3.bucket();
-  // 5,000 series with 20 kB labels: about 100 MB of answer for all of them, 25 MB for the first quarter
-  // (few, large series keep Prometheus light).
-  const big = await startExporter({ series: 5_000, padding: 20_000, name: 'promsnap_big_value' });
-  t.after(() => big.close());
-  const bigPrometheus = await startTestPrometheus({ big: { target: big.target, intervalSeconds: 10 } });
-  t.after(() => bigPrometheus.dispose());
-  // V8 as the image sets it (its NODE_OPTIONS: a small young generation), since when spent Buffers
-  // are freed is V8's choice, not the code's.
-  const image = (await readDockerfile(path.join(root, 'functions/snapshot/Dockerfile'))).final;
-  assert.ok(image.env['NODE_OPTIONS'], 'the image sets NODE_OPTIONS');
-  const server = await startServer({
-    NODE_OPTIONS: image.env['NODE_OPTIONS'],
-    PROMETHEUS_URL: bigPrometheus.url,
-    S3_ENDPOINT: s3.minio.endpoint,
-    S3_BUCKET: bucket,
-    AWS_ACCESS_KEY_ID: credentials.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
-    // Each ping names the query it measures.
-    SNAPSHOT_ALLOWED_QUERIES: '*',
-  });
-  t.after(() => server.process.stop('SIGTERM', 10_000));
-  const peak = async () => Number(/VmHWM:\s+(\d+) kB/.exec(await readFile(`/proc/${server.process.pid}/status`, 'utf8'))![1]) * 1024;
-  const snapshot = async (query: string) => {
-    const started = Date.now();
-    const res = await post(server.url, HTTP.binary(createPingEvent({ namespace: 'promsnap', name: 'snapshot-schedule', data: { queries: [query] } })));
-    assert.equal(res.status, 200, res.text);
-    return { ...(JSON.parse(res.text) as { bytes: number; series: number }), tookMs: Date.now() - started };
-  };
-  // A first, tiny snapshot warms the process (modules, clients, sockets) before the baseline is read.
-  await snapshot('vector(1)');
-  await bigPrometheus.scrapedAfter(new Date(0), ['big']);
-  const baseline = await peak();
-  // The smaller answer first: the peak only ever rises, so the larger one's growth includes it.
-  const small = await snapshot('promsnap_big_value < 1250');
-  const smallGrowth = (await peak()) - baseline;
-  const large = await snapshot('promsnap_big_value');
-  const largeGrowth = (await peak()) - baseline;
-  const mb = (n: number) => (n / 1e6).toFixed(1);
-  t.diagnostic(
-    `peak RSS ${mb(baseline)} MB before; +${mb(smallGrowth)} MB for ${mb(small.bytes)} MB (${small.tookMs} ms), ` +
-      `+${mb(largeGrowth)} MB for ${mb(large.bytes)} MB (${large.tookMs} ms)`,
-  );
-  assert.deepEqual([small.series, large.series], [1_250, 5_000]);
-  assert.ok(small.bytes > 24e6 && large.bytes > 95e6, `answers of ${small.bytes} and ${large.bytes} bytes`);
-  // Measured (2 shared cores, 9 runs, the image's NODE_OPTIONS, uncompressed answers): +34 to +46 MB
-  // for 25 MB, +47 to +67 MB for 100 MB, the larger never more than 25 MB above the smaller. The
-  // growth is not the answer: about 16 MB of part buffers ((queueSize + 1) x 5 MiB), plus spent socket
-  // Buffers until a scavenge frees them. Without the image's small young generation V8 lets up to
-  // 64 MB of those pile up first, which a 25 MB answer does not reach and a larger one does: +39 to
-  // +61 MB and +69 to +118 MB in 5 runs. A function holding the answer, even once, would grow by at
-  // least the 75 MB the answers differ by.
-  assert.ok(
-    largeGrowth < smallGrowth + 60e6,
-    `peak grew ${mb(largeGrowth)} MB for ${mb(large.bytes)} MB and ${mb(smallGrowth)} MB for ${mb(small.bytes)} MB`,
-  );
-  // The budget above with room to spare: 16 MB of parts, 64 MB of spent buffers, the heap's own churn.
-  assert.ok(largeGrowth < 120e6, `peak grew ${mb(largeGrowth)} MB for a ${mb(large.bytes)} MB answer`);
-});
+test(
+  'memory does not grow with the answer: peak growth for a 100 MB answer is about that of a 25 MB one',
+  { skip: process.platform !== 'linux' },
+  async (t) => {
+    const bucket = await s3.bucket();
+    // 5,000 series with 20 kB labels: about 100 MB of answer for all of them, 25 MB for the first quarter
+    // (few, large series keep Prometheus light).
+    const big = await startExporter({ series: 5_000, padding: 20_000, name: 'promsnap_big_value' });
+    t.after(() => big.close());
+    const bigPrometheus = await startTestPrometheus({ big: { target: big.target, intervalSeconds: 10 } });
+    t.after(() => bigPrometheus.dispose());
+    // V8 as the image sets it (its NODE_OPTIONS: a small young generation), since when spent Buffers
+    // are freed is V8's choice, not the code's.
+    const image = (await readDockerfile(path.join(root, 'functions/snapshot/Dockerfile'))).final;
+    assert.ok(image.env['NODE_OPTIONS'], 'the image sets NODE_OPTIONS');
+    const server = await startServer({
+      NODE_OPTIONS: image.env['NODE_OPTIONS'],
+      PROMETHEUS_URL: bigPrometheus.url,
+      S3_ENDPOINT: s3.minio.endpoint,
+      S3_BUCKET: bucket,
+      AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+      // Each ping names the query it measures.
+      SNAPSHOT_ALLOWED_QUERIES: '*',
+    });
+    t.after(() => server.process.stop('SIGTERM', 10_000));
+    const peak = async () => Number(/VmHWM:\s+(\d+) kB/.exec(await readFile(`/proc/${server.process.pid}/status`, 'utf8'))![1]) * 1024;
+    const snapshot = async (query: string) => {
+      const started = Date.now();
+      const res = await post(server.url, HTTP.binary(createPingEvent({ namespace: 'promsnap', name: 'snapshot-schedule', data: { queries: [query] } })));
+      assert.equal(res.status, 200, res.text);
+      return { ...(JSON.parse(res.text) as { bytes: number; series: number }), tookMs: Date.now() - started };
+    };
+    // A first, tiny snapshot warms the process (modules, clients, sockets) before the baseline is read.
+    await snapshot('vector(1)');
+    await bigPrometheus.scrapedAfter(new Date(0), ['big']);
+    const baseline = await peak();
+    // The smaller answer first: the peak only ever rises, so the larger one's growth includes it.
+    const small = await snapshot('promsnap_big_value < 1250');
+    const smallGrowth = (await peak()) - baseline;
+    const large = await snapshot('promsnap_big_value');
+    const largeGrowth = (await peak()) - baseline;
+    const mb = (n: number) => (n / 1e6).toFixed(1);
+    t.diagnostic(
+      `peak RSS ${mb(baseline)} MB before; +${mb(smallGrowth)} MB for ${mb(small.bytes)} MB (${small.tookMs} ms), ` +
+        `+${mb(largeGrowth)} MB for ${mb(large.bytes)} MB (${large.tookMs} ms)`,
+    );
+    assert.deepEqual([small.series, large.series], [1_250, 5_000]);
+    assert.ok(small.bytes > 24e6 && large.bytes > 95e6, `answers of ${small.bytes} and ${large.bytes} bytes`);
+    // Measured (2 shared cores, 9 runs, the image's NODE_OPTIONS, uncompressed answers): +34 to +46 MB
+    // for 25 MB, +47 to +67 MB for 100 MB, the larger never more than 25 MB above the smaller. The
+    // growth is not the answer: about 16 MB of part buffers ((queueSize + 1) x 5 MiB), plus spent socket
+    // Buffers until a scavenge frees them. Without the image's small young generation V8 lets up to
+    // 64 MB of those pile up first, which a 25 MB answer does not reach and a larger one does: +39 to
+    // +61 MB and +69 to +118 MB in 5 runs. A function holding the answer, even once, would grow by at
+    // least the 75 MB the answers differ by.
+    assert.ok(
+      largeGrowth < smallGrowth + 60e6,
+      `peak grew ${mb(largeGrowth)} MB for ${mb(large.bytes)} MB and ${mb(smallGrowth)} MB for ${mb(small.bytes)} MB`,
+    );
+    // The budget above with room to spare: 16 MB of parts, 64 MB of spent buffers, the heap's own churn.
+    assert.ok(largeGrowth < 120e6, `peak grew ${mb(largeGrowth)} MB for a ${mb(large.bytes)} MB answer`);
+  },
+);

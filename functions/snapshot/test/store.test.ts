@@ -114,7 +114,11 @@ test('bodies of any length arrive byte for byte: empty, exactly two parts, and p
   const bucket = await s3.bucket();
   // Three parts in flight at most, so parts finish out of order and their buffers are reused.
   const store = createStore({ client: s3.client, bucket, partSize: 5 * MiB, queueSize: 3 });
-  for (const [name, size] of [['empty', 0], ['two-parts', 10 * MiB], ['five-parts', 23 * MiB + 123]] as const) {
+  for (const [name, size] of [
+    ['empty', 0],
+    ['two-parts', 10 * MiB],
+    ['five-parts', 23 * MiB + 123],
+  ] as const) {
     const key = `2026/11/25/100000Z-${name}.json`;
     const result = await store.writeOnce(key, source(size), { contentType: 'application/json', metadata: { name } });
     assert.equal(result.created, true, name);
@@ -124,7 +128,7 @@ test('bodies of any length arrive byte for byte: empty, exactly two parts, and p
     assert.ok((await read(bucket, key)).equals(expected(size)), `${name}: the stored bytes are the body's, in order`);
     const stored = await s3.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
     // S3's multipart ETag ends in -<parts>: no empty last part for a body that fills its parts exactly.
-    assert.match(stored.ETag ?? '', { 'empty': /^"[0-9a-f]+"$/, 'two-parts': /-2"$/, 'five-parts': /-5"$/ }[name], name);
+    assert.match(stored.ETag ?? '', { empty: /^"[0-9a-f]+"$/, 'two-parts': /-2"$/, 'five-parts': /-5"$/ }[name], name);
   }
   assert.deepEqual(await s3.pendingUploads(bucket), []);
 });
@@ -185,21 +189,22 @@ test('a completion the store refuses aborts the upload: no object, no parts left
 test('listing pages through snapshots in time order and skips other objects', async () => {
   const bucket = await s3.bucket();
   const store = createStore({ client: s3.client, bucket });
-  const keys = [
-    '2025/12/31/235959Z-old.json',
-    '2026/01/01/000000Z-a.json',
-    '2026/01/01/000000Z-b.json.gz',
-    '2026/02/03/040506Z-c.json',
-  ];
+  const keys = ['2025/12/31/235959Z-old.json', '2026/01/01/000000Z-a.json', '2026/01/01/000000Z-b.json.gz', '2026/02/03/040506Z-c.json'];
   for (const key of [...keys, 'dead-letters/2026/01/01/000000Z-x.json', 'notes.txt']) {
     await store.writeOnce(key, Readable.from([Buffer.from('{}')]), { contentType: 'application/json' });
   }
   const first = await store.listSnapshots({ limit: 3 });
-  assert.deepEqual(first.items.map((i) => i.key), keys.slice(0, 3));
+  assert.deepEqual(
+    first.items.map((i) => i.key),
+    keys.slice(0, 3),
+  );
   assert.equal(first.next, keys[2]);
   assert.deepEqual(first.items[0], { key: keys[0], size: 2, time: '2025-12-31T23:59:59Z', lastModified: first.items[0]!.lastModified });
   const second = await store.listSnapshots({ limit: 3, after: first.next });
-  assert.deepEqual(second.items.map((i) => i.key), keys.slice(3));
+  assert.deepEqual(
+    second.items.map((i) => i.key),
+    keys.slice(3),
+  );
   assert.equal(second.next, null);
   assert.equal((await store.newestSnapshot())?.key, '2026/02/03/040506Z-c.json');
 });

@@ -105,7 +105,10 @@ test('an answer cut half-way: 502, no object, no pending multipart upload, failu
   assert.equal((await s3.minio.mc('ls', '--incomplete', '--recursive', `local/${bucket}`)).trim(), '');
   assert.equal(await app.metric('snapshot_failures_total', { reason: 'prometheus_error' }), 1);
   // The cut is on the log with its cause.
-  assert.ok(app.logs.some((l) => l['msg'] === 'dependency failure' && /broke off/.test(JSON.stringify(l))), JSON.stringify(app.logs.at(-1)));
+  assert.ok(
+    app.logs.some((l) => l['msg'] === 'dependency failure' && /broke off/.test(JSON.stringify(l))),
+    JSON.stringify(app.logs.at(-1)),
+  );
 });
 
 test('a Prometheus slower than the deadline: 504 and nothing written', async (t) => {

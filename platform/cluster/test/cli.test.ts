@@ -98,7 +98,12 @@ test('a missing Knative prints what is missing and the commands, exit 4', () => 
   const err = knativeMissing(['eventing']);
   assert.equal(err.exitCode, exitCodes.knativeMissing);
   const text = formatError(err);
-  assert.match(text, new RegExp(`^error: Knative Eventing ${releaseTag(versions.knativeEventing)} \\(knative.dev/eventing v${versions.knativeEventing.replaceAll('.', '\\.')}\\) is not installed`));
+  assert.match(
+    text,
+    new RegExp(
+      `^error: Knative Eventing ${releaseTag(versions.knativeEventing)} \\(knative.dev/eventing v${versions.knativeEventing.replaceAll('.', '\\.')}\\) is not installed`,
+    ),
+  );
   assert.doesNotMatch(text, /serving-core/);
   assert.equal(text.split('\n').filter((line) => line.startsWith('  kubectl apply -f ')).length, 4);
 });
@@ -111,7 +116,10 @@ test('missing pipeline objects are listed by namespace, exit 5', () => {
   ]);
   assert.equal(err.exitCode, exitCodes.objectsMissing);
   assert.equal(err.lines.length, 2);
-  assert.match(err.lines[0]!, /^3 pipeline objects are missing: deployment\/prometheus in namespace monitoring; ksvc\/simulation, trigger\/snapshot in namespace promsnap\.$/);
+  assert.match(
+    err.lines[0]!,
+    /^3 pipeline objects are missing: deployment\/prometheus in namespace monitoring; ksvc\/simulation, trigger\/snapshot in namespace promsnap\.$/,
+  );
 });
 
 test('API failures become one-line errors: 401, 403 with the server message, connection refused', () => {
@@ -120,16 +128,25 @@ test('API failures become one-line errors: 401, 403 with the server message, con
   assert.equal(unauthorized.exitCode, exitCodes.cluster);
   assert.match(unauthorized.lines[0]!, /refused the credentials of context "prod"/);
   const forbidden = describeRequestError(
-    Object.assign(new Error('HTTP-Code: 403'), { code: 403, body: JSON.stringify({ kind: 'Status', message: 'services.serving.knative.dev "simulation" is forbidden' }) }),
+    Object.assign(new Error('HTTP-Code: 403'), {
+      code: 403,
+      body: JSON.stringify({ kind: 'Status', message: 'services.serving.knative.dev "simulation" is forbidden' }),
+    }),
     request,
   ) as CliError;
-  assert.match(forbidden.lines[0]!, /^context "prod" may not get ksvc\/simulation in namespace promsnap: services.serving.knative.dev "simulation" is forbidden$/);
+  assert.match(
+    forbidden.lines[0]!,
+    /^context "prod" may not get ksvc\/simulation in namespace promsnap: services.serving.knative.dev "simulation" is forbidden$/,
+  );
   const refused = describeRequestError(
     new TypeError('fetch failed', { cause: Object.assign(new Error('connect ECONNREFUSED 10.0.0.1:6443'), { code: 'ECONNREFUSED' }) }),
     request,
   ) as CliError;
   assert.equal(refused.exitCode, exitCodes.cluster);
-  assert.match(refused.lines[0]!, /^cannot reach the Kubernetes API server https:\/\/10\.0\.0\.1:6443 \(context "prod"\): connect ECONNREFUSED 10\.0\.0\.1:6443\.$/);
+  assert.match(
+    refused.lines[0]!,
+    /^cannot reach the Kubernetes API server https:\/\/10\.0\.0\.1:6443 \(context "prod"\): connect ECONNREFUSED 10\.0\.0\.1:6443\.$/,
+  );
   const other = new RangeError('something else');
   assert.equal(describeRequestError(other, request), other);
 });

@@ -73,7 +73,10 @@ test('errors on the way to the cluster: one or two lines, the next step, a non-z
     await writeFile(file, kubeconfig(`https://127.0.0.1:${port}`, 'x', 'gone'));
     for (const command of ['status', 'load']) {
       const lines = assertCleanError(await runCli([command], env({ KUBECONFIG: file })), exitCodes.cluster);
-      assert.equal(lines[0], `error: cannot reach the Kubernetes API server https://127.0.0.1:${port} (context "gone"): connect ECONNREFUSED 127.0.0.1:${port}.`);
+      assert.equal(
+        lines[0],
+        `error: cannot reach the Kubernetes API server https://127.0.0.1:${port} (context "gone"): connect ECONNREFUSED 127.0.0.1:${port}.`,
+      );
       assert.equal(lines[1], '  Check that the cluster is running and that `kubectl --context gone cluster-info` works.');
     }
   });
@@ -91,19 +94,34 @@ test('errors on the way to the cluster: one or two lines, the next step, a non-z
   await t.test('a real API server without Knative: exit 4 with the commands that install the pinned release', async () => {
     const result = await runCli(['status'], env({ KUBECONFIG: api.kubeconfigPath }));
     const lines = assertCleanError(result, exitCodes.knativeMissing, 8);
-    assert.match(lines[0]!, /^error: Knative Serving knative-v1\.\d+\.\d+ \(knative\.dev\/serving v[\d.]+\) and Knative Eventing knative-v1\.\d+\.\d+ \(knative\.dev\/eventing v[\d.]+\) are not installed on this cluster \(its CRDs are missing\)\. Install them with:$/);
-    assert.deepEqual(lines.slice(1), [...installCommands('serving'), ...installCommands('eventing')].map((command) => `  ${command}`));
+    assert.match(
+      lines[0]!,
+      /^error: Knative Serving knative-v1\.\d+\.\d+ \(knative\.dev\/serving v[\d.]+\) and Knative Eventing knative-v1\.\d+\.\d+ \(knative\.dev\/eventing v[\d.]+\) are not installed on this cluster \(its CRDs are missing\)\. Install them with:$/,
+    );
+    assert.deepEqual(
+      lines.slice(1),
+      [...installCommands('serving'), ...installCommands('eventing')].map((command) => `  ${command}`),
+    );
   });
 
   await t.test('with Serving installed but not Eventing, status asks for Eventing only; load needs only Serving', async () => {
     const [servingCrds] = knativeCrdDirectoryPaths();
     await api.kubectl('apply', '--server-side', '-f', servingCrds!);
-    await waitFor(async () => (await api.getJson<{ resources: Array<{ name: string }> }>('/apis/serving.knative.dev/v1').catch(() => ({ resources: [] }))).resources.some((r) => r.name === 'services'), {
-      what: 'Knative Serving CRDs served',
-    });
+    await waitFor(
+      async () =>
+        (await api.getJson<{ resources: Array<{ name: string }> }>('/apis/serving.knative.dev/v1').catch(() => ({ resources: [] }))).resources.some(
+          (r) => r.name === 'services',
+        ),
+      {
+        what: 'Knative Serving CRDs served',
+      },
+    );
     const status = assertCleanError(await runCli(['status'], env({ KUBECONFIG: api.kubeconfigPath })), exitCodes.knativeMissing, 5);
     assert.match(status[0]!, /^error: Knative Eventing .* is not installed/);
-    assert.deepEqual(status.slice(1), installCommands('eventing').map((command) => `  ${command}`));
+    assert.deepEqual(
+      status.slice(1),
+      installCommands('eventing').map((command) => `  ${command}`),
+    );
     // load goes on to look for the simulation, which is not deployed.
     const load = assertCleanError(await runCli(['load'], env({ KUBECONFIG: api.kubeconfigPath })), exitCodes.objectsMissing);
     assert.match(load[0]!, /^error: 1 pipeline object is missing: ksvc\/simulation in namespace promsnap\.$/);
@@ -115,6 +133,9 @@ test('errors on the way to the cluster: one or two lines, the next step, a non-z
     const file = path.join(dir, 'nobody.yaml');
     await writeFile(file, kubeconfig(api.url, token, 'nobody'));
     const lines = assertCleanError(await runCli(['load'], env({ KUBECONFIG: file })), exitCodes.cluster);
-    assert.match(lines[0]!, /^error: context "nobody" may not get ksvc\/simulation in namespace promsnap: services\.serving\.knative\.dev "simulation" is forbidden: User "system:serviceaccount:default:nobody" cannot get resource "services"/);
+    assert.match(
+      lines[0]!,
+      /^error: context "nobody" may not get ksvc\/simulation in namespace promsnap: services\.serving\.knative\.dev "simulation" is forbidden: User "system:serviceaccount:default:nobody" cannot get resource "services"/,
+    );
   });
 });

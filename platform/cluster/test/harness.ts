@@ -98,9 +98,7 @@ export async function writeStatus(api: TestApiServer, resource: Resource, namesp
 export function tableRows(text: string): Array<Record<string, string>> {
   const [header, ...lines] = text.split('\n\n')[0]!.trimEnd().split('\n');
   const starts = [...header!.matchAll(/\S+/g)].map((match) => ({ title: match[0], at: match.index }));
-  return lines.map((line) =>
-    Object.fromEntries(starts.map(({ title, at }, i) => [title, line.slice(at, starts[i + 1]?.at ?? line.length).trim()])),
-  );
+  return lines.map((line) => Object.fromEntries(starts.map(({ title, at }, i) => [title, line.slice(at, starts[i + 1]?.at ?? line.length).trim()])));
 }
 
 /** Whether any line looks like a JavaScript stack frame. */

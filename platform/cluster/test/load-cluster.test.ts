@@ -46,7 +46,9 @@ async function startSimulation(t: { after(fn: () => unknown): void }) {
   /** simulation_app_requests_total for a route and status, read from its own /metrics. */
   const served = async (route: string, statusCode = '200') => {
     const text = await (await fetch(`${url}/metrics`)).text();
-    const line = text.split('\n').find((l) => l.startsWith('simulation_app_requests_total{') && l.includes(`route="${route}"`) && l.includes(`statusCode="${statusCode}"`));
+    const line = text
+      .split('\n')
+      .find((l) => l.startsWith('simulation_app_requests_total{') && l.includes(`route="${route}"`) && l.includes(`statusCode="${statusCode}"`));
     return line ? Number(line.split(' ').pop()) : 0;
   };
   return { url, served };
@@ -164,7 +166,10 @@ test('load sends hey at the Knative Service URL and reports every pod change mad
     assert.ok(!hasStackTrace(result.stdout + result.stderr));
     assert.equal(result.stderr, '');
     const lines = result.stdout.split('\n');
-    assert.equal(lines[0], `Sending load to ${simulation.url}/simulate-requests for 3s with 4 workers (hey); watching pods ${loadTarget.podLabel}=${loadTarget.name}`);
+    assert.equal(
+      lines[0],
+      `Sending load to ${simulation.url}/simulate-requests for 3s with 4 workers (hey); watching pods ${loadTarget.podLabel}=${loadTarget.name}`,
+    );
     const header = lines.findIndex((line) => /^TIME\s+ELAPSED\s+PODS\s+READY$/.test(line));
     assert.ok(header > 0, result.stdout);
     const changes = lines.slice(header + 1, lines.indexOf('', header)).map((line) => line.trim().split(/\s+/).slice(2, 4).join('/'));
@@ -209,7 +214,7 @@ test('load sends hey at the Knative Service URL and reports every pod change mad
     assert.match(result.stdout, /^pods: peak 2 \(2 ready\), 2 at start; no scale-up during the run$/m);
   });
 
-  await t.test('--via sends through an ingress address with the ksvc URL\'s host as Host header', async (t) => {
+  await t.test("--via sends through an ingress address with the ksvc URL's host as Host header", async (t) => {
     // As on a real cluster: a URL under the Knative domain, not reachable from here but through the ingress.
     const host = 'simulation.promsnap.example.com';
     await writeStatus(api, 'ksvc', namespace, loadTarget.name, knativeStatus('ksvc', loadTarget.name, namespace, { ready: 'True', url: `http://${host}` }));
@@ -242,7 +247,10 @@ test('load sends hey at the Knative Service URL and reports every pod change mad
   });
 
   await t.test('a Knative Service without a URL yet is reported, not loaded, exit 1', async () => {
-    await writeStatus(api, 'ksvc', namespace, loadTarget.name, { url: null, conditions: [{ type: 'Ready', status: 'Unknown', reason: 'Deploying', lastTransitionTime: '2026-11-25T10:00:00Z' }] });
+    await writeStatus(api, 'ksvc', namespace, loadTarget.name, {
+      url: null,
+      conditions: [{ type: 'Ready', status: 'Unknown', reason: 'Deploying', lastTransitionTime: '2026-11-25T10:00:00Z' }],
+    });
     const before = await simulation.served('/simulate-requests');
     const cli = await startCli(['load', '-z', '1s'], api.env);
     const result = await cli.result();

@@ -23,7 +23,11 @@ test('status reads exactly the Deployments, Knative Services, PingSources, Broke
 test('load targets a Knative Service the platform deploys', async () => {
   const { objects } = await renderPlatform();
   const ksvc = objects.find(
-    (o) => groupOf(o) === 'serving.knative.dev' && o.kind === 'Service' && o.metadata.name === loadTarget.name && o.metadata.namespace === defaultNamespaces.pipeline,
+    (o) =>
+      groupOf(o) === 'serving.knative.dev' &&
+      o.kind === 'Service' &&
+      o.metadata.name === loadTarget.name &&
+      o.metadata.namespace === defaultNamespaces.pipeline,
   );
   assert.ok(ksvc, `no Knative Service ${defaultNamespaces.pipeline}/${loadTarget.name}`);
 });

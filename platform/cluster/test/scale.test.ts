@@ -66,7 +66,10 @@ test('from zero pods, the first pod is the first scale-up; a run without one say
     formatSummary(summary, flat),
     'hey: 362 responses in 3.0 s (120.5/s): 362 x 200\nlatency: p50 410 ms, p95 900 ms, p99 980 ms, slowest 990 ms\npods: peak 2 (2 ready), 2 at start; no scale-up during the run\n',
   );
-  assert.match(formatSummary({ ...summary, errors: { 'dial tcp: connection refused': 4 } }, fromZero), /errors: 4 x dial tcp: connection refused\npods: peak 1 \(0 ready\), 0 at start; first scale-up 0\.8 s after the load started\n$/);
+  assert.match(
+    formatSummary({ ...summary, errors: { 'dial tcp: connection refused': 4 } }, fromZero),
+    /errors: 4 x dial tcp: connection refused\npods: peak 1 \(0 ready\), 0 at start; first scale-up 0\.8 s after the load started\n$/,
+  );
 });
 
 test('change lines stay in fixed columns under their header', () => {
@@ -76,7 +79,7 @@ test('change lines stay in fixed columns under their header', () => {
   assert.equal(line, '09:05:07  12.3s     12    3\n');
 });
 
-test('with --via hey connects to the ingress address and sends the URL\'s host, port included, as Host', () => {
+test("with --via hey connects to the ingress address and sends the URL's host, port included, as Host", () => {
   assert.deepEqual(loadTargetFor('http://simulation.promsnap.example.com/', '/simulate-requests', undefined), {
     url: 'http://simulation.promsnap.example.com/simulate-requests',
     requestUrl: 'http://simulation.promsnap.example.com/simulate-requests',
@@ -87,5 +90,8 @@ test('with --via hey connects to the ingress address and sends the URL\'s host, 
     requestUrl: 'http://127.0.0.1:8080/',
     host: 'simulation.promsnap.example.com',
   });
-  assert.equal(loadTargetFor('http://simulation.promsnap.127.0.0.1.sslip.io:31080', '/', 'http://127.0.0.1:8080').host, 'simulation.promsnap.127.0.0.1.sslip.io:31080');
+  assert.equal(
+    loadTargetFor('http://simulation.promsnap.127.0.0.1.sslip.io:31080', '/', 'http://127.0.0.1:8080').host,
+    'simulation.promsnap.127.0.0.1.sslip.io:31080',
+  );
 });

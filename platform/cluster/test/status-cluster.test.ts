@@ -73,7 +73,10 @@ test('status follows the pipeline on a real API server, row by row, with exit co
     const result = await status();
     assert.equal(result.code, exitCodes.ok, result.stdout + result.stderr);
     const rows = rowsOf(result.stdout);
-    assert.ok([...rows.values()].every((row) => row['READY'] === 'True' && row['REASON'] === ''), result.stdout);
+    assert.ok(
+      [...rows.values()].every((row) => row['READY'] === 'True' && row['REASON'] === ''),
+      result.stdout,
+    );
     assert.equal(rows.get('ksvc/simulation')!['URL/DETAIL'], 'http://simulation.promsnap.example.com (revision simulation-00001)');
     assert.equal(
       rows.get('pingsource/snapshot-schedule')!['URL/DETAIL'],
@@ -89,18 +92,27 @@ test('status follows the pipeline on a real API server, row by row, with exit co
 
     const json = await status('-o', 'json', '--context', 'promsnap-test');
     assert.equal(json.code, exitCodes.ok);
-    const report = JSON.parse(json.stdout) as { context: string; ready: boolean; objects: Array<{ kind: string; namespace: string; name: string; ready: string }> };
+    const report = JSON.parse(json.stdout) as {
+      context: string;
+      ready: boolean;
+      objects: Array<{ kind: string; namespace: string; name: string; ready: string }>;
+    };
     assert.equal(report.context, 'promsnap-test');
     assert.equal(report.ready, true);
     assert.deepEqual(
       report.objects.map((o) => `${o.kind}/${o.namespace}/${o.name}=${o.ready}`),
-      pipelineNames.map(({ resource, namespace, name }) => `${{ deployment: 'Deployment', ksvc: 'Service', pingsource: 'PingSource', broker: 'Broker', trigger: 'Trigger' }[resource]}/${ns[namespace]}/${name}=True`),
+      pipelineNames.map(
+        ({ resource, namespace, name }) =>
+          `${{ deployment: 'Deployment', ksvc: 'Service', pingsource: 'PingSource', broker: 'Broker', trigger: 'Trigger' }[resource]}/${ns[namespace]}/${name}=True`,
+      ),
     );
   });
 
   await t.test('a Knative Service that fails turns its row False with the reason, and the exit code 1', async () => {
     const message = 'Revision "snapshot-00002" failed with message: Back-off pulling image "snapshot:2".';
-    await writeStatus(api, 'ksvc', ns.pipeline, 'snapshot', { conditions: [{ type: 'Ready', status: 'False', reason: 'RevisionFailed', message, lastTransitionTime: '2026-11-25T10:05:00Z' }] });
+    await writeStatus(api, 'ksvc', ns.pipeline, 'snapshot', {
+      conditions: [{ type: 'Ready', status: 'False', reason: 'RevisionFailed', message, lastTransitionTime: '2026-11-25T10:05:00Z' }],
+    });
     const result = await status();
     assert.equal(result.code, exitCodes.notReady);
     const snapshot = rowsOf(result.stdout).get('ksvc/snapshot')!;
@@ -111,7 +123,16 @@ test('status follows the pipeline on a real API server, row by row, with exit co
   });
 
   await t.test('a spec change the controller has not observed yet is Unknown until it writes a status for it', async () => {
-    await api.kubectl('patch', kubectlType('trigger'), 'snapshot', '-n', ns.pipeline, '--type=merge', '-p', JSON.stringify({ spec: { delivery: { retry: 5 } } }));
+    await api.kubectl(
+      'patch',
+      kubectlType('trigger'),
+      'snapshot',
+      '-n',
+      ns.pipeline,
+      '--type=merge',
+      '-p',
+      JSON.stringify({ spec: { delivery: { retry: 5 } } }),
+    );
     const pending = await status();
     assert.equal(pending.code, exitCodes.notReady);
     const trigger = rowsOf(pending.stdout).get('trigger/snapshot')!;
@@ -147,6 +168,9 @@ test('status follows the pipeline on a real API server, row by row, with exit co
       rows.filter((row) => row['NAMESPACE'] === 'monitoring').map((row) => row['READY']),
       ['True', 'True'],
     );
-    assert.match(result.stderr, /^error: 6 pipeline objects are missing: deployment\/minio, ksvc\/simulation, ksvc\/snapshot, pingsource\/snapshot-schedule, broker\/default, trigger\/snapshot in namespace elsewhere\.\n/);
+    assert.match(
+      result.stderr,
+      /^error: 6 pipeline objects are missing: deployment\/minio, ksvc\/simulation, ksvc\/snapshot, pingsource\/snapshot-schedule, broker\/default, trigger\/snapshot in namespace elsewhere\.\n/,
+    );
   });
 });

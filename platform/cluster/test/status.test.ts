@@ -150,7 +150,10 @@ test('the table aligns every column under its header, like kubectl and kn', () =
       assert.notEqual(line[column], ' ', `column ${title} starts with its value in: ${line}`);
     }
   }
-  assert.match(lines.find((l) => l.includes('simulation'))!, /^promsnap\s+simulation\s+ksvc\s+True\s+http:\/\/simulation/);
+  assert.match(
+    lines.find((l) => l.includes('simulation'))!,
+    /^promsnap\s+simulation\s+ksvc\s+True\s+http:\/\/simulation/,
+  );
 });
 
 test('the JSON output carries the verdict and each object with its typed fields', () => {
@@ -169,7 +172,14 @@ test('the JSON output carries the verdict and each object with its typed fields'
   const simulation = json.objects.find((o) => o.name === 'simulation');
   assert.ok(simulation, 'simulation is in the JSON');
   assert.deepEqual(
-    { apiVersion: simulation.apiVersion, kind: simulation.kind, ready: simulation.ready, reason: simulation.reason, url: simulation.url, rev: simulation.latestReadyRevisionName },
+    {
+      apiVersion: simulation.apiVersion,
+      kind: simulation.kind,
+      ready: simulation.ready,
+      reason: simulation.reason,
+      url: simulation.url,
+      rev: simulation.latestReadyRevisionName,
+    },
     { apiVersion: 'serving.knative.dev/v1', kind: 'Service', ready: 'Unknown', reason: 'Deploying', url: 'http://simulation.promsnap.example.com', rev: null },
   );
   const prometheus = json.objects.find((o) => o.name === 'prometheus');

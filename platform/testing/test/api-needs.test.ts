@@ -26,11 +26,7 @@ scrape_configs:
       - role: endpointslice
         namespaces: {names: [default]}
 `;
-  assert.deepEqual(needsOf(yml).read, [
-    'list endpointslices.discovery.k8s.io -n default',
-    'list pods -n default',
-    'list services -n default',
-  ]);
+  assert.deepEqual(needsOf(yml).read, ['list endpointslices.discovery.k8s.io -n default', 'list pods -n default', 'list services -n default']);
 });
 
 test('own_namespace means the namespace Prometheus runs in', () => {
@@ -65,7 +61,10 @@ scrape_configs:
 });
 
 test('an unknown discovery role is an error, not an empty need', () => {
-  assert.throws(() => prometheusNeeds('scrape_configs:\n  - job_name: x\n    kubernetes_sd_configs: [{role: nodes}]\n', 'm'), /unknown kubernetes_sd_configs role nodes/);
+  assert.throws(
+    () => prometheusNeeds('scrape_configs:\n  - job_name: x\n    kubernetes_sd_configs: [{role: nodes}]\n', 'm'),
+    /unknown kubernetes_sd_configs role nodes/,
+  );
 });
 
 test('kube-state-metrics needs list and watch on each --resources entry, in its --namespaces', () => {

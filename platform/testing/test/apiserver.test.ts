@@ -60,14 +60,11 @@ test('a test API server', async (t) => {
 
 test('a kube-apiserver that cannot start fails at once with its own words', async () => {
   const started = Date.now();
-  await assert.rejects(
-    startTestApiServer({ crdDirectoryPaths: [], apiServerArgs: ['--no-such-flag=1'] }),
-    (err: Error) => {
-      assert.match(err.message, /kube-apiserver exited \(\d+\) before it was ready/);
-      assert.match(err.message, /unknown flag: --no-such-flag/);
-      return true;
-    },
-  );
+  await assert.rejects(startTestApiServer({ crdDirectoryPaths: [], apiServerArgs: ['--no-such-flag=1'] }), (err: Error) => {
+    assert.match(err.message, /kube-apiserver exited \(\d+\) before it was ready/);
+    assert.match(err.message, /unknown flag: --no-such-flag/);
+    return true;
+  });
   // Far below the 60 s start timeout: the exit is noticed, not waited out.
   assert.ok(Date.now() - started < 20_000, `took ${Date.now() - started} ms`);
 });

@@ -39,7 +39,10 @@ test('stages are read with their WORKDIR, ENV, COPY sources, USER and exec-form 
   assert.equal(stages.length, 2);
   assert.equal(stages[0]!.name, 'build');
   assert.equal(stages[0]!.workdir, '/src/app');
-  assert.deepEqual(stages[0]!.steps.map((s) => (s.kind === 'run' ? s.command : s.dest)), ['./', 'npm ci --no-audit']);
+  assert.deepEqual(
+    stages[0]!.steps.map((s) => (s.kind === 'run' ? s.command : s.dest)),
+    ['./', 'npm ci --no-audit'],
+  );
   const final = stages[1]!;
   assert.deepEqual(final.env, { NODE_ENV: 'production', GREETING: 'hello there' });
   assert.deepEqual(final.steps[0], { kind: 'copy', from: 'build', sources: ['/src/app/dist'], dest: './dist', line: 10, workdir: '/srv' });
@@ -103,7 +106,11 @@ test('packagesLoadedBy follows relative imports and finds every way a package is
   await writeFile(path.join(dir, 'side-effect.js'), "import '@aws-sdk/client-s3/dist-es/index.js';\n");
   await writeFile(
     path.join(dir, 'handler.js'),
-    ["import { createRequire } from 'node:module';", "const { Ajv } = createRequire(import.meta.url)('ajv');", "export const handler = require('cloudevents');"].join('\n'),
+    [
+      "import { createRequire } from 'node:module';",
+      "const { Ajv } = createRequire(import.meta.url)('ajv');",
+      "export const handler = require('cloudevents');",
+    ].join('\n'),
   );
   assert.deepEqual(await packagesLoadedBy(path.join(dir, 'server.js')), ['@aws-sdk/client-s3', 'ajv', 'axios', 'cloudevents', 'express']);
 });

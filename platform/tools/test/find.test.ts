@@ -25,7 +25,8 @@ test('cachedBinary looks in the versioned cache folder, and names the provision 
   const env = { PROMSNAP_CACHE: cache };
   assert.throws(
     () => cachedBinary('etcd', 'etcd', env),
-    (err: unknown) => err instanceof MissingToolError && err.message.includes(`etcd ${versions.etcd}`) && err.installCommand === 'bash platform/tools/provision.sh etcd',
+    (err: unknown) =>
+      err instanceof MissingToolError && err.message.includes(`etcd ${versions.etcd}`) && err.installCommand === 'bash platform/tools/provision.sh etcd',
   );
   await mkdir(path.join(cache, `etcd-${versions.etcd}`, 'bin'), { recursive: true });
   await writeFile(path.join(cache, `etcd-${versions.etcd}`, 'bin', 'etcd'), '');

@@ -51,7 +51,10 @@ test('a process that is ready is handed back; one that exits first is reported w
 test('waiting on a process ends the moment it dies, not at the deadline', async () => {
   const child = await startProcess({ name: 'short-lived', command: process.execPath, args: ['-e', 'setTimeout(() => process.exit(7), 300)'] });
   const started = Date.now();
-  await assert.rejects(child.waitUntil(() => false, { what: 'something that never holds', timeoutMs: 60_000 }), /short-lived exited \(7\) before it was ready/);
+  await assert.rejects(
+    child.waitUntil(() => false, { what: 'something that never holds', timeoutMs: 60_000 }),
+    /short-lived exited \(7\) before it was ready/,
+  );
   assert.ok(Date.now() - started < 10_000, `the wait ended ${Date.now() - started} ms after start`);
 });
 
@@ -116,7 +119,11 @@ test('an interrupted run leaves no process behind', async (t) => {
             what: 'the fixture to start its processes',
             timeoutMs: 30_000,
           });
-          assert.deepEqual(groups.filter((g) => !liveGroups().has(g)), [], 'every process was running before the interrupt');
+          assert.deepEqual(
+            groups.filter((g) => !liveGroups().has(g)),
+            [],
+            'every process was running before the interrupt',
+          );
           process.kill(c.group ? -runner.pid! : runner.pid!, c.signal);
           await waitFor(() => runner.exitCode !== null || runner.signalCode !== null, { what: 'the interrupted run to exit', timeoutMs: 20_000 });
           // A test file outlives the runner that signalled it by the few seconds its cleanup takes (its
