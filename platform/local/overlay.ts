@@ -149,7 +149,7 @@ export function overlayKustomization(options: OverlayOptions): string {
   };
   return (
     '# Written by `npm start` (platform/local/overlay.ts) on every start: platform/ as it is, plus what must\n' +
-    "# differ on the local cluster (image names, the --ping-every schedule and the snapshot range that\n" +
+    '# differ on the local cluster (image names, the --ping-every schedule and the snapshot range that\n' +
     "# follows it, the simulation's min-scale, Prometheus's TSDB on a claim). Apply it again with: kubectl apply -k <this folder>\n" +
     stringify(kustomization)
   );

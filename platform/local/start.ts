@@ -166,7 +166,13 @@ export async function startLocal(options: LocalOptions): Promise<RunningLocal> {
     const objects = parseObjects(await kustomize(overlay), `kubectl kustomize ${overlay}`);
     checkMinScale(objects, options.simulationMinScale);
     print(
-      `  overlay ${shown(overlay)}: ${objects.length} objects (platform/ + local image names${options.schedule ? ', schedule' : ''}${snapshotEnv ? `, ${Object.entries(snapshotEnv.set).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''}${options.simulationMinScale !== undefined ? ', min-scale' : ''})`,
+      `  overlay ${shown(overlay)}: ${objects.length} objects (platform/ + local image names${options.schedule ? ', schedule' : ''}${
+        snapshotEnv
+          ? `, ${Object.entries(snapshotEnv.set)
+              .map(([k, v]) => `${k}=${v}`)
+              .join(' ')}`
+          : ''
+      }${options.simulationMinScale !== undefined ? ', min-scale' : ''})`,
     );
 
     // The images build while the cluster starts (the cache makes an unchanged build instant). As soon as the
@@ -274,7 +280,14 @@ export async function startLocal(options: LocalOptions): Promise<RunningLocal> {
       snapshot: await ksvcUrl('snapshot'),
     };
     const startupMs = Date.now() - started;
-    await writeState(stateFile, { pid: process.pid, state: 'ready', stateDir: cluster.stateDir, kubeconfig: links.kubeconfig, urls, sandbox: cluster.sandbox.traces });
+    await writeState(stateFile, {
+      pid: process.pid,
+      state: 'ready',
+      stateDir: cluster.stateDir,
+      kubeconfig: links.kubeconfig,
+      urls,
+      sandbox: cluster.sandbox.traces,
+    });
 
     const running = cluster;
     const failed = new Promise<string>((resolve) => {

@@ -49,7 +49,10 @@ test('a data dir held by a live npm start is refused, naming its pid', async (t)
   await writeFile(path.join(dataDir, 'local.json'), JSON.stringify({ pid: process.pid, state: 'ready' }));
   const result = await run([], dataDir);
   assert.equal(result.code, 1, result.output);
-  assert.match(result.output, new RegExp(`cannot start: another npm start \\(pid ${process.pid}\\) is using ${dataDir}: stop it first, or give this one another --data-dir`));
+  assert.match(
+    result.output,
+    new RegExp(`cannot start: another npm start \\(pid ${process.pid}\\) is using ${dataDir}: stop it first, or give this one another --data-dir`),
+  );
   assert.ok(existsSync(path.join(dataDir, 'local.json')), "the holder's state file is left alone");
 });
 
@@ -63,7 +66,12 @@ test('a taken port is named with what it is for and the flag that moves it; the 
   // The squatter holds the third port of the range: Prometheus's forward.
   const result = await run(['--port-base', String(port - 2)], dataDir);
   assert.equal(result.code, 1, result.output);
-  assert.match(result.output, new RegExp(`cannot start: port ${port} \\(Prometheus's API\\) is already in use on 127\\.0\\.0\\.1: stop what listens there, or pick other ports with --port-base`));
+  assert.match(
+    result.output,
+    new RegExp(
+      `cannot start: port ${port} \\(Prometheus's API\\) is already in use on 127\\.0\\.0\\.1: stop what listens there, or pick other ports with --port-base`,
+    ),
+  );
   assert.equal(existsSync(path.join(dataDir, 'local.json')), false, 'the state file is removed: the next start may take the data dir');
 });
 

@@ -12,7 +12,8 @@ import { everyMs, everyToCron, followPingEvery, localImage, writeOverlay, type E
 import { repoRoot } from './support.js';
 
 const platformDir = path.join(repoRoot, 'platform');
-const schedule = (objects: KubeObject[]) => (findObject(objects, 'PingSource.sources.knative.dev', 'snapshot-schedule', 'promsnap') as unknown as { spec: { schedule: string } }).spec.schedule;
+const schedule = (objects: KubeObject[]) =>
+  (findObject(objects, 'PingSource.sources.knative.dev', 'snapshot-schedule', 'promsnap') as unknown as { spec: { schedule: string } }).spec.schedule;
 
 test('--ping-every becomes a cron schedule that fires exactly that often, or is refused naming the exact ones', () => {
   assert.equal(everyToCron('10s'), '*/10 * * * * *');
@@ -29,8 +30,16 @@ test('--ping-every becomes a cron schedule that fires exactly that often, or is 
 });
 
 test('with --ping-every, a range export follows the period and settles within one', () => {
-  assert.deepEqual(followPingEvery({ SNAPSHOT_RANGE: '5m', A: 'b' }, 10_000), { SNAPSHOT_RANGE: '10s', SNAPSHOT_SETTLE: '10s' }, "the function's 15 s settle capped at the period");
-  assert.deepEqual(followPingEvery({ SNAPSHOT_RANGE: '5m' }, 120_000), { SNAPSHOT_RANGE: '2m', SNAPSHOT_SETTLE: '15s' }, "the function's default settle when it fits");
+  assert.deepEqual(
+    followPingEvery({ SNAPSHOT_RANGE: '5m', A: 'b' }, 10_000),
+    { SNAPSHOT_RANGE: '10s', SNAPSHOT_SETTLE: '10s' },
+    "the function's 15 s settle capped at the period",
+  );
+  assert.deepEqual(
+    followPingEvery({ SNAPSHOT_RANGE: '5m' }, 120_000),
+    { SNAPSHOT_RANGE: '2m', SNAPSHOT_SETTLE: '15s' },
+    "the function's default settle when it fits",
+  );
   assert.deepEqual(followPingEvery({ SNAPSHOT_RANGE: '5m', SNAPSHOT_SETTLE: '30s' }, 120_000), { SNAPSHOT_RANGE: '2m', SNAPSHOT_SETTLE: '30s' });
   assert.deepEqual(followPingEvery({ SNAPSHOT_RANGE: '5m', SNAPSHOT_SETTLE: '15s' }, 2_000), { SNAPSHOT_RANGE: '2s', SNAPSHOT_SETTLE: '2s' });
   assert.deepEqual(followPingEvery({ SNAPSHOT_RANGE: '5m' }, undefined), {}, 'on the schedule, as the manifest says');

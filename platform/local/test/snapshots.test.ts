@@ -26,7 +26,10 @@ test("a range export's window from its key, and the counts from an object's last
 
 test('one line per stored object', () => {
   assert.equal(
-    formatStored({ kind: 'snapshot', key: range, bytes: 362221, series: 1138, range: { ...rangeWindow(range)!, samples: 2276 }, afterInstantMs: 10_600 }, 'snapshots'),
+    formatStored(
+      { kind: 'snapshot', key: range, bytes: 362221, series: 1138, range: { ...rangeWindow(range)!, samples: 2276 }, afterInstantMs: 10_600 },
+      'snapshots',
+    ),
     `snapshot stored  snapshots/${range}  362221 bytes  1138 series  2276 samples from 14:10:40 to 14:10:50  (stored 10.6 s after its instant)`,
   );
   const letter = deadLetterKey('2026-12-04T14:10:50.000Z', 'ping-2');

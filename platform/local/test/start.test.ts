@@ -126,7 +126,14 @@ function seriesNamed(exported: RangeExport, name: string): Series[] {
 interface Started {
   runner: RunnerProcess;
   startedAt: number;
-  lines: { kubeconfig: string; simulation: string; ingress: string; heyHost: string; mc: { endpoint: string; user: string; password: string }; prometheus: string };
+  lines: {
+    kubeconfig: string;
+    simulation: string;
+    ingress: string;
+    heyHost: string;
+    mc: { endpoint: string; user: string; password: string };
+    prometheus: string;
+  };
   state: LocalState & { sandbox: SandboxTraces };
 }
 
@@ -144,7 +151,14 @@ async function start(dataDir: string): Promise<Started> {
   return {
     runner,
     startedAt,
-    lines: { kubeconfig, simulation: simulation!, ingress: ingress!, heyHost: heyHost!, mc: { endpoint: endpoint!, user: user!, password: password! }, prometheus },
+    lines: {
+      kubeconfig,
+      simulation: simulation!,
+      ingress: ingress!,
+      heyHost: heyHost!,
+      mc: { endpoint: endpoint!, user: user!, password: password! },
+      prometheus,
+    },
     state,
   };
 }
@@ -179,7 +193,12 @@ describe('npm start: the platform on the local cluster', { timeout: 900_000 }, (
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'promsnap-start-'));
     first = await start(dataDir);
     bucket = 'snapshots';
-    client = createS3Client({ endpoint: first.lines.mc.endpoint, region: 'us-east-1', accessKeyId: first.lines.mc.user, secretAccessKey: first.lines.mc.password });
+    client = createS3Client({
+      endpoint: first.lines.mc.endpoint,
+      region: 'us-east-1',
+      accessKeyId: first.lines.mc.user,
+      secretAccessKey: first.lines.mc.password,
+    });
   });
 
   after(async () => {
@@ -200,14 +219,26 @@ describe('npm start: the platform on the local cluster', { timeout: 900_000 }, (
     assert.equal(Date.parse(`1970-01-01T${stored[5]}Z`) - Date.parse(`1970-01-01T${stored[4]}Z`), periodMs, 'the window is one ping period');
     const firstLine = (await first.runner.waitForLine(/^\s+\(first snapshot stored [\d.]+ s after npm start began\)$/, 5_000))[0];
     t.diagnostic(`start-up: ${first.runner.lines.find((l) => /^ready in /.test(l))}; ${firstLine.trim()}`);
-    t.diagnostic(`memory at rest: ${mb(clusterMemory({ traces: first.state.sandbox }).rssBytes)} (${clusterMemory({ traces: first.state.sandbox }).byCommand.slice(0, 6).map((c) => `${c.command} ${mb(c.rssBytes)}`).join(', ')})`);
+    t.diagnostic(
+      `memory at rest: ${mb(clusterMemory({ traces: first.state.sandbox }).rssBytes)} (${clusterMemory({ traces: first.state.sandbox })
+        .byCommand.slice(0, 6)
+        .map((c) => `${c.command} ${mb(c.rssBytes)}`)
+        .join(', ')})`,
+    );
   });
 
   it('kubectl get ksvc -A lists both Knative Services Ready with their URLs', async () => {
     const { stdout } = await runCommand(findTool('kubectl'), ['get', 'ksvc', '-A', '-o', 'json'], { env: env() });
-    const items = (JSON.parse(stdout) as { items: Array<{ metadata: { name: string; namespace: string }; status?: { url?: string; conditions?: Array<{ type: string; status: string }> } }> }).items;
+    const items = (
+      JSON.parse(stdout) as {
+        items: Array<{ metadata: { name: string; namespace: string }; status?: { url?: string; conditions?: Array<{ type: string; status: string }> } }>;
+      }
+    ).items;
     const rows = Object.fromEntries(
-      items.map((i) => [`${i.metadata.namespace}/${i.metadata.name}`, { url: i.status?.url, ready: i.status?.conditions?.find((c) => c.type === 'Ready')?.status }]),
+      items.map((i) => [
+        `${i.metadata.namespace}/${i.metadata.name}`,
+        { url: i.status?.url, ready: i.status?.conditions?.find((c) => c.type === 'Ready')?.status },
+      ]),
     );
     assert.deepEqual(rows, {
       'promsnap/simulation': { url: 'http://simulation.promsnap.example.com', ready: 'True' },
@@ -246,15 +277,16 @@ describe('npm start: the platform on the local cluster', { timeout: 900_000 }, (
 
     const key = snapshotKey(time, 'test-1', false);
     assert.equal((await store.writeOnce(key, Readable.from([Buffer.from('{"status":"success"}')]), { contentType: 'application/json' })).created, true);
-    assert.equal((await store.writeOnce(key, Readable.from([Buffer.from('{}')]), { contentType: 'application/json' })).created, false, 'an existing snapshot is kept');
+    assert.equal(
+      (await store.writeOnce(key, Readable.from([Buffer.from('{}')]), { contentType: 'application/json' })).created,
+      false,
+      'an existing snapshot is kept',
+    );
     assert.equal(await store.tail(key, 8, false), 'uccess"}');
     const range = rangeKey({ namespace: 'promsnap', name: 'test-schedule', rangeMs: 300_000, tick: Date.parse(time), gzip: false });
     assert.equal((await store.writeOnce(range, Readable.from([Buffer.from('{"series":0,"samples":0}')]), { contentType: 'application/json' })).created, true);
     assert.ok((await listKeys(client, bucket, '')).includes(range), 'the user lists the bucket');
-    assert.equal(
-      (await store.writeOnce(deadLetterKey(time, 'test-2'), Readable.from([Buffer.from('{}')]), { contentType: 'application/json' })).created,
-      true,
-    );
+    assert.equal((await store.writeOnce(deadLetterKey(time, 'test-2'), Readable.from([Buffer.from('{}')]), { contentType: 'application/json' })).created, true);
 
     // A multipart upload that breaks off is aborted by the user itself.
     const broken = snapshotKey(time, 'test-broken', false);
@@ -282,7 +314,11 @@ describe('npm start: the platform on the local cluster', { timeout: 900_000 }, (
       [],
       'each of these must be AccessDenied',
     );
-    assert.deepEqual(((await client.send(new ListBucketsCommand({}))).Buckets ?? []).map((b) => b.Name), [bucket], 'no sight of other buckets');
+    assert.deepEqual(
+      ((await client.send(new ListBucketsCommand({}))).Buckets ?? []).map((b) => b.Name),
+      [bucket],
+      'no sight of other buckets',
+    );
     // The same requests as root succeed, so the denials above are the policy's, not a broken request.
     assert.equal(await s3Error(rootClient.send(new PutObjectCommand({ Bucket: bucket, Key: 'other/x.json', Body: '{}' }))), 'allowed');
     assert.equal(await s3Error(rootClient.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'other/x.json' }))), 'allowed');
@@ -311,7 +347,9 @@ describe('npm start: the platform on the local cluster', { timeout: 900_000 }, (
           // Only an export whose window ends after the requests can hold them all.
           if ((parseRangeKey(key)?.tick ?? 0) < requestsDoneAt) continue;
           const exported = JSON.parse(await readText(client, bucket, key)) as RangeExport;
-          const counted = seriesNamed(exported, 'simulation_app_requests_total').filter((s) => s.metric['route'] === '/simulate-requests' && s.metric['statusCode'] === '200');
+          const counted = seriesNamed(exported, 'simulation_app_requests_total').filter(
+            (s) => s.metric['route'] === '/simulate-requests' && s.metric['statusCode'] === '200',
+          );
           const total = counted.reduce((sum, s) => sum + Number(s.values.at(-1)?.[1] ?? 0), 0);
           if (total >= requests) return { key, exported, counted };
         }
@@ -336,8 +374,16 @@ describe('npm start: the platform on the local cluster', { timeout: 900_000 }, (
 
   it('npm run load -- -z 30s -c 50 scales the simulation to 4 pods or more, and the exports hold series from every pod', async (t) => {
     const pods = async () => {
-      const { stdout } = await runCommand(findTool('kubectl'), ['get', 'pods', '-n', 'promsnap', '-l', 'serving.knative.dev/service=simulation', '-o', 'json'], { env: env() });
-      return (JSON.parse(stdout) as { items: Array<{ metadata: { name: string; deletionTimestamp?: string }; status?: { conditions?: Array<{ type: string; status: string }> } }> }).items;
+      const { stdout } = await runCommand(
+        findTool('kubectl'),
+        ['get', 'pods', '-n', 'promsnap', '-l', 'serving.knative.dev/service=simulation', '-o', 'json'],
+        { env: env() },
+      );
+      return (
+        JSON.parse(stdout) as {
+          items: Array<{ metadata: { name: string; deletionTimestamp?: string }; status?: { conditions?: Array<{ type: string; status: string }> } }>;
+        }
+      ).items;
     };
     const timeline: Array<{ at: number; pods: number; ready: number }> = [];
     let peakMemory = 0;
@@ -351,20 +397,28 @@ describe('npm start: the platform on the local cluster', { timeout: 900_000 }, (
           const ready = items.filter((p) => !p.metadata.deletionTimestamp && p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
           for (const p of ready) readyPods.set(p.metadata.name, { from: readyPods.get(p.metadata.name)?.from ?? now, to: now });
           const last = timeline.at(-1);
-          if (!last || last.pods !== items.length || last.ready !== ready.length) timeline.push({ at: now - loadStartedAt, pods: items.length, ready: ready.length });
+          if (!last || last.pods !== items.length || last.ready !== ready.length)
+            timeline.push({ at: now - loadStartedAt, pods: items.length, ready: ready.length });
           peakMemory = Math.max(peakMemory, clusterMemory({ traces: first.state.sandbox }).rssBytes);
         }
         await sleep(1_000);
       }
       return timeline;
     })();
-    const load = await runCommand(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'platform/local/load.ts'), '--data-dir', dataDir, '-z', '30s', '-c', '50'], {
-      cwd: repoRoot,
-      allowFailure: true,
-    });
+    const load = await runCommand(
+      process.execPath,
+      ['--import', 'tsx', path.join(repoRoot, 'platform/local/load.ts'), '--data-dir', dataDir, '-z', '30s', '-c', '50'],
+      {
+        cwd: repoRoot,
+        allowFailure: true,
+      },
+    );
     t.diagnostic(load.stdout.trim().split('\n').join(' | '));
     assert.equal(load.code, 0, `${load.stdout}\n${load.stderr}`);
-    assert.match(load.stdout, /^Sending load to http:\/\/simulation\.promsnap\.example\.com\/simulate-requests via http:\/\/127\.0\.0\.1:\d+ \(Host: simulation\.promsnap\.example\.com\)/m);
+    assert.match(
+      load.stdout,
+      /^Sending load to http:\/\/simulation\.promsnap\.example\.com\/simulate-requests via http:\/\/127\.0\.0\.1:\d+ \(Host: simulation\.promsnap\.example\.com\)/m,
+    );
     const hey = /^hey: (\d+) responses .*: (\d+) x 200/m.exec(load.stdout);
     assert.ok(hey && Number(hey[2]) > 0, load.stdout);
     const peak = Number(/^pods: peak (\d+)/m.exec(load.stdout)?.[1]);
@@ -373,7 +427,11 @@ describe('npm start: the platform on the local cluster', { timeout: 900_000 }, (
 
     // And back: the watch goes on until the autoscaler is back at min-scale (awaited in the next test).
     scaleBack = (async () => {
-      await waitFor(() => (timeline.at(-1)?.pods === 1 && timeline.at(-1)?.ready === 1 ? true : undefined), { timeoutMs: 240_000, intervalMs: 1_000, what: 'the simulation back at one pod' });
+      await waitFor(() => (timeline.at(-1)?.pods === 1 && timeline.at(-1)?.ready === 1 ? true : undefined), {
+        timeoutMs: 240_000,
+        intervalMs: 1_000,
+        what: 'the simulation back at one pod',
+      });
       watching = false;
       return watch;
     })();
@@ -406,7 +464,9 @@ describe('npm start: the platform on the local cluster', { timeout: 900_000 }, (
   it('and the simulation scales back to one pod', async (t) => {
     assert.ok(scaleBack, 'the load test ran');
     const timeline = await scaleBack;
-    t.diagnostic(`pod count timeline (s after the load began: pods/ready): ${timeline.map((p) => `+${(p.at / 1000).toFixed(1)} ${p.pods}/${p.ready}`).join(', ')}`);
+    t.diagnostic(
+      `pod count timeline (s after the load began: pods/ready): ${timeline.map((p) => `+${(p.at / 1000).toFixed(1)} ${p.pods}/${p.ready}`).join(', ')}`,
+    );
     assert.ok(Math.max(...timeline.map((p) => p.pods)) >= 4);
     assert.deepEqual([timeline.at(-1)?.pods, timeline.at(-1)?.ready], [1, 1]);
   });
@@ -468,7 +528,11 @@ describe('npm start: the platform on the local cluster', { timeout: 900_000 }, (
     );
     dev.kill('SIGINT');
     await exited;
-    assert.equal((await ksvc()).status.latestReadyRevisionName, rolled.status.latestReadyRevisionName, 'the platform stays after skaffold dev ends (--cleanup=false)');
+    assert.equal(
+      (await ksvc()).status.latestReadyRevisionName,
+      rolled.status.latestReadyRevisionName,
+      'the platform stays after skaffold dev ends (--cleanup=false)',
+    );
   });
 
   let tree: ProcessId[] = [];
@@ -486,9 +550,17 @@ describe('npm start: the platform on the local cluster', { timeout: 900_000 }, (
     assert.deepEqual(exit, { code: 0, signal: null }, first.runner.output().slice(-3000));
     assert.match(first.runner.output(), /^\s+waiting for \d+ snapshots? in flight to be stored$/m, 'the export of the tick before Ctrl-C was in flight');
     assert.match(first.runner.output(), /^stopped$/m);
-    assert.deepEqual(tree.filter(alive).map((p) => `${p.pid} ${commandOf(p.pid)}`), [], 'no process of the run is left');
+    assert.deepEqual(
+      tree.filter(alive).map((p) => `${p.pid} ${commandOf(p.pid)}`),
+      [],
+      'no process of the run is left',
+    );
     assert.deepEqual(sandboxLeftovers(first.state.sandbox), { processes: [], mounts: [], dir: false }, 'no process, mount or state dir of the sandbox');
-    assert.deepEqual((await hostLinks()).map((l) => `${l.name} (${l.kind})`), linksBefore, 'no veth or bridge left on the host');
+    assert.deepEqual(
+      (await hostLinks()).map((l) => `${l.name} (${l.kind})`),
+      linksBefore,
+      'no veth or bridge left on the host',
+    );
   });
 
   it('a second start on the same data dir keeps the bucket (the interrupted export complete) and the TSDB', async (t) => {
@@ -496,19 +568,30 @@ describe('npm start: the platform on the local cluster', { timeout: 900_000 }, (
     second = await start(dataDir);
     const kept = Number((await second.runner.waitForLine(/the bucket keeps (\d+) snapshots/, 30_000))[1]);
     t.diagnostic(`second start: ${second.runner.lines.find((l) => /^ready in /.test(l))}; the bucket keeps ${kept} objects`);
-    const secondClient = createS3Client({ endpoint: second.lines.mc.endpoint, region: 'us-east-1', accessKeyId: second.lines.mc.user, secretAccessKey: second.lines.mc.password });
+    const secondClient = createS3Client({
+      endpoint: second.lines.mc.endpoint,
+      region: 'us-east-1',
+      accessKeyId: second.lines.mc.user,
+      secretAccessKey: second.lines.mc.password,
+    });
     t.after(() => secondClient.destroy());
     const key = rangeKey({ namespace: 'promsnap', name: 'snapshot-schedule', rangeMs: periodMs, tick: interruptedTick, gzip: false });
     const exported = JSON.parse(await readText(secondClient, bucket, key)) as RangeExport;
     assert.equal(Date.parse(exported.end), interruptedTick, 'the export in flight at Ctrl-C was stored whole');
     assert.ok(exported.series > 0);
     const now = new Set(await listKeys(secondClient, bucket, ''));
-    assert.deepEqual(storedBefore.filter((k) => !now.has(k)), [], 'every object stored before the restart is still there');
+    assert.deepEqual(
+      storedBefore.filter((k) => !now.has(k)),
+      [],
+      'every object stored before the restart is still there',
+    );
     assert.ok(kept >= storedBefore.length - 1, `the restart counts ${kept} kept, ${storedBefore.length} were listed before Ctrl-C`);
 
     // A sample scraped before the restart, from the TSDB on its claim.
     const at = (requestsSeenAt / 1000).toFixed(3);
-    const res = await fetch(`${second.lines.prometheus}/api/v1/query?query=${encodeURIComponent('simulation_app_requests_total{route="/simulate-requests"}')}&time=${at}`);
+    const res = await fetch(
+      `${second.lines.prometheus}/api/v1/query?query=${encodeURIComponent('simulation_app_requests_total{route="/simulate-requests"}')}&time=${at}`,
+    );
     const body = (await res.json()) as { status: string; data: { result: Series[] } };
     assert.equal(body.status, 'success');
     assert.ok(body.data.result.length > 0, `no sample at ${new Date(requestsSeenAt).toISOString()} after the restart: ${JSON.stringify(body)}`);
