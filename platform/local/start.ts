@@ -18,7 +18,8 @@ import { kustomize } from '../tools/kubectl.js';
 import { isAlive } from '../tools/process.js';
 import { portInUse } from '../tools/ports.js';
 import type { SandboxTraces } from '../tools/sandbox.js';
-import { sleep } from '../tools/wait.js';
+import { sleep, waitFor } from '../tools/wait.js';
+import { stringify } from 'yaml';
 import { followPingEvery, localImage, pingSource, simulationService, snapshotService, writeOverlay, type EnvChange } from './overlay.js';
 import { describeState, objectsToWaitFor, waitReady } from './ready.js';
 import { formatStored, watchSnapshots, type SnapshotWatcher, type StoredLine } from './snapshots.js';
@@ -176,10 +177,9 @@ export async function startLocal(options: LocalOptions): Promise<RunningLocal> {
     );
 
     // The images build while the cluster starts (the cache makes an unchanged build instant). As soon as the
-    // node runs pods, the overlay is applied, and applied again until it is accepted whole: what needs no
-    // Knative (Prometheus, MinIO and its setup Job, kube-state-metrics) starts at once, and each Knative
-    // object as soon as Knative's webhooks admit it (their configurations refuse every write until then,
-    // so nothing goes in undefaulted), while the rest of Knative is still becoming Available.
+    // node runs pods, what needs no Knative (Prometheus, MinIO and its setup Job, kube-state-metrics) is
+    // applied; once Knative's webhooks serve, the whole overlay with `kubectl apply -k`, applied again until
+    // it is accepted whole, while the rest of Knative is still becoming Available.
     let t0 = Date.now();
     const builds = Promise.all(
       artifacts.map((a) => buildImageFiles({ dockerfile: path.join(options.repoRoot, 'functions', a, 'Dockerfile'), context: options.repoRoot })),
@@ -203,6 +203,20 @@ export async function startLocal(options: LocalOptions): Promise<RunningLocal> {
           const built = await builds;
           for (const [i, artifact] of artifacts.entries()) await writeToStore(partial.imageStore, await imageLayout(built[i]!, images[artifact]!));
           print(`  images ${Object.values(images).join(', ')} in the node's image store (${built.some((b) => b.built) ? 'built' : 'cached'})`);
+          // What needs no Knative, at once. Knative's objects only once its webhooks serve: before that a
+          // Knative Service would be stored undefaulted (its webhook configurations do not exist yet, or not
+          // yet with the rules the webhook writes when it starts), and Knative's controller would then
+          // roll a second Revision when it defaults the Configuration itself (seen: EnableServiceLinks).
+          const plain = objects.filter((o) => !isKnative(o));
+          const early = await partial.kubectl.with({ allowFailure: true, timeoutMs: 120_000, input: stringifyObjects(plain) }, 'apply', '-f', '-');
+          if (early.code !== 0) log('apply', early.stderr.trim());
+          else print(`  kubectl apply: the ${plain.length} objects that need no Knative applied after ${seconds(Date.now() - started)}`);
+          await waitFor(async () => ((await knativeAdmissionPending(partial.getJson)).length === 0 ? true : undefined), {
+            what: "Knative's admission webhooks serving",
+            timeoutMs: 300_000,
+            intervalMs: 500,
+            ...(options.signal ? { signal: options.signal } : {}),
+          });
           for (let attempt = 1; ; attempt++) {
             const result = await partial.kubectl.with({ allowFailure: true, timeoutMs: 120_000 }, 'apply', '-k', overlay);
             const refused = result.stderr.split('\n').filter((l) => l.startsWith('Error from server'));
@@ -326,6 +340,32 @@ async function rangeFollowingPings(platformDir: string, periodMs: number): Promi
     existing: (fn.container.env ?? []).map((e) => e.name),
     set: followPingEvery(fn.env.env, periodMs),
   };
+}
+
+const isKnative = (o: KubeObject) => /\.knative\.dev\//.test(o.apiVersion);
+
+function stringifyObjects(list: readonly KubeObject[]): string {
+  return list.map((o) => stringify(o)).join('---\n');
+}
+
+/** Knative's webhook configurations (Serving's and Eventing's), each as its webhook writes it when it starts: with a CA bundle. */
+const knativeWebhooks = [
+  'mutatingwebhookconfigurations/webhook.serving.knative.dev',
+  'validatingwebhookconfigurations/validation.webhook.serving.knative.dev',
+  'mutatingwebhookconfigurations/webhook.eventing.knative.dev',
+  'validatingwebhookconfigurations/validation.webhook.eventing.knative.dev',
+];
+
+/** The Knative webhook configurations not yet serving: missing, or without the CA bundle their webhook writes. */
+async function knativeAdmissionPending(getJson: LocalCluster['getJson']): Promise<string[]> {
+  const pending: string[] = [];
+  for (const name of knativeWebhooks) {
+    const live = await getJson<{ webhooks?: Array<{ clientConfig?: { caBundle?: string } }> }>(`/apis/admissionregistration.k8s.io/v1/${name}`).catch(
+      () => undefined,
+    );
+    if (!live || (live.webhooks ?? []).length === 0 || live.webhooks!.some((w) => !w.clientConfig?.caBundle)) pending.push(name);
+  }
+  return pending;
 }
 
 /** --simulation-instances within what the Knative Service allows (its max-scale). */
