@@ -108,3 +108,35 @@ test('where the sandbox cannot be made (root without CAP_SYS_ADMIN, as in an unp
   assert.match(output, /run on a VM or a machine of your own, or in a container started with --privileged/);
   assert.equal(existsSync(path.join(dataDir, 'local.json')), false);
 });
+
+test('a pinned tool missing from the cache stops start-up with the command that installs it, no stack trace', async (t) => {
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'promsnap-main-'));
+  const emptyCache = await mkdtemp(path.join(os.tmpdir(), 'promsnap-nocache-'));
+  t.after(() => Promise.all([rm(dataDir, { recursive: true, force: true }), rm(emptyCache, { recursive: true, force: true })]));
+  const runner = startRunner(['--data-dir', dataDir], { ...process.env, PROMSNAP_CACHE: emptyCache });
+  const exit = await runner.exited;
+  assert.equal(exit.code, 1, runner.output());
+  assert.match(
+    runner.output(),
+    /cannot start: etcd \S+ \(\S+\) is not installed \(not found on PATH\)\. Install it with:\n\s+bash platform\/tools\/provision\.sh etcd/,
+  );
+  assert.doesNotMatch(runner.output(), /\n\s+at /, 'no stack trace');
+  assert.equal(existsSync(path.join(dataDir, 'local.json')), false);
+});
+
+test('a data dir left by an npm start that was killed (its pid gone) is taken over', async (t) => {
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'promsnap-main-'));
+  t.after(() => rm(dataDir, { recursive: true, force: true }));
+  const gone = startRunner(['--help']);
+  await gone.exited;
+  await writeFile(path.join(dataDir, 'local.json'), JSON.stringify({ pid: gone.child.pid, state: 'ready' }));
+  // A taken port stops the start-up that got past the data dir.
+  const squatter = net.createServer();
+  await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise<void>((resolve) => squatter.close(() => resolve())));
+  const port = (squatter.address() as AddressInfo).port;
+  const result = await run(['--port-base', String(port)], dataDir);
+  assert.equal(result.code, 1, result.output);
+  assert.match(result.output, new RegExp(`port ${port} \\(Kubernetes API server\\) is already in use`), 'got past the data dir to the ports');
+  assert.equal(existsSync(path.join(dataDir, 'local.json')), false, 'and removed its own state file when it gave up');
+});
