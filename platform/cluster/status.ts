@@ -96,7 +96,8 @@ function rowFor(ref: ObjectRef, object: unknown): StatusRow {
   return { ...base, ...readiness, ...described, fields: { found: true, ...described.fields } };
 }
 
-function deploymentRow(deployment: V1Deployment): Omit<StatusRow, 'namespace' | 'name' | 'resource'> {
+/** A Deployment's readiness as status reports it (also what `npm start` waits for). */
+export function deploymentRow(deployment: V1Deployment): Omit<StatusRow, 'namespace' | 'name' | 'resource'> {
   const desired = deployment.spec?.replicas ?? 1;
   const status = deployment.status ?? {};
   const readyReplicas = status.readyReplicas ?? 0;
@@ -120,7 +121,8 @@ function deploymentRow(deployment: V1Deployment): Omit<StatusRow, 'namespace' | 
   return { ready: 'True', reason: '', message: '', detail, fields };
 }
 
-function knativeReadiness(object: KnativeObject): Pick<StatusRow, 'ready' | 'reason' | 'message'> {
+/** A Knative object's readiness: its Ready condition, for the generation its controller has observed. */
+export function knativeReadiness(object: KnativeObject): Pick<StatusRow, 'ready' | 'reason' | 'message'> {
   const ready = (object.status?.conditions ?? []).find((c) => c.type === 'Ready');
   const generation = object.metadata?.generation;
   const observed = object.status?.observedGeneration;

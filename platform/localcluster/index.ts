@@ -61,6 +61,12 @@ export interface LocalClusterOptions {
   writable?: string[];
   /** Every line the control plane's processes and the node print, and this module's progress. */
   onLine?: (source: LineSource, line: string) => void;
+  /**
+   * Called once the node runs pods, while Knative is still being installed: a caller may start what needs
+   * no Knative (npm start applies Prometheus, MinIO and the rest of platform/ then). Not awaited; errors
+   * are the caller's to collect.
+   */
+  onNodeReady?: (cluster: Pick<LocalCluster, 'kubeconfigPath' | 'kubectl' | 'getJson' | 'imageStore'>) => void;
   /** The node's cap on each pod's grace period when the cluster stops (default 10 s). */
   shutdownGraceSeconds?: number;
   /** How long each step may take (default 180 s). */
@@ -228,6 +234,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
       }),
     );
     mark('node');
+    options.onNodeReady?.({ kubeconfigPath: cp.kubeconfigPath, kubectl: cp.kubectl, getJson, imageStore });
 
     const dial = resolvingDial(sandbox, getJson);
     const open = async (to: ForwardTarget, hostPort?: number) => {
@@ -301,7 +308,7 @@ function commandOf(pid: number): string {
 }
 
 /** RSS of every process in the sandbox's namespaces, from /proc. */
-export function clusterMemory(sandbox: Sandbox): ClusterMemory {
+export function clusterMemory(sandbox: Pick<Sandbox, 'traces'>): ClusterMemory {
   const byCommand = new Map<string, { processes: number; rssBytes: number }>();
   let total = 0;
   for (const pid of processesIn(Object.values(sandbox.traces.namespaces))) {

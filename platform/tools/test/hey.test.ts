@@ -4,9 +4,9 @@ import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { heyArgs, isHeyDuration, parseHeySummary, runHey } from '../../tools/hey.js';
-import { MissingToolError } from '../../tools/find.js';
-import { waitFor } from '../../tools/wait.js';
+import { heyArgs, isHeyDuration, parseHeySummary, runHey } from '../hey.js';
+import { MissingToolError } from '../find.js';
+import { waitFor } from '../wait.js';
 
 async function server(t: { after(fn: () => unknown): void }) {
   let served = 0;
