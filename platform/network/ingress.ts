@@ -51,7 +51,11 @@ export interface IngressOptions {
   domainInternal: string | LoadBalancerDomains;
   catalog?: ServiceCatalog;
   log?: Logger;
-  /** How long one connection attempt to an endpoint may take before the next is tried; default 2 s. */
+  /**
+   * How long one connection attempt to an endpoint may take before the next is tried; default 5 s, Envoy's
+   * own default for a cluster (Kourier's): long enough for the kernel's SYN retransmits at 1 s and 3 s, so one
+   * lost SYN to a pod that has just come up on a loaded node is not a 502.
+   */
   connectTimeoutMs?: number;
 }
 
@@ -94,7 +98,7 @@ export async function startIngress(options: IngressOptions): Promise<KnativeIngr
   });
   controller.attach(ingresses);
   const unsubscribe = catalog.subscribe(() => controller.changed());
-  const proxy = new IngressProxy(catalog, controller, options.connectTimeoutMs ?? 2_000, log);
+  const proxy = new IngressProxy(catalog, controller, options.connectTimeoutMs ?? 5_000, log);
   const servers: http.Server[] = [];
   const close = async () => {
     unsubscribe();

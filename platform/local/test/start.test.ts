@@ -540,6 +540,15 @@ describe('npm start: the platform on the local cluster', { timeout: 900_000 }, (
       rolled.status.latestReadyRevisionName,
       'the platform stays after skaffold dev ends (--cleanup=false)',
     );
+    // Skaffold's labels on what it applied restart Prometheus, MinIO and kube-state-metrics (README says
+    // so): the tests after this one read MinIO and Prometheus, so their rollouts must be over first.
+    for (const [namespace, name] of [
+      ['monitoring', 'prometheus'],
+      ['monitoring', 'kube-state-metrics'],
+      ['promsnap', 'minio'],
+    ] as const) {
+      await runCommand(findTool('kubectl'), ['rollout', 'status', `deployment/${name}`, '-n', namespace, '--timeout=180s'], { env: env() });
+    }
   });
 
   let tree: ProcessId[] = [];
