@@ -53,7 +53,7 @@ export interface IngressOptions {
   log?: Logger;
   /**
    * How long one connection attempt to an endpoint may take before the next is tried; default 5 s, Envoy's
-   * own default for a cluster (Kourier's): long enough for the kernel's SYN retransmits at 1 s and 3 s, so one
+   * own default for a cluster's connect_timeout: long enough for the kernel's SYN retransmits at 1 s and 3 s, so one
    * lost SYN to a pod that has just come up on a loaded node is not a 502.
    */
   connectTimeoutMs?: number;
