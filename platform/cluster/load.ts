@@ -199,6 +199,20 @@ async function targetUrl(cluster: Cluster, namespace: string, io: LoadIo): Promi
 
 type PodInformer = Informer<V1Pod> & ObjectCache<V1Pod>;
 
+/**
+ * runLoad as a command runs it (`npm run cluster -- load`, `npm run load`): Ctrl-C ends the load early
+ * (hey prints its summary on SIGINT) and what was measured is reported; a second Ctrl-C ends the process.
+ */
+export function runLoadUntilInterrupted(cluster: Cluster, command: Extract<Command, { name: 'load' }>, io: Omit<LoadIo, 'signal'>): Promise<number> {
+  const interrupted = new AbortController();
+  process.once('SIGINT', () => {
+    io.err('\ninterrupted: stopping hey and reporting what was measured (Ctrl-C again to quit now)\n');
+    interrupted.abort();
+    process.once('SIGINT', () => process.exit(130));
+  });
+  return runLoad(cluster, command, { ...io, signal: interrupted.signal });
+}
+
 export async function runLoad(cluster: Cluster, command: Extract<Command, { name: 'load' }>, io: LoadIo): Promise<number> {
   await requireKnative(cluster, ['serving']);
   const namespace = command.namespaces.pipeline;

@@ -4,7 +4,7 @@
 import { parseCommandLine, helpText, type Command } from './cli.js';
 import { CliError, exitCodes, formatError, objectsMissing, unexpected } from './errors.js';
 import { connect, readObjects, requireKnative } from './kube.js';
-import { runLoad } from './load.js';
+import { runLoadUntilInterrupted } from './load.js';
 import { pipelineObjects } from './pipeline.js';
 import { formatStatusJson, formatStatusTable, pipelineStatus } from './status.js';
 
@@ -25,15 +25,7 @@ async function status(command: Extract<Command, { name: 'status' }>): Promise<nu
 }
 
 async function load(command: Extract<Command, { name: 'load' }>): Promise<number> {
-  const cluster = connect({ context: command.context });
-  const interrupted = new AbortController();
-  // Ctrl-C ends the load early (hey prints its summary on SIGINT); a second one ends us at once.
-  process.once('SIGINT', () => {
-    err('\ninterrupted: stopping hey and reporting what was measured (Ctrl-C again to quit now)\n');
-    interrupted.abort();
-    process.once('SIGINT', () => process.exit(130));
-  });
-  return runLoad(cluster, command, { out, err, signal: interrupted.signal });
+  return runLoadUntilInterrupted(connect({ context: command.context }), command, { out, err });
 }
 
 async function main(argv: readonly string[]): Promise<number> {

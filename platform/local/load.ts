@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { helpText, parseCommandLine } from '../cluster/cli.js';
 import { CliError, exitCodes, formatError, unexpected } from '../cluster/errors.js';
 import { connect } from '../cluster/kube.js';
-import { runLoad } from '../cluster/load.js';
+import { runLoadUntilInterrupted } from '../cluster/load.js';
 import { readState } from './start.js';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -49,14 +49,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const command = parseCommandLine(['load', ...rest, '--via', state.urls!.ingress]);
   if (command.name !== 'load') throw new CliError(['expected the load command'], exitCodes.usage);
-  const cluster = connect({ env: { KUBECONFIG: state.kubeconfig! } });
-  const interrupted = new AbortController();
-  process.once('SIGINT', () => {
-    err('\ninterrupted: stopping hey and reporting what was measured (Ctrl-C again to quit now)\n');
-    interrupted.abort();
-    process.once('SIGINT', () => process.exit(130));
-  });
-  return runLoad(cluster, command, { out, err, signal: interrupted.signal });
+  return runLoadUntilInterrupted(connect({ env: { KUBECONFIG: state.kubeconfig! } }), command, { out, err });
 }
 
 try {
