@@ -7,8 +7,7 @@
 //
 // The total comes last so that a redelivery can read it back from the object's last bytes.
 import { Readable } from 'node:stream';
-import { AnswerScanner, SeriesLimitError } from './answer-scanner.js';
-import { RejectedEventError, RetryableError } from './errors.js';
+import { copyAnswer } from './copy-answer.js';
 
 export const SNAPSHOT_KIND = 'promsnap.snapshot.v1';
 
@@ -38,32 +37,9 @@ export function createEnvelope(input: EnvelopeInput): Envelope {
     for (const [index, query] of input.queries.entries()) {
       yield Buffer.from(`${index === 0 ? '' : ','}{"query":${JSON.stringify(query)},"response":`);
       const answer = await input.answer(index);
-      const scanner = new AnswerScanner({ maxSeries: input.maxSeries });
-      answer.on('error', (err) => scanner.destroy(err));
-      try {
-        for await (const chunk of answer.pipe(scanner)) yield chunk as Buffer;
-      } catch (err) {
-        if (err instanceof RetryableError || err instanceof RejectedEventError) throw err;
-        if (err instanceof SeriesLimitError) {
-          // Retrying asks the same question of the same instant: the same answer, too large again.
-          throw new RejectedEventError(
-            'too_many_series',
-            422,
-            `the answer to query ${JSON.stringify(query)} holds more than ${err.maxSeries} series, the most a snapshot may hold (SNAPSHOT_MAX_SERIES); nothing was stored`,
-            undefined,
-            { cause: err },
-          );
-        }
-        throw new RetryableError('prometheus_error', 502, `Prometheus's answer to ${JSON.stringify(query)} is unusable: ${(err as Error).message}`, {
-          cause: err,
-        });
-      } finally {
-        // Reached early when the upload fails: cancels the query instead of reading it to the end.
-        answer.destroy();
-        scanner.destroy();
-      }
-      total += scanner.summary.series;
-      yield Buffer.from(`,"series":${scanner.summary.series}}`);
+      const { series } = yield* copyAnswer(query, answer, input.maxSeries);
+      total += series;
+      yield Buffer.from(`,"series":${series}}`);
     }
     yield Buffer.from(`],"series":${total}}\n`);
   }

@@ -5,8 +5,7 @@
 // which this generalises (one writer for both once they can be merged without changing either's bytes).
 import { Readable } from 'node:stream';
 import { headerText, resultHead, resultTail, trailerText, type ExportHeader } from '../../../archive/src/format.js';
-import { AnswerScanner, SeriesLimitError } from './answer-scanner.js';
-import { RejectedEventError, RetryableError } from './errors.js';
+import { copyAnswer } from './copy-answer.js';
 
 /** One query and its answer, opened when the document reaches it. */
 export interface Answer {
@@ -44,31 +43,7 @@ export function streamExport(input: ExportStreamInput): ExportStream {
     for await (const { query, answer } of input.answers) {
       yield Buffer.from(resultHead(query, queries === 0));
       queries++;
-      const scanner = new AnswerScanner({ maxSeries: input.maxSeries });
-      answer.on('error', (err) => scanner.destroy(err));
-      try {
-        for await (const chunk of answer.pipe(scanner)) yield chunk as Buffer;
-      } catch (err) {
-        if (err instanceof RetryableError || err instanceof RejectedEventError) throw err;
-        if (err instanceof SeriesLimitError) {
-          // Parts are planned far below the bound; one over it cannot be cut now that it is half written.
-          throw new RejectedEventError(
-            'too_many_series',
-            422,
-            `the answer to ${JSON.stringify(query)} holds more than ${err.maxSeries} series, the most one answer may hold (SNAPSHOT_MAX_SERIES); nothing was stored`,
-            undefined,
-            { cause: err },
-          );
-        }
-        throw new RetryableError('prometheus_error', 502, `Prometheus's answer to ${JSON.stringify(query)} is unusable: ${(err as Error).message}`, {
-          cause: err,
-        });
-      } finally {
-        // Reached early when the upload fails: cancels the query instead of reading it to the end.
-        answer.destroy();
-        scanner.destroy();
-      }
-      const counts = scanner.summary;
+      const counts = yield* copyAnswer(query, answer, input.maxSeries);
       series += counts.series;
       samples += counts.samples;
       yield Buffer.from(resultTail({ series: counts.series, samples: counts.samples }));

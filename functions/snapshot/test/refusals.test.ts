@@ -168,7 +168,7 @@ test('an answer with more series than allowed: 422 too_many_series, nothing stor
   const body = await refused(bounded, pingAt(instant), 422, 'too_many_series');
   assert.equal(
     body.error,
-    'the answer to query "promsnap_test_large" holds more than 1400 series, the most a snapshot may hold (SNAPSHOT_MAX_SERIES); nothing was stored',
+    'the answer to query "promsnap_test_large" holds more than 1400 series, the most one answer may hold (SNAPSHOT_MAX_SERIES); nothing was stored',
   );
   assert.deepEqual(await s3.keys(bucket), [(stored.json as { key: string }).key]);
   assert.deepEqual(await s3.pendingUploads(bucket), []);
