@@ -6,7 +6,7 @@
 import { pipeline } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import type { CloudEvent, CloudEventV1 } from 'cloudevents';
-import { createSnapshotStoredEvent, validatePingEvent, type PingEvent, type SnapshotStoredData } from '../../../events/src/index.js';
+import { validatePingEvent, type PingEvent, type SnapshotStoredData } from '../../../events/src/index.js';
 import type { Logger } from '../../runtime/src/logger.js';
 import { createEnvelope, seriesFromTail } from './envelope.js';
 import { RejectedEventError } from './errors.js';
@@ -14,6 +14,7 @@ import { snapshotKey } from './key.js';
 import type { PrometheusClient } from './prometheus.js';
 import { exportRange, requestedRange, type RangeDeps } from './range-export.js';
 import type { ObjectInfo, SnapshotStore } from './store.js';
+import { eventMetadata, storedFor, storedReply } from './stored-object.js';
 
 export interface SnapshotDeps {
   prometheus: PrometheusClient;
@@ -50,11 +51,6 @@ export interface SnapshotResult {
   /** False when a previous delivery of the same ping had already stored it. */
   created: boolean;
 }
-
-// Metadata naming the event an object was written for: a key that holds another event is a conflict.
-const META_ID = 'event-id';
-const META_SOURCE = 'event-source';
-const META_TIME = 'event-time';
 
 /** Bytes read from an object's end to find its series total on a redelivery. */
 const tailBytes = 256;
@@ -94,7 +90,7 @@ export async function takeSnapshot(deps: SnapshotDeps, event: CloudEventV1<unkno
   try {
     result = await deps.store.writeOnce(key, body, {
       contentType: deps.gzip ? 'application/gzip' : 'application/json',
-      metadata: { [META_ID]: encodeURIComponent(ping.id), [META_SOURCE]: encodeURIComponent(ping.source), [META_TIME]: ping.time },
+      metadata: eventMetadata(ping),
     });
   } finally {
     first.destroy();
@@ -105,7 +101,7 @@ export async function takeSnapshot(deps: SnapshotDeps, event: CloudEventV1<unkno
   log.info('snapshot stored', { bytes: result.object.bytes, series, queries: queries.length, time: ping.time });
   return {
     created: true,
-    reply: reply(deps, ping, result.object, { series, queries, durationMs: Date.now() - startedAt }),
+    reply: storedReply({ source: deps.source, bucket: deps.store.bucket }, ping, result.object, { series, queries, durationMs: Date.now() - startedAt }),
   };
 }
 
@@ -158,8 +154,7 @@ async function alreadyStored(
   startedAt: number,
   log: Logger,
 ): Promise<SnapshotResult> {
-  const id = decode(object.metadata[META_ID]);
-  const source = decode(object.metadata[META_SOURCE]);
+  const { id, source } = storedFor(object);
   if (id !== ping.id || source !== ping.source) {
     // Not this event's snapshot: leave it alone and refuse, since no retry can change which object the key names.
     throw new RejectedEventError(
@@ -173,37 +168,6 @@ async function alreadyStored(
   log.info('snapshot already stored', { bytes: object.bytes });
   return {
     created: false,
-    reply: reply(deps, ping, object, { series: series ?? 0, queries, durationMs: Date.now() - startedAt }),
+    reply: storedReply({ source: deps.source, bucket: deps.store.bucket }, ping, object, { series: series ?? 0, queries, durationMs: Date.now() - startedAt }),
   };
-}
-
-function reply(
-  deps: SnapshotDeps,
-  ping: PingEvent,
-  object: ObjectInfo,
-  found: { series: number; queries: string[]; durationMs: number },
-): CloudEvent<SnapshotStoredData> {
-  return createSnapshotStoredEvent({
-    source: deps.source,
-    id: ping.id,
-    time: object.lastModified,
-    data: {
-      bucket: deps.store.bucket,
-      key: object.key,
-      bytes: object.bytes,
-      series: found.series,
-      durationMs: found.durationMs,
-      queries: found.queries,
-      time: ping.time,
-    },
-  });
-}
-
-function decode(value: string | undefined): string | undefined {
-  if (value === undefined) return undefined;
-  try {
-    return decodeURIComponent(value);
-  } catch {
-    return value;
-  }
 }

@@ -27,7 +27,7 @@ import {
   windowsCaughtUp,
   type Window,
 } from '../../../archive/src/index.js';
-import { createSnapshotStoredEvent, type PingEvent, type SnapshotStoredData } from '../../../events/src/index.js';
+import type { PingEvent, SnapshotStoredData } from '../../../events/src/index.js';
 import type { Logger } from '../../runtime/src/logger.js';
 import { RejectedEventError, RetryableError } from './errors.js';
 import { countsFromTail, streamExport, type Answer } from './export-stream.js';
@@ -38,6 +38,7 @@ import type { RangeMetrics } from './range-metrics.js';
 import { parseSelector, SelectorError } from './selector.js';
 import { partQuery, SplitPlanner, tooManySamples, type Part } from './split-plan.js';
 import type { ObjectInfo, SnapshotStore } from './store.js';
+import { eventMetadata, storedFor, storedReply } from './stored-object.js';
 
 export interface RangeDeps {
   settings: RangeSettings;
@@ -61,10 +62,7 @@ export interface RangeExportResult {
   created: boolean;
 }
 
-// Metadata naming the event an object was written for, as instant snapshots keep it.
-const META_ID = 'event-id';
-const META_SOURCE = 'event-source';
-const META_TIME = 'event-time';
+// Metadata beyond the event's (stored-object.ts): where the window starts, as catch-up made it.
 const META_START = 'window-start';
 // What the export is of beyond its key: a digest of its selectors (metadata values are short and ASCII).
 const META_SELECTORS = 'selectors-sha256';
@@ -162,9 +160,7 @@ export async function exportRange(deps: RangeExportDeps, ping: PingEvent, rangeM
   const result = await deps.store.writeOnce(key, body, {
     contentType: deps.gzip ? 'application/gzip' : 'application/json',
     metadata: {
-      [META_ID]: encodeURIComponent(ping.id),
-      [META_SOURCE]: encodeURIComponent(ping.source),
-      [META_TIME]: ping.time,
+      ...eventMetadata(ping),
       [META_START]: iso(window.start),
       [META_SELECTORS]: digest,
     },
@@ -330,13 +326,13 @@ async function alreadyStored(
     throw new RejectedEventError(
       'key_conflict',
       412,
-      `object ${object.key} already holds this tick's export of other selectors (for event ${JSON.stringify(decode(object.metadata[META_ID]))}); this ping asks for ${JSON.stringify(selectors)}`,
+      `object ${object.key} already holds this tick's export of other selectors (for event ${JSON.stringify(storedFor(object).id)}); this ping asks for ${JSON.stringify(selectors)}`,
     );
   }
   const start = object.metadata[META_START];
   const counts = countsFromTail(await deps.store.tail(object.key, 256, deps.gzip));
   if (!counts) log.warn('stored range export does not end with its counts', { key: object.key });
-  log.info('range export already stored', { bytes: object.bytes, storedFor: decode(object.metadata[META_ID]) });
+  log.info('range export already stored', { bytes: object.bytes, storedFor: storedFor(object).id });
   return {
     created: false,
     reply: reply(deps, ping, object, {
@@ -356,34 +352,16 @@ function reply(
   object: ObjectInfo,
   found: { series: number; samples: number; selectors: string[]; rangeMs: number; window: Window; durationMs: number },
 ): CloudEvent<SnapshotStoredData> {
-  return createSnapshotStoredEvent({
-    source: deps.source,
-    id: ping.id,
-    time: object.lastModified,
-    data: {
-      bucket: deps.store.bucket,
-      key: object.key,
-      bytes: object.bytes,
-      series: found.series,
-      durationMs: found.durationMs,
-      queries: found.selectors,
-      time: ping.time,
-      range: { range: formatDuration(found.rangeMs), start: iso(found.window.start), end: iso(found.window.end), samples: found.samples },
-    },
+  return storedReply({ source: deps.source, bucket: deps.store.bucket }, ping, object, {
+    series: found.series,
+    queries: found.selectors,
+    durationMs: found.durationMs,
+    range: { range: formatDuration(found.rangeMs), start: iso(found.window.start), end: iso(found.window.end), samples: found.samples },
   });
 }
 
 function iso(ms: number): string {
   return new Date(ms).toISOString();
-}
-
-function decode(value: string | undefined): string | undefined {
-  if (value === undefined) return undefined;
-  try {
-    return decodeURIComponent(value);
-  } catch {
-    return value;
-  }
 }
 
 function sleep(ms: number): Promise<void> {
