@@ -409,7 +409,7 @@ test('under hey -z 30s -c 50 through the ingress, the KPA scales the simulation 
   assert.ok(scraped.length >= 4, `4 or more simulation pods scraped, got ${scraped.map(([name]) => name).join(', ')}`);
   for (const [name, p] of scraped) assert.equal(p.namespaceLabel, 'promsnap', name);
   const unscraped = [...observation.pods.entries()].filter(
-    ([, p]) => p.readyFrom !== undefined && p.readyUntil! - p.readyFrom >= scrapedWithinMs && !p.scrapedAt,
+    ([, p]) => p.readyFrom !== undefined && p.readyUntil! - p.readyFrom >= scrapedWithinMs && p.scrapedAt === undefined,
   );
   assert.deepEqual(unscraped, [], 'every pod ready for 30 s was scraped');
 });
