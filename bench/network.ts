@@ -9,7 +9,7 @@
 // interleaved; figures are medians. Prints a Markdown report ending with `name value` lines.
 import os from 'node:os';
 import { parseArgs } from 'node:util';
-import YAML from 'yaml';
+import { objectsYaml } from '../platform/manifests/index.js';
 import { parseHeySummary, type HeySummary } from '../platform/tools/hey.js';
 import { isHeyDuration } from '../platform/tools/hey.js';
 import { waitFor } from '../platform/tools/wait.js';
@@ -127,9 +127,7 @@ spec: {ports: [{name: http, port: 80, targetPort: ${simulationPort}}]}
 ---
 ${slice('promsnap', 'simulation-00001', podIp, simulationPort)}
 ---
-${ingressServiceObjects({ address: '10.244.0.1', port: 80 })
-  .map((object) => YAML.stringify(object))
-  .join('\n---\n')}
+${objectsYaml(ingressServiceObjects({ address: '10.244.0.1', port: 80 }))}
 ---
 apiVersion: networking.internal.knative.dev/v1alpha1
 kind: Ingress

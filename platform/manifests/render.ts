@@ -1,6 +1,6 @@
 // Rendering the platform: `kubectl kustomize platform` (after ensureCredentials, so a fresh clone
 // renders), parsed into objects. Everything else in this folder reads those objects, purely.
-import { parseAllDocuments } from 'yaml';
+import { parseAllDocuments, stringify } from 'yaml';
 import { ensureCredentials, platformDir } from '../credentials.js';
 import { kustomize } from '../tools/kubectl.js';
 import type { KubeObject } from './objects.js';
@@ -44,4 +44,13 @@ export function parseObjects(text: string, source = 'manifests'): KubeObject[] {
     objects.push(object as KubeObject);
   }
   return objects;
+}
+
+/**
+ * Objects as a YAML stream for `kubectl apply -f -`. kubectl reads YAML 1.1, where a bare on, off, yes, no
+ * or y is a boolean; the yaml package writes 1.2 and leaves such strings bare (minio-setup's `--path on`
+ * reached the API server as `true` and its Job was refused). Written as 1.1, they are quoted.
+ */
+export function objectsYaml(objects: readonly object[]): string {
+  return objects.map((object) => stringify(object, { version: '1.1', lineWidth: 0 })).join('---\n');
 }

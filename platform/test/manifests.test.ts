@@ -5,6 +5,7 @@
 // access is needed. Also the names the other parts of promsnap rely on, and the rules of platform/manifests/.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { parseAllDocuments, stringify } from 'yaml';
 import {
   allContainers,
   clusterAddress,
@@ -16,6 +17,7 @@ import {
   isoDurationMs,
   knativeService,
   objectsOfKind,
+  objectsYaml,
   parseObjects,
   podTemplates,
   retryDelayMs,
@@ -322,4 +324,16 @@ test("platform/manifests: kinds as kubectl reads them, generated names, duration
   assert.deepEqual(clusterAddress('http://minio.promsnap:9000/x'), { service: 'minio', namespace: 'promsnap', port: 9000 });
   assert.equal(clusterAddress('http://127.0.0.1:9000'), undefined);
   assert.equal(knativeService(objects, 'simulation').port, 8080);
+});
+
+test('objectsYaml writes what kubectl reads back unchanged (YAML 1.1: on, yes, y and the like stay strings)', () => {
+  const asKubectlReads = (text: string) => parseAllDocuments(text, { version: '1.1' }).map((doc) => doc.toJS() as unknown);
+  // The rendered platform has such a string: minio-setup's `mc alias set ... --path on`.
+  assert.ok(JSON.stringify(objects).includes('"on"'), 'the platform renders a bare-looking "on"');
+  assert.deepEqual(asKubectlReads(objectsYaml(objects)), objects);
+  const tricky = ['on', 'off', 'yes', 'no', 'y', 'N', 'true', '1.0', '010', '0x1F', '1_000', '12:30', '~', 'null', '', '2001-12-14'];
+  const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, spec: { containers: [{ name: 'c', image: 'c:1', args: tricky }] } };
+  assert.deepEqual(asKubectlReads(objectsYaml([pod])), [pod]);
+  // What the yaml package writes by default would not survive: the reason objectsYaml exists.
+  assert.notDeepEqual(asKubectlReads(stringify(pod)), [pod]);
 });

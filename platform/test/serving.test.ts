@@ -12,8 +12,7 @@ import { after, before, test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
 import { buildImageFiles, imageLayout, writeToStore } from '../images/index.js';
-import { groupOf, renderPlatform, type KubeObject } from '../manifests/index.js';
-import { releaseYaml } from '../knative/index.js';
+import { groupOf, objectsYaml, renderPlatform, type KubeObject } from '../manifests/index.js';
 import { startLocalCluster, type LocalCluster } from '../localcluster/index.js';
 import { runHey } from '../tools/hey.js';
 import { httpGet } from '../tools/http.js';
@@ -143,7 +142,7 @@ before(async () => {
     spec: { template: { metadata: { annotations: Record<string, string> } } };
   };
   minScale = Number(simulationService.spec.template.metadata.annotations['autoscaling.knative.dev/min-scale'] ?? 0);
-  const result = await cluster.kubectl.with({ input: releaseYaml(applied) }, 'apply', '-f', '-');
+  const result = await cluster.kubectl.with({ input: objectsYaml(applied) }, 'apply', '-f', '-');
   assert.match(result.stdout, /service\.serving\.knative\.dev\/simulation created/, result.stdout);
   mark('platform applied');
   const prometheus = await cluster.forward({ host: 'prometheus.monitoring.svc.cluster.local', port: 9090 });
@@ -171,7 +170,7 @@ test("the rendered Knative Services went through Serving's own webhook: defaulte
     spec: { template: { spec: { containerConcurrency?: number } } };
   };
   bad.spec.template.spec.containerConcurrency = 5000;
-  const refused = await cluster.kubectl.with({ input: releaseYaml([bad]), allowFailure: true }, 'apply', '--dry-run=server', '-f', '-');
+  const refused = await cluster.kubectl.with({ input: objectsYaml([bad]), allowFailure: true }, 'apply', '--dry-run=server', '-f', '-');
   assert.notEqual(refused.code, 0);
   assert.match(refused.stderr, /admission webhook "validation\.webhook\.serving\.knative\.dev" denied the request/);
   assert.match(refused.stderr, /containerConcurrency/);

@@ -12,8 +12,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { buildImageFiles, imageLayout, writeToStore, type ImageLayout } from '../../images/index.js';
-import { releaseYaml } from '../../knative/index.js';
-import { groupOf, renderPlatform, type KubeObject } from '../../manifests/index.js';
+import { groupOf, objectsYaml, renderPlatform, type KubeObject } from '../../manifests/index.js';
 import { httpGet } from '../../tools/http.js';
 import { hostLinks, sandboxLeftovers, sandboxSupport } from '../../tools/sandbox.js';
 import { waitFor } from '../../tools/wait.js';
@@ -128,7 +127,7 @@ function eventingCopy(objects: readonly KubeObject[]): KubeObject[] {
 test("the platform's Broker, Trigger and PingSource go through Eventing's own webhook: defaulted by it, and a bad one refused", async () => {
   const applied = eventingCopy((await renderPlatform()).objects);
   assert.deepEqual(applied.map((o) => o.kind).sort(), ['Broker', 'Namespace', 'PingSource', 'Secret', 'Service', 'ServiceAccount', 'Trigger']);
-  const result = await cluster.kubectl.with({ input: releaseYaml(applied) }, 'apply', '-f', '-');
+  const result = await cluster.kubectl.with({ input: objectsYaml(applied) }, 'apply', '-f', '-');
   assert.match(result.stdout, /pingsource\.sources\.knative\.dev\/snapshot-schedule created/);
   const live = (resource: string, name: string) => cluster.getJson<LiveObject>(`/apis/${resource}/namespaces/promsnap/${name}`);
   // What only Eventing's defaulting webhook writes: who made each object.
@@ -145,7 +144,7 @@ test("the platform's Broker, Trigger and PingSource go through Eventing's own we
   }
   const bad = structuredClone(applied.find((o) => o.kind === 'PingSource')!) as KubeObject & { spec: Record<string, unknown> };
   bad.spec['schedule'] = 'every five minutes';
-  const refused = await cluster.kubectl.with({ input: releaseYaml([bad]), allowFailure: true }, 'apply', '--dry-run=server', '-f', '-');
+  const refused = await cluster.kubectl.with({ input: objectsYaml([bad]), allowFailure: true }, 'apply', '--dry-run=server', '-f', '-');
   assert.notEqual(refused.code, 0);
   assert.match(refused.stderr, /admission webhook "validation\.webhook\.eventing\.knative\.dev" denied the request/);
   assert.match(refused.stderr, /schedule/);
@@ -248,7 +247,7 @@ test('stop() leaves nothing behind, and a second cluster on the same data dir fi
       { what: `Job ${name} to finish\n${lastNodeLines()}`, timeoutMs: 90_000, intervalMs: 250 },
     );
   await cluster.kubectl.with(
-    { input: releaseYaml([...namespaceAndClaim, job('write', "require('fs').writeFileSync('/data/kept.txt', process.env.TOKEN)")] as KubeObject[]) },
+    { input: objectsYaml([...namespaceAndClaim, job('write', "require('fs').writeFileSync('/data/kept.txt', process.env.TOKEN)")] as KubeObject[]) },
     'apply',
     '-f',
     '-',
@@ -269,7 +268,7 @@ test('stop() leaves nothing behind, and a second cluster on the same data dir fi
   await writeToStore(cluster.imageStore, snapshotLayout);
   await cluster.kubectl.with(
     {
-      input: releaseYaml([
+      input: objectsYaml([
         ...namespaceAndClaim,
         job('read', "process.exit(require('fs').readFileSync('/data/kept.txt', 'utf8') === process.env.TOKEN ? 0 : 3)"),
       ] as KubeObject[]),

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import type http from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import YAML from 'yaml';
+import { objectsYaml } from '../../manifests/index.js';
 import type { ManagedProcess } from '../../tools/process.js';
 import { waitFor } from '../../tools/wait.js';
 import type { KIngress } from '../ingress-routes.js';
@@ -453,7 +453,7 @@ ${ips.length > 0 ? `---\n${slice('promsnap', revision, ips)}` : ''}`;
     assert.equal(lb, domainInternal);
     await apply(
       [
-        ...ingressServiceObjects({ address: ingressInternal, port: 80 }).map((object) => YAML.stringify(object)),
+        objectsYaml(ingressServiceObjects({ address: ingressInternal, port: 80 })),
         `apiVersion: v1
 kind: Service
 metadata: {name: simulation, namespace: promsnap}
