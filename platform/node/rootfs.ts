@@ -4,6 +4,10 @@
 // read-only as a whole when readOnlyRootFilesystem asks. Each container gets its own root, so two images
 // that both lay out /app do not meet. Everything is mounted in the holder's namespace (mount -N), reached
 // for file writes through /proc/<holder>/root: nothing appears in the node's own mount namespace.
+// The mounts go in batches, one `mount --fstab F --all` each, rather than one `mount` each: a root has
+// 20 to 30 mounts, and 13 pods starting at once (Knative's, on the local cluster) spent 1.2 to 2.1 s
+// per container spawning them from the node process; a mount whose target lies under another of the
+// batch waits for the next one, so every mount point is made where the container will see it.
 import { lstat, mkdir, readlink, stat, symlink, writeFile, chmod } from 'node:fs/promises';
 import { existsSync, lstatSync } from 'node:fs';
 import path from 'node:path';
@@ -96,11 +100,45 @@ async function mountPoint(holderPid: number, dir: string, target: string, file: 
   return path.join(dir, inside);
 }
 
-async function bind(holderPid: number, dir: string, source: string, target: string, readOnly: boolean): Promise<void> {
-  const info = await stat(source).catch(() => undefined);
-  if (!info) throw new MountError(`mount source ${source} does not exist`);
-  const at = await mountPoint(holderPid, dir, target, !info.isDirectory());
-  await mountIn(holderPid, ['--bind', ...(readOnly ? ['-o', 'ro'] : []), source, at]);
+/** An fstab field: whitespace and backslashes octal-escaped, as libmount unescapes them. */
+function fstabField(value: string): string {
+  return value.replace(/[\\ \t\n]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
+}
+
+/** Mounts into one root, collected and sent in batches (see the top of this file). */
+class MountBatch {
+  private pending: Array<{ source: string; at: string; type: string; options: string }> = [];
+
+  constructor(
+    private readonly holderPid: number,
+    private readonly dir: string,
+    private readonly fstab: string,
+  ) {}
+
+  /** Queues a mount at target inside the root (its mount point made now); a mount under a queued one sends the queue first. */
+  async add(source: string, target: string, type: string, options: string[], file: boolean): Promise<void> {
+    const root = viaHolder(this.holderPid, this.dir);
+    const inside = path.join(this.dir, await resolveInRoot(root, target));
+    if (this.pending.some((m) => inside === m.at || inside.startsWith(`${m.at}/`))) await this.flush();
+    const at = await mountPoint(this.holderPid, this.dir, target, file);
+    this.pending.push({ source, at, type, options: options.join(',') });
+  }
+
+  async bind(source: string, target: string, readOnly: boolean): Promise<void> {
+    const info = await stat(source).catch(() => undefined);
+    if (!info) throw new MountError(`mount source ${source} does not exist`);
+    await this.add(source, target, 'none', ['bind', ...(readOnly ? ['ro'] : [])], !info.isDirectory());
+  }
+
+  /** Mounts what is queued, in order. */
+  async flush(): Promise<void> {
+    if (this.pending.length === 0) return;
+    const lines = this.pending.map((m) => `${fstabField(m.source)} ${fstabField(m.at)} ${m.type} ${m.options} 0 0\n`);
+    this.pending = [];
+    await writeFile(this.fstab, lines.join(''));
+    const result = await runCommand(findSystemTool('mount'), ['-N', `/proc/${this.holderPid}/ns/mnt`, '--fstab', this.fstab, '--all'], { allowFailure: true });
+    if (result.code !== 0) throw new MountError(`mount failed: ${result.stderr.trim() || `exit ${result.code}`}`);
+  }
 }
 
 /** Builds the container's root; returns the path nsenter --root takes (through /proc/<holder>/root). */
@@ -124,10 +162,11 @@ export async function buildRoot(options: RootOptions): Promise<string> {
     await symlink(to, path.join(root, link));
   }
 
+  const mounts = new MountBatch(holderPid, dir, `${dir}.fstab`);
   for (const host of hostPaths) {
     const info = existsSync(host) ? lstatSync(host) : undefined;
     if (!info || info.isSymbolicLink()) continue;
-    await bind(holderPid, dir, host, host, true);
+    await mounts.bind(host, host, true);
   }
 
   const etc = path.join(root, 'etc');
@@ -138,14 +177,12 @@ export async function buildRoot(options: RootOptions): Promise<string> {
   await writeFile(path.join(etc, 'group'), options.etc.group);
 
   // /dev: a few device nodes bound from the host's, shared memory, and a writable termination log.
-  await mountIn(holderPid, ['-t', 'tmpfs', '-o', 'mode=0755,nosuid', 'tmpfs', path.join(dir, 'dev')]);
+  await mounts.add('tmpfs', '/dev', 'tmpfs', ['mode=0755', 'nosuid'], false);
+  await mounts.flush();
   for (const device of devices) {
-    if (!existsSync(`/dev/${device}`)) continue;
-    await writeFile(path.join(root, 'dev', device), '');
-    await mountIn(holderPid, ['--bind', `/dev/${device}`, path.join(dir, 'dev', device)]);
+    if (existsSync(`/dev/${device}`)) await mounts.bind(`/dev/${device}`, `/dev/${device}`, false);
   }
-  await mkdir(path.join(root, 'dev', 'shm'));
-  await mountIn(holderPid, ['-t', 'tmpfs', '-o', 'mode=1777,nosuid,nodev', 'tmpfs', path.join(dir, 'dev', 'shm')]);
+  await mounts.add('tmpfs', '/dev/shm', 'tmpfs', ['mode=1777', 'nosuid', 'nodev'], false);
   for (const [name, to] of [
     ['fd', '/proc/self/fd'],
     ['stdin', '/proc/self/fd/0'],
@@ -155,6 +192,7 @@ export async function buildRoot(options: RootOptions): Promise<string> {
     await symlink(to, path.join(root, 'dev', name));
   }
   await writeFile(path.join(root, 'dev', 'termination-log'), '', { mode: 0o666 });
+  await mounts.flush();
 
   try {
     await mountIn(holderPid, ['-t', 'proc', '-o', 'nosuid,nodev,noexec', 'proc', path.join(dir, 'proc')]);
@@ -164,7 +202,7 @@ export async function buildRoot(options: RootOptions): Promise<string> {
   }
 
   const imageBinds = [...options.image.binds].sort((a, b) => a.target.split('/').length - b.target.split('/').length);
-  for (const entry of imageBinds) await bind(holderPid, dir, entry.source, entry.target, true);
+  for (const entry of imageBinds) await mounts.bind(entry.source, entry.target, true);
 
   for (const mount of options.mounts) {
     // A subPath that does not exist yet is made, writable as its volume is (the kubelet makes it too).
@@ -172,8 +210,9 @@ export async function buildRoot(options: RootOptions): Promise<string> {
       await mkdir(mount.source, { recursive: true });
       await chmod(mount.source, 0o777);
     }
-    await bind(holderPid, dir, mount.source, mount.target, mount.readOnly);
+    await mounts.bind(mount.source, mount.target, mount.readOnly);
   }
+  await mounts.flush();
 
   if (options.readOnly) await mountIn(holderPid, ['-o', 'remount,bind,ro', dir]);
   return root;
