@@ -3,13 +3,15 @@
 // /work/notes/cluster-interfaces.md fixes it:
 //
 //   node --import tsx platform/node/main.ts --kubeconfig K --name promsnap-node --node-ip 10.244.0.1
-//     --pod-cidr 10.244.1.0/24 --state-dir D --images DIR [--network] [--data-dir DIR]
+//     --pod-cidr 10.244.1.0/24 --state-dir D --images DIR [--network [--knative-ingress]] [--data-dir DIR]
 //     [--controller-kubeconfig K2] [--cluster-dns 10.96.0.10] [--cluster-domain cluster.local]
 //     [--shutdown-grace-seconds 10] [--kubelet-port 10250]
 //
 // --kubeconfig is the kubelet's identity (system:node:<name>); --controller-kubeconfig the account the
 // scheduler, provisioner and network parts use (setup.ts makes it; without it they use --kubeconfig,
-// which works only for an identity NodeRestriction does not confine).
+// which works only for an identity NodeRestriction does not confine). With --network, the KIngress starts
+// when the API server serves Knative's networking API; --knative-ingress starts it regardless, for a
+// cluster that installs Knative while its node starts (it routes once the API appears).
 // It logs JSON lines; on SIGTERM (or SIGINT) it stops every pod, each within its grace period capped at
 // --shutdown-grace-seconds, and exits 0 with nothing of theirs left running.
 import { readFile } from 'node:fs/promises';
@@ -42,6 +44,7 @@ export interface NodeOptions {
   stateDir: string;
   images: string;
   network: boolean;
+  knativeIngress: boolean;
   dataDir: string;
   clusterDns: string;
   clusterDomain: string;
@@ -63,6 +66,7 @@ export function parseNodeArgs(argv: string[]): NodeOptions {
       'state-dir': { type: 'string' },
       images: { type: 'string' },
       network: { type: 'boolean', default: false },
+      'knative-ingress': { type: 'boolean', default: false },
       'data-dir': { type: 'string' },
       'cluster-dns': { type: 'string', default: '10.96.0.10' },
       'cluster-domain': { type: 'string', default: 'cluster.local' },
@@ -92,6 +96,7 @@ export function parseNodeArgs(argv: string[]): NodeOptions {
     stateDir,
     images: values.images!,
     network: values.network,
+    knativeIngress: values['knative-ingress'],
     dataDir: path.resolve(values['data-dir'] ?? path.join(stateDir, 'volumes')),
     clusterDns: values['cluster-dns'],
     clusterDomain: values['cluster-domain'],
@@ -181,6 +186,7 @@ export async function startNode(options: NodeOptions): Promise<RunningNode> {
         nodeIp: options.nodeIp,
         clusterDns: options.clusterDns,
         clusterDomain: options.clusterDomain,
+        knativeIngress: options.knativeIngress,
       })
     : undefined;
   await sync.start();

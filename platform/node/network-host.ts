@@ -2,7 +2,8 @@
 // on the controllers' account: the Service proxy with NodePorts on the node IP, the cluster DNS on
 // --cluster-dns:53, and the KIngress on <node IP>:80 (behind knative-serving/promsnap-ingress) and
 // <node IP>:8081 (ExternalIP rules, what the host's forward targets). The ingress needs Knative's
-// networking CRD: without it (a cluster without Knative) it is not started, and the log says so.
+// networking CRD: without it (a cluster without Knative) it is not started, and the log says so, unless
+// knativeIngress says Knative is on its way (the ingress then watches for the API to appear).
 import { ApisApi, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../../functions/runtime/src/logger.js';
 import { defaultIngressClass } from '../network/ingress.js';
@@ -18,6 +19,8 @@ export interface HostedNetworkOptions {
   nodeIp: string;
   clusterDns: string;
   clusterDomain: string;
+  /** Start the ingress even if Knative's networking API is not served yet. */
+  knativeIngress?: boolean;
 }
 
 /** Whether the API server serves Knative's networking group (discovery is open to every account). */
@@ -32,7 +35,7 @@ async function knativeIngressServed(kubeConfig: KubeConfig): Promise<boolean> {
 
 export async function startHostedNetwork(options: HostedNetworkOptions): Promise<Network> {
   const { kubeConfig, log, nodeIp } = options;
-  const withIngress = await knativeIngressServed(kubeConfig);
+  const withIngress = options.knativeIngress === true || (await knativeIngressServed(kubeConfig));
   if (!withIngress) log.info('the KIngress is not started: the API server does not serve networking.internal.knative.dev ingresses (Knative is not installed)');
   return startNetwork({
     kubeConfig,

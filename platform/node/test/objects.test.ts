@@ -20,6 +20,7 @@ test('the command line takes the interface’s flags with their defaults and nam
       stateDir: '/s',
       images: 'i.json',
       network: false,
+      knativeIngress: false,
       dataDir: '/s/volumes',
       clusterDns: '10.96.0.10',
       clusterDomain: 'cluster.local',
@@ -28,6 +29,7 @@ test('the command line takes the interface’s flags with their defaults and nam
       logLevel: 'info',
     },
   );
+  assert.equal(parseNodeArgs(['--kubeconfig', 'k', '--state-dir', '/s', '--images', 'i', '--network', '--knative-ingress']).knativeIngress, true);
   assert.throws(() => parseNodeArgs(['--kubeconfig', 'k', '--images', 'i']), /--state-dir is required/);
   assert.throws(() => parseNodeArgs(['--kubeconfig', 'k', '--state-dir', '/s', '--images', 'i', '--pod-cidr', '10.0.0.0/40']), /invalid IPv4 CIDR/);
   assert.throws(() => parseNodeArgs(['--kubeconfig', 'k', '--state-dir', '/s', '--images', 'i', '--shutdown-grace-seconds', 'soon']), /whole number/);
