@@ -18,7 +18,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { startEtcd } from '../tools/etcd.js';
 import { cachedBinary, findTool } from '../tools/find.js';
-import { httpGet } from '../tools/http.js';
+import { httpGet, httpRequest } from '../tools/http.js';
 import { servingCa, startKubeApiserver, type KubeApiserverConfig } from '../tools/kube-apiserver.js';
 import { startKubeControllerManager } from '../tools/kube-controller-manager.js';
 import { kubectlFor, type Kubectl } from '../tools/kubectl.js';
@@ -41,6 +41,12 @@ export interface ControlPlaneOptions {
   crdDirectoryPaths?: string[];
   /** kube-controller-manager with the controllers the platform needs (tools/kube-controller-manager.ts). */
   controllerManager?: boolean;
+  /**
+   * Whether start waits for kube-controller-manager to be ready (default true). False: start returns once
+   * the API server serves (and the CRDs are installed); controllerManagerReady says when the controllers
+   * work, which catch up with whatever was created meanwhile (the local cluster starts its node then).
+   */
+  awaitControllerManager?: boolean;
   /** Extra kube-apiserver flags (`--name=value`), appended after the control plane's own. */
   apiServerArgs?: string[];
   /** Paths of the binaries; default: the pinned versions in the per-user cache, kubectl from PATH. */
@@ -77,13 +83,17 @@ export interface ControlPlane {
   readonly dir: string;
   /** Names of the CRDs installed at start. */
   readonly crds: readonly string[];
-  /** Milliseconds each start-up phase took, for reporting. */
+  /** Milliseconds each start-up phase took, for reporting (controllerManagerMs once it is ready). */
   readonly timings: { etcdMs: number; apiServerMs: number; controllerManagerMs: number; crdsMs: number; totalMs: number };
   readonly processes: { readonly etcd: ManagedProcess; readonly kubeApiserver: ManagedProcess; readonly kubeControllerManager?: ManagedProcess };
+  /** Resolves once kube-controller-manager is ready (at once without one); rejects if it failed to start. */
+  readonly controllerManagerReady: Promise<void>;
   /** kubectl against url as the admin. */
   kubectl: Kubectl;
   /** GET a path on the API server as the admin; the body parsed as JSON. */
   getJson<T = unknown>(apiPath: string): Promise<T>;
+  /** Any request on the API server as the admin; the answer as it came. */
+  request: (method: string, apiPath: string, body?: { text: string; contentType: string }) => Promise<{ status: number; body: string }>;
   /** Stops kube-controller-manager, kube-apiserver, then etcd, and removes dir. Safe to call more than once. */
   stop(): Promise<void>;
 }
@@ -113,11 +123,15 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   const running: ManagedProcess[] = [];
   let forward: Forward | undefined;
   let stopping: Promise<void> | undefined;
+  /** The controller manager while it starts in the background (awaitControllerManager false). */
+  let controllerManagerStarting: Promise<void> | undefined;
   const stop = () => {
     stopping ??= (async () => {
       // The API server after the controller manager, etcd last: stopped before its clients, each would
       // spend its grace period retrying.
       for (const child of [...running].reverse()) await child.stop('SIGTERM', 10_000);
+      // A controller manager spawned after that was stopped at its spawn (onSpawn); its start fails then.
+      await controllerManagerStarting?.catch(() => undefined);
       await forward?.close();
       await rm(dir, { recursive: true, force: true });
     })();
@@ -246,6 +260,15 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     // kubectl's discovery cache is keyed by host:port; a folder of our own keeps ~/.kube clean.
     const env = { ...process.env, KUBECONFIG: kubeconfigPath, KUBECACHEDIR: kubectlCache };
     const kubectl = kubectlFor({ binary: kubectlBinary, env });
+    const request: ControlPlane['request'] = (method, apiPath, body) =>
+      httpRequest(`${url}${apiPath}`, {
+        method,
+        ca: caPem,
+        token: credentials.admin,
+        timeoutMs: 30_000,
+        ...(tlsServerName ? { servername: tlsServerName } : {}),
+        ...(body ? { body: body.text, contentType: body.contentType } : {}),
+      });
     const getJson = async <T>(apiPath: string): Promise<T> => {
       const res = await httpGet(`${url}${apiPath}`, { ca: caPem, token: credentials.admin, ...(tlsServerName ? { servername: tlsServerName } : {}) });
       if (res.status !== 200) throw new Error(`GET ${apiPath}: ${res.status} ${res.body.slice(0, 500)}`);
@@ -253,9 +276,14 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     };
 
     const controllerManagerStart = Date.now();
-    const [controllerManager, crds] = await Promise.all([
+    const processes: { etcd: ManagedProcess; kubeApiserver: ManagedProcess; kubeControllerManager?: ManagedProcess } = {
+      etcd: running[0]!,
+      kubeApiserver: running[1]!,
+    };
+    const timings = { etcdMs, apiServerMs, controllerManagerMs: 0, crdsMs: 0, totalMs: 0 };
+    const controllerManagerReady =
       controllerManagerBinary === undefined
-        ? undefined
+        ? Promise.resolve()
         : startControllerManager({
             binary: controllerManagerBinary,
             dir: path.join(dir, 'kube-controller-manager'),
@@ -269,17 +297,24 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
             timeoutMs,
             ...enter,
             ...lines('kube-controller-manager'),
-          }).then((child) => {
-            running.push(child);
-            return { child, ms: Date.now() - controllerManagerStart };
-          }),
-      (async () => {
-        const crdStart = Date.now();
-        const dirs = options.crdDirectoryPaths ?? [];
-        const names = dirs.length === 0 ? [] : await installCrds(dirs, kubectl.with, getJson, timeoutMs);
-        return { names, ms: Date.now() - crdStart };
-      })(),
-    ]);
+            // Held from its first moment: stop() may come while it is still starting.
+            onSpawn: (child) => {
+              running.push(child);
+              processes.kubeControllerManager = child;
+              if (stopping) void child.stop('SIGKILL', 1_000);
+            },
+          }).then(() => {
+            timings.controllerManagerMs = Date.now() - controllerManagerStart;
+          });
+    controllerManagerStarting = controllerManagerReady;
+    // Awaited below, or by the caller: a failure meanwhile must not go unhandled.
+    controllerManagerReady.catch(() => undefined);
+    const crdStart = Date.now();
+    const dirs = options.crdDirectoryPaths ?? [];
+    const crdNames = dirs.length === 0 ? [] : await installCrds(dirs, kubectl.with, getJson, timeoutMs);
+    timings.crdsMs = Date.now() - crdStart;
+    if (options.awaitControllerManager !== false) await controllerManagerReady;
+    timings.totalMs = Date.now() - started;
 
     return {
       placement: sandbox ? 'sandbox' : 'loopback',
@@ -293,11 +328,13 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       env,
       token: credentials.admin,
       dir,
-      crds: crds.names,
-      timings: { etcdMs, apiServerMs, controllerManagerMs: controllerManager ? controllerManager.ms : 0, crdsMs: crds.ms, totalMs: Date.now() - started },
-      processes: { etcd: running[0]!, kubeApiserver: running[1]!, ...(controllerManager ? { kubeControllerManager: controllerManager.child } : {}) },
+      crds: crdNames,
+      timings,
+      processes,
+      controllerManagerReady,
       kubectl,
       getJson,
+      request,
       stop,
     };
   } catch (err) {
@@ -353,6 +390,7 @@ interface ControllerManagerStart {
   enter?: Sandbox['enter'];
   dial?: Sandbox['dial'];
   onLine?: (line: string) => void;
+  onSpawn: (child: ManagedProcess) => void;
 }
 
 /**
@@ -388,6 +426,7 @@ async function startControllerManager(options: ControllerManagerStart): Promise<
       ...(options.enter ? { enter: options.enter } : {}),
       ...(options.dial ? { dial: options.dial } : {}),
       ...(options.onLine ? { onLine: options.onLine } : {}),
+      onSpawn: options.onSpawn,
     });
   const child = options.inSandbox ? await start(sandboxPorts.controllerManager) : await retryOnPortClash(async () => start(await freePort()));
   try {

@@ -1,6 +1,6 @@
-// One GET for health and readiness checks of the servers we run: over HTTP or HTTPS, verifying a given
-// CA (or knowingly not, for a self-signed health endpoint), with a bearer token, and over a connection
-// of the caller's choosing (forward.ts's Dial reaches an address inside a sandbox).
+// One HTTP request for health and readiness checks of the servers we run and for their APIs: over HTTP or
+// HTTPS, verifying a given CA (or knowingly not, for a self-signed health endpoint), with a bearer token,
+// and over a connection of the caller's choosing (forward.ts's Dial reaches an address inside a sandbox).
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
@@ -26,7 +26,19 @@ export interface GetResult {
   body: string;
 }
 
+export interface RequestOptions extends GetOptions {
+  /** Default GET. */
+  method?: string;
+  body?: string;
+  contentType?: string;
+}
+
 export function httpGet(url: string, options: GetOptions = {}): Promise<GetResult> {
+  return httpRequest(url, options);
+}
+
+export function httpRequest(url: string, options: RequestOptions = {}): Promise<GetResult> {
+  const method = options.method ?? 'GET';
   const target = new URL(url);
   const secure = target.protocol === 'https:';
   const port = Number(target.port || (secure ? 443 : 80));
@@ -56,8 +68,11 @@ export function httpGet(url: string, options: GetOptions = {}): Promise<GetResul
     const request = (secure ? https : http).request(
       target,
       {
-        method: 'GET',
-        headers: options.token ? { authorization: `Bearer ${options.token}` } : {},
+        method,
+        headers: {
+          ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
+          ...(options.contentType ? { 'content-type': options.contentType } : {}),
+        },
         timeout: timeoutMs,
         ...(secure ? tlsOptions : {}),
         // Without an agent, Node uses createConnection for the one connection of this request.
@@ -70,9 +85,9 @@ export function httpGet(url: string, options: GetOptions = {}): Promise<GetResul
         res.on('error', reject);
       },
     );
-    request.on('timeout', () => request.destroy(new Error(`GET ${url} timed out after ${timeoutMs} ms`)));
+    request.on('timeout', () => request.destroy(new Error(`${method} ${url} timed out after ${timeoutMs} ms`)));
     request.on('error', reject);
-    request.end();
+    request.end(options.body);
   });
 }
 

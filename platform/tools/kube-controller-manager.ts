@@ -94,6 +94,7 @@ export interface StartKubeControllerManagerOptions {
   dial?: Dial;
   readyTimeoutMs?: number;
   onLine?: (line: string) => void;
+  onSpawn?: StartOptions['onSpawn'];
 }
 
 /** Starts kube-controller-manager and resolves once its /healthz answers. */
@@ -108,6 +109,7 @@ export async function startKubeControllerManager(options: StartKubeControllerMan
     readyCheck: { what: `kube-controller-manager at ${url}`, check: () => getOk(url, { insecure: true, ...(options.dial ? { dial: options.dial } : {}) }) },
     readyTimeoutMs: options.readyTimeoutMs ?? 60_000,
     ...(options.onLine ? { onLine: options.onLine } : {}),
+    ...(options.onSpawn ? { onSpawn: options.onSpawn } : {}),
   };
   return startProcess(options.enter ? options.enter(start) : start);
 }

@@ -20,6 +20,8 @@ export interface StartOptions {
   readyTimeoutMs?: number;
   /** Called with every line the process prints (stdout and stderr). */
   onLine?: (line: string, stream: 'stdout' | 'stderr') => void;
+  /** Called as soon as the process runs, before it is ready: a caller that may stop it meanwhile holds it. */
+  onSpawn?: (process: ManagedProcess) => void;
   uid?: number;
   gid?: number;
 }
@@ -237,6 +239,7 @@ export async function startProcess(options: StartOptions): Promise<ManagedProces
   };
   live.add(managed);
   void exited.then(() => live.delete(managed));
+  options.onSpawn?.(managed);
 
   const readyTimeoutMs = options.readyTimeoutMs ?? 30_000;
   try {
