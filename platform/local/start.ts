@@ -12,14 +12,13 @@ import { serveDockerApi, type DockerApi } from '../images/docker-api.js';
 import { buildImageFiles, imageLayout, writeToStore } from '../images/index.js';
 import { startLocalCluster, type LocalCluster } from '../localcluster/index.js';
 import { ensureCredentials } from '../credentials.js';
-import { knativeService, parseObjects, type KubeObject } from '../manifests/index.js';
+import { knativeService, objectsYaml, parseObjects, type KubeObject } from '../manifests/index.js';
 import { ingressPorts } from '../node/network-host.js';
 import { kustomize } from '../tools/kubectl.js';
 import { isAlive } from '../tools/process.js';
 import { portInUse } from '../tools/ports.js';
 import type { SandboxTraces } from '../tools/sandbox.js';
 import { sleep, waitFor } from '../tools/wait.js';
-import { stringify } from 'yaml';
 import { followPingEvery, localImage, pingSource, simulationService, snapshotService, writeOverlay, type EnvChange } from './overlay.js';
 import { describeState, objectsToWaitFor, waitReady } from './ready.js';
 import { formatStored, watchSnapshots, type SnapshotWatcher, type StoredLine } from './snapshots.js';
@@ -188,6 +187,18 @@ export async function startLocal(options: LocalOptions): Promise<RunningLocal> {
     const log = (source: string, line: string) => void appendFile(logFile, `${new Date().toISOString()} ${source}: ${line}\n`).catch(() => undefined);
     let applying: Promise<void> | undefined;
     const applyDeadline = Date.now() + 300_000;
+    /** kubectl with these arguments, again every second while the API server refuses some objects (a webhook not reachable yet); returns the attempts. */
+    const applyUntilAccepted = async (kubectl: LocalCluster['kubectl'], args: string[], input?: string): Promise<number> => {
+      for (let attempt = 1; ; attempt++) {
+        const result = await kubectl.with({ allowFailure: true, timeoutMs: 120_000, ...(input !== undefined ? { input } : {}) }, ...args);
+        if (result.code === 0) return attempt;
+        const refused = result.stderr.split('\n').filter((l) => l.startsWith('Error from server'));
+        if (Date.now() > applyDeadline || refused.length === 0) throw new Error(`kubectl ${args.join(' ')} failed:\n${result.stderr.trim()}`);
+        log('apply', result.stderr.trim());
+        await sleep(1_000, options.signal);
+        checkAborted();
+      }
+    };
     cluster = await startLocalCluster({
       dataDir,
       knative: ['serving', 'eventing'],
@@ -208,33 +219,36 @@ export async function startLocal(options: LocalOptions): Promise<RunningLocal> {
           // yet with the rules the webhook writes when it starts), and Knative's controller would then
           // roll a second Revision when it defaults the Configuration itself (seen: EnableServiceLinks).
           const plain = objects.filter((o) => !isKnative(o));
-          const early = await partial.kubectl.with({ allowFailure: true, timeoutMs: 120_000, input: stringifyObjects(plain) }, 'apply', '-f', '-');
-          if (early.code !== 0) log('apply', early.stderr.trim());
-          else print(`  kubectl apply: the ${plain.length} objects that need no Knative applied after ${seconds(Date.now() - started)}`);
-          await waitFor(async () => ((await knativeAdmissionPending(partial.getJson)).length === 0 ? true : undefined), {
-            what: "Knative's admission webhooks serving",
-            timeoutMs: 300_000,
-            intervalMs: 500,
-            ...(options.signal ? { signal: options.signal } : {}),
-          });
-          for (let attempt = 1; ; attempt++) {
-            const result = await partial.kubectl.with({ allowFailure: true, timeoutMs: 120_000 }, 'apply', '-k', overlay);
-            const refused = result.stderr.split('\n').filter((l) => l.startsWith('Error from server'));
-            if (result.code === 0) {
+          const early = await partial.kubectl.with({ allowFailure: true, timeoutMs: 120_000, input: objectsYaml(plain) }, 'apply', '-f', '-');
+          if (early.code !== 0) {
+            log('apply', early.stderr.trim());
+            print(
+              `  kubectl apply: the ${plain.length} objects that need no Knative were refused (applied again with the rest): ${early.stderr.trim().split('\n')[0]}`,
+            );
+          } else print(`  kubectl apply: the ${plain.length} objects that need no Knative applied after ${seconds(Date.now() - started)}`);
+          // Each Knative component's objects as soon as its own webhooks serve: Eventing's PingSource
+          // starts the way to the first snapshot (Knative scales its adapter up for it, and the adapter
+          // is Ready only 20 s after it starts). Then the whole overlay as a user applies it, which finds
+          // them in place.
+          await Promise.all(
+            knativeComponents.map(async (component) => {
+              await waitFor(async () => ((await admissionPending(partial.getJson, component.webhooks)).length === 0 ? true : undefined), {
+                what: `Knative ${component.name}'s admission webhooks serving`,
+                timeoutMs: 300_000,
+                intervalMs: 250,
+                ...(options.signal ? { signal: options.signal } : {}),
+              });
+              const own = objects.filter((o) => component.owns.test(o.apiVersion));
+              const attempts = await applyUntilAccepted(partial.kubectl, ['apply', '-f', '-'], objectsYaml(own));
               print(
-                `  kubectl apply -k ${shown(overlay)}: all ${result.stdout.trim().split('\n').length} objects accepted after ${seconds(Date.now() - started)}${attempt > 1 ? ` (attempt ${attempt})` : ''}`,
+                `  kubectl apply: Knative ${component.name}'s ${own.length} objects applied as its webhooks serve, after ${seconds(Date.now() - started)}${attempts > 1 ? ` (attempt ${attempts})` : ''}`,
               );
-              return;
-            }
-            if (attempt === 1)
-              print(
-                `  kubectl apply -k ${shown(overlay)}: ${objects.length - refused.length} objects applied; ${refused.length} wait for Knative's webhooks, applying again until accepted`,
-              );
-            if (Date.now() > applyDeadline || refused.length === 0) throw new Error(`kubectl apply -k ${overlay} failed:\n${result.stderr.trim()}`);
-            log('apply', result.stderr.trim());
-            await sleep(2_000, options.signal);
-            checkAborted();
-          }
+            }),
+          );
+          const attempts = await applyUntilAccepted(partial.kubectl, ['apply', '-k', overlay]);
+          print(
+            `  kubectl apply -k ${shown(overlay)}: all ${objects.length} objects applied after ${seconds(Date.now() - started)}${attempts > 1 ? ` (attempt ${attempts})` : ''}`,
+          );
         })();
         applying.catch(() => undefined);
       },
@@ -344,26 +358,49 @@ async function rangeFollowingPings(platformDir: string, periodMs: number): Promi
 
 const isKnative = (o: KubeObject) => /\.knative\.dev\//.test(o.apiVersion);
 
-function stringifyObjects(list: readonly KubeObject[]): string {
-  return list.map((o) => stringify(o)).join('---\n');
-}
-
-/** Knative's webhook configurations (Serving's and Eventing's), each as its webhook writes it when it starts: with a CA bundle. */
-const knativeWebhooks = [
-  'mutatingwebhookconfigurations/webhook.serving.knative.dev',
-  'validatingwebhookconfigurations/validation.webhook.serving.knative.dev',
-  'mutatingwebhookconfigurations/webhook.eventing.knative.dev',
-  'validatingwebhookconfigurations/validation.webhook.eventing.knative.dev',
+/** Knative's components: the API groups of the objects each admits, and its webhook configurations (each with a CA bundle once its webhook has started). */
+const knativeComponents = [
+  {
+    name: 'Eventing',
+    owns: /^(eventing|sources|messaging|flows)\.knative\.dev\//,
+    webhooks: ['mutatingwebhookconfigurations/webhook.eventing.knative.dev', 'validatingwebhookconfigurations/validation.webhook.eventing.knative.dev'],
+  },
+  {
+    name: 'Serving',
+    owns: /^serving\.knative\.dev\//,
+    webhooks: ['mutatingwebhookconfigurations/webhook.serving.knative.dev', 'validatingwebhookconfigurations/validation.webhook.serving.knative.dev'],
+  },
 ];
 
-/** The Knative webhook configurations not yet serving: missing, or without the CA bundle their webhook writes. */
-async function knativeAdmissionPending(getJson: LocalCluster['getJson']): Promise<string[]> {
+/**
+ * The webhook configurations not yet serving: missing, without the CA bundle their webhook writes when it
+ * starts, or with no ready endpoint behind their Service yet (the API server would refuse a write then).
+ */
+async function admissionPending(getJson: LocalCluster['getJson'], webhooks: readonly string[]): Promise<string[]> {
+  interface Configuration {
+    webhooks?: Array<{ clientConfig?: { caBundle?: string; service?: { name: string; namespace: string } } }>;
+  }
+  interface EndpointSlices {
+    items: Array<{ endpoints?: Array<{ conditions?: { ready?: boolean } }> }>;
+  }
   const pending: string[] = [];
-  for (const name of knativeWebhooks) {
-    const live = await getJson<{ webhooks?: Array<{ clientConfig?: { caBundle?: string } }> }>(`/apis/admissionregistration.k8s.io/v1/${name}`).catch(
-      () => undefined,
-    );
-    if (!live || (live.webhooks ?? []).length === 0 || live.webhooks!.some((w) => !w.clientConfig?.caBundle)) pending.push(name);
+  for (const name of webhooks) {
+    const live = await getJson<Configuration>(`/apis/admissionregistration.k8s.io/v1/${name}`).catch(() => undefined);
+    const each = live?.webhooks ?? [];
+    if (each.length === 0 || each.some((w) => !w.clientConfig?.caBundle)) {
+      pending.push(name);
+      continue;
+    }
+    for (const service of new Set(
+      each.flatMap((w) => (w.clientConfig?.service ? [`${w.clientConfig.service.namespace}/${w.clientConfig.service.name}`] : [])),
+    )) {
+      const [namespace, serviceName] = service.split('/');
+      const slices = await getJson<EndpointSlices>(
+        `/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices?labelSelector=${encodeURIComponent(`kubernetes.io/service-name=${serviceName}`)}`,
+      ).catch(() => ({ items: [] }));
+      if (!slices.items.some((slice) => (slice.endpoints ?? []).some((e) => e.conditions?.ready !== false)))
+        pending.push(`${name} (${service} has no ready endpoint)`);
+    }
   }
   return pending;
 }

@@ -2,11 +2,13 @@
 // stop(), in the manner of envtest's Environment. In order, each waited for:
 //   1. a cluster sandbox (tools/sandbox.ts): namespaces of its own, so nothing of it is made on the host
 //      and all of it goes with it;
-//   2. the control plane inside it (etcd, kube-apiserver, kube-controller-manager; platform/controlplane);
-//   3. Knative's CRDs, the node's identities and the image store (the pinned tools' images);
-//   4. the node process (platform/node with --network: kubelet stand-in, Service proxy, DNS, KIngress);
-//   5. Knative Serving (and Eventing) as pods from their own release YAML (platform/knative), Available
-//      and admitting through their webhooks.
+//   2. the control plane inside it (etcd, kube-apiserver, kube-controller-manager; platform/controlplane),
+//      the controller manager still starting while the steps below go on;
+//   3. the node's identities and the image store (the pinned tools' images);
+//   4. the node process (platform/node with --network: kubelet stand-in, Service proxy, DNS, KIngress),
+//      while Knative's CRDs and then Serving (and Eventing)'s release YAML (platform/knative) are applied:
+//      their pods wait for the node, which runs them as soon as it is ready;
+//   5. Knative as pods, Available and admitting through their webhooks.
 // The host reaches the API server and the ingress's public listener through forwarded loopback ports;
 // the kubeconfig verifies the API server's own CA. The cluster's data (PV folders) lives under dataDir,
 // so a second start on the same dataDir finds it again; everything else goes with stop().
@@ -19,13 +21,14 @@ import { fileURLToPath } from 'node:url';
 import { startControlPlane, type Component, type ControlPlane } from '../controlplane/index.js';
 import { toolImages, writeToolImages } from '../images/index.js';
 import {
+  applyKnative,
   eventingRelease,
-  installKnative,
   installKnativeCrds,
   servingRelease,
   type KnativeComponent,
   type KnativeRelease,
   type KnativeTarget,
+  waitForKnative,
 } from '../knative/index.js';
 import { ingressPorts } from '../node/network-host.js';
 import { prepareNodeIdentity } from '../node/setup.js';
@@ -179,25 +182,50 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     controlPlane = await startControlPlane({
       placement: { sandbox },
       controllerManager: true,
+      // Nothing before the node needs its controllers: they catch up with what is created meanwhile.
+      awaitControllerManager: false,
       startTimeoutMs: timeoutMs,
       ...(port(0, options.hostPorts?.api) !== undefined ? { hostPort: port(0, options.hostPorts?.api)! } : {}),
       ...(options.onLine ? { onLine: (component: Component, line: string) => options.onLine!(component, line) } : {}),
     });
     mark('control plane');
+    const cpTimings = controlPlane.timings;
+    const controllerManagerReady = controlPlane.controllerManagerReady.then(() => {
+      mark('kube-controller-manager');
+      options.onLine?.(
+        'localcluster',
+        `control plane: etcd ready in ${cpTimings.etcdMs} ms, kube-apiserver in ${cpTimings.apiServerMs} ms, kube-controller-manager ${cpTimings.controllerManagerMs} ms after that`,
+      );
+    });
+    controllerManagerReady.catch(() => undefined);
     const cp = controlPlane;
     const getJson = <T>(apiPath: string) => cp.getJson<T>(apiPath);
-    const target: KnativeTarget = { kubectl: cp.kubectl, getJson };
+    const target: KnativeTarget = { kubectl: cp.kubectl, getJson, request: cp.request };
     const log = (line: string) => options.onLine?.('localcluster', line);
 
     const releases: KnativeRelease[] = [await servingRelease({ ingress: { address: nodeIp, port: ingressPorts.cluster } })];
     if (knative.includes('eventing')) releases.push(await eventingRelease());
     const imageStore = path.join(stateDir, 'images');
-    const [, controllersKubeconfig] = await Promise.all([
-      installKnativeCrds(target, releases, { dir: stateDir, timeoutMs, log }),
+    // Knative's CRDs, then its releases, go in while the node starts: the node's ingress watches for the
+    // KIngress API to appear, and the releases' pods wait for the node. Each of the three steps takes 2 to
+    // 3 s on two cores; one after the other, they held Knative's first pods back by as much.
+    const applied = (async () => {
+      await installKnativeCrds(target, releases, { dir: stateDir, timeoutMs, log });
+      mark('knative CRDs');
+      await Promise.all(
+        releases.map(async (release) => {
+          await applyKnative(target, release, { timeoutMs, log });
+          mark(`knative ${release.component} applied`);
+        }),
+      );
+    })();
+    // Awaited below; a failure while the node starts must not go unhandled meanwhile.
+    applied.catch(() => undefined);
+    const [controllersKubeconfig] = await Promise.all([
       prepareNodeIdentity({ adminKubeconfig: cp.kubeconfigPath, nodeKubeconfig: cp.nodeKubeconfigPath!, out: path.join(stateDir, 'controllers.kubeconfig') }),
       writeToolImages(imageStore),
     ]);
-    mark('knative CRDs, node identity, image store');
+    mark('node identity, image store');
 
     let nodeReady = false;
     node = await startProcess(
@@ -223,6 +251,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
           '--shutdown-grace-seconds',
           String(options.shutdownGraceSeconds ?? 10),
           '--network',
+          '--knative-ingress',
         ],
         cwd: repo,
         onLine: (line) => {
@@ -248,9 +277,11 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
       named[name] = await open({ host: to.host, port: to.port }, port(2 + index, to.hostPort));
     }
 
+    await applied;
+    await controllerManagerReady;
     await Promise.all(
       releases.map(async (release) => {
-        await installKnative(target, release, { timeoutMs, log });
+        await waitForKnative(target, release, { timeoutMs, log });
         mark(`knative ${release.component}`);
       }),
     );

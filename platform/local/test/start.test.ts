@@ -147,6 +147,8 @@ async function start(dataDir: string): Promise<Started> {
   assert.equal(heyIngress, ingress);
   const [, endpoint, user, password] = await runner.waitForLine(/^MinIO client\s+mc alias set promsnap (\S+) (\S+) (\S+)$/, 1_000);
   const prometheus = (await runner.waitForLine(/^Prometheus API\s+(http:\/\/127\.0\.0\.1:\d+)\/api\/v1\/query\?query=up$/, 1_000))[1]!;
+  // Prometheus, MinIO and the rest go in as soon as the node runs pods, not only with Knative's objects.
+  await runner.waitForLine(/^\s+kubectl apply: the \d+ objects that need no Knative applied after /, 1_000);
   const state = JSON.parse(await readFile(path.join(dataDir, 'local.json'), 'utf8')) as LocalState & { sandbox: SandboxTraces };
   return {
     runner,
