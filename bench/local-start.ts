@@ -50,9 +50,12 @@ async function once(): Promise<Run> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'promsnap-bench-start-'));
   const load = os.loadavg()[0]!;
   const started = Date.now();
+  // A process group of its own, as a terminal's foreground job: Ctrl-C signals the whole group (npm does
+  // not pass a SIGINT sent to it alone on to the script).
   const child = spawn('npm', ['start', '--silent', '--', '--ping-every', values['ping-every'], '--data-dir', dataDir], {
     cwd: repoRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
   });
   const seen: Record<string, number> = {};
   const output: string[] = [];
@@ -83,7 +86,7 @@ async function once(): Promise<Run> {
     await firstStored;
   } finally {
     const stopping = Date.now();
-    child.kill('SIGINT');
+    process.kill(-child.pid!, 'SIGINT');
     await exited;
     seen['stop'] = Date.now() - stopping;
     await rm(dataDir, { recursive: true, force: true });
