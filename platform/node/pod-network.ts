@@ -65,6 +65,7 @@ export async function startPodSandbox(options: PodSandboxOptions): Promise<PodSa
     holder.once('error', reject);
   });
   const pid = holder.pid!;
+  const veth = vethName(options.podIp);
   const stop = async () => {
     if (holder.exitCode === null && holder.signalCode === null) {
       try {
@@ -74,8 +75,11 @@ export async function startPodSandbox(options: PodSandboxOptions): Promise<PodSa
       }
       await exited;
     }
+    // The kernel frees a network namespace, and the veth end in it, some time after its last process
+    // has gone (seen: a veth still there right after the node stopped). Deleting the host end removes
+    // both ends now; the pod's IP, and with it this name, is handed out again only after stop().
+    await runCommand(ip, ['link', 'delete', veth], { allowFailure: true });
   };
-  const veth = vethName(options.podIp);
   try {
     // unshare has set up the namespaces once it execs sleep; until then the pid still shows unshare's.
     await waitForExec(pid, 'sleep');
