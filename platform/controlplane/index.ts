@@ -18,7 +18,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { startEtcd } from '../tools/etcd.js';
 import { cachedBinary, findTool } from '../tools/find.js';
-import { httpGet, httpRequest } from '../tools/http.js';
+import { httpRequest, type RequestOptions } from '../tools/http.js';
 import { servingCa, startKubeApiserver, type KubeApiserverConfig } from '../tools/kube-apiserver.js';
 import { startKubeControllerManager } from '../tools/kube-controller-manager.js';
 import { kubectlFor, type Kubectl } from '../tools/kubectl.js';
@@ -260,17 +260,13 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     // kubectl's discovery cache is keyed by host:port; a folder of our own keeps ~/.kube clean.
     const env = { ...process.env, KUBECONFIG: kubeconfigPath, KUBECACHEDIR: kubectlCache };
     const kubectl = kubectlFor({ binary: kubectlBinary, env });
+    /** The API server as the admin, verified against its CA. */
+    const asAdmin = (apiPath: string, options: RequestOptions = {}) =>
+      httpRequest(`${url}${apiPath}`, { ca: caPem, token: credentials.admin, ...(tlsServerName ? { servername: tlsServerName } : {}), ...options });
     const request: ControlPlane['request'] = (method, apiPath, body) =>
-      httpRequest(`${url}${apiPath}`, {
-        method,
-        ca: caPem,
-        token: credentials.admin,
-        timeoutMs: 30_000,
-        ...(tlsServerName ? { servername: tlsServerName } : {}),
-        ...(body ? { body: body.text, contentType: body.contentType } : {}),
-      });
+      asAdmin(apiPath, { method, timeoutMs: 30_000, ...(body ? { body: body.text, contentType: body.contentType } : {}) });
     const getJson = async <T>(apiPath: string): Promise<T> => {
-      const res = await httpGet(`${url}${apiPath}`, { ca: caPem, token: credentials.admin, ...(tlsServerName ? { servername: tlsServerName } : {}) });
+      const res = await asAdmin(apiPath);
       if (res.status !== 200) throw new Error(`GET ${apiPath}: ${res.status} ${res.body.slice(0, 500)}`);
       return JSON.parse(res.body) as T;
     };

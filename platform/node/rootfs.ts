@@ -82,10 +82,8 @@ export async function resolveInRoot(root: string, target: string): Promise<strin
   return `/${resolved.join('/')}`;
 }
 
-/** Makes the mount point for target inside the root (a folder, or an empty file for a file mount). */
-async function mountPoint(holderPid: number, dir: string, target: string, file: boolean): Promise<string> {
-  const root = viaHolder(holderPid, dir);
-  const inside = await resolveInRoot(root, target);
+/** Makes the mount point for target, resolved to inside in the root (a folder, or an empty file for a file mount). */
+async function makeMountPoint(root: string, inside: string, target: string, file: boolean): Promise<void> {
   const full = path.join(root, inside);
   try {
     if (file) {
@@ -97,7 +95,6 @@ async function mountPoint(holderPid: number, dir: string, target: string, file: 
     if (code === 'EROFS') throw new MountError(`cannot make the mount point ${target}: it lies in a read-only part of the image`);
     throw err;
   }
-  return path.join(dir, inside);
 }
 
 /** An fstab field: whitespace and backslashes octal-escaped, as libmount unescapes them. */
@@ -118,10 +115,15 @@ class MountBatch {
   /** Queues a mount at target inside the root (its mount point made now); a mount under a queued one sends the queue first. */
   async add(source: string, target: string, type: string, options: string[], file: boolean): Promise<void> {
     const root = viaHolder(this.holderPid, this.dir);
-    const inside = path.join(this.dir, await resolveInRoot(root, target));
-    if (this.pending.some((m) => inside === m.at || inside.startsWith(`${m.at}/`))) await this.flush();
-    const at = await mountPoint(this.holderPid, this.dir, target, file);
-    this.pending.push({ source, at, type, options: options.join(',') });
+    let inside = await resolveInRoot(root, target);
+    const under = (at: string) => this.pending.some((m) => at === m.at || at.startsWith(`${m.at}/`));
+    if (under(path.join(this.dir, inside))) {
+      await this.flush();
+      // What is now mounted on the way may lead elsewhere (a symlink in an image's files).
+      inside = await resolveInRoot(root, target);
+    }
+    await makeMountPoint(root, inside, target, file);
+    this.pending.push({ source, at: path.join(this.dir, inside), type, options: options.join(',') });
   }
 
   async bind(source: string, target: string, readOnly: boolean): Promise<void> {
